@@ -1,0 +1,1 @@
+"""Passwords and login sessions; the web layer's login routes live in ``portal/web/auth.py``."""

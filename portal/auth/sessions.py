@@ -1,0 +1,69 @@
+"""Server-side login sessions.
+
+The session cookie carries a random token; the database keeps only its SHA-256. Logging in always
+creates a new row (the session is rotated: a token planted before login is worthless after it) and
+logging out revokes the row, so a copied cookie stops working at once.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..billing import audit
+from ..billing.audit import Actor
+from ..models import LoginSession, User, utcnow
+from .passwords import hash_password, needs_rehash, verify_password
+
+SESSION_LIFETIME = timedelta(hours=12)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The user with this e-mail and password, or None; upgrades an outdated hash on the way."""
+    user = session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    if not verify_password(user.password_hash if user else None, password):
+        return None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        session.commit()
+    return user
+
+
+def start_session(session: Session, user: User, *, ip: str = "", user_agent: str = "",
+                  now: datetime | None = None) -> str:
+    """Open a new login session for ``user`` and return its token (for the cookie only)."""
+    now = now or utcnow()
+    token = secrets.token_urlsafe(32)
+    session.add(LoginSession(token_hash=_digest(token), user_id=user.id, created_at=now,
+                             expires_at=now + SESSION_LIFETIME, ip=ip[:64], user_agent=user_agent[:300]))
+    audit.record(session, Actor(user_id=user.id, ip=ip), "auth.login", account_id=user.account_id)
+    session.commit()
+    user.session_token = token
+    return token
+
+
+def load_session(session: Session, token: str, *, now: datetime | None = None) -> tuple[LoginSession, User] | None:
+    """The live session and its user for a cookie token, or None if revoked, expired or unknown."""
+    now = now or utcnow()
+    row = session.get(LoginSession, _digest(token))
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    user = row.user
+    user.session_token = token
+    return row, user
+
+
+def end_session(session: Session, token: str, *, ip: str = "") -> None:
+    row = session.get(LoginSession, _digest(token))
+    if row is None or row.revoked_at is not None:
+        return
+    row.revoked_at = utcnow()
+    audit.record(session, Actor(user_id=row.user_id, ip=ip), "auth.logout", account_id=row.user.account_id)
+    session.commit()

@@ -1,0 +1,29 @@
+"""Recording who did what: every service that changes an account writes an AuditEvent in its own
+transaction, so the record and the change commit or roll back together."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from ..models import AuditEvent
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: the user, the staff member behind them when impersonating, and their address."""
+
+    user_id: int | None
+    impersonator_id: int | None = None
+    ip: str = ""
+
+    @classmethod
+    def system(cls) -> "Actor":
+        return cls(user_id=None)
+
+
+def record(session: Session, actor: Actor, action: str, *, account_id: int | None, **details) -> AuditEvent:
+    event = AuditEvent(account_id=account_id, actor_user_id=actor.user_id,
+                       on_behalf_of_user_id=actor.impersonator_id, action=action, details=details, ip=actor.ip)
+    session.add(event)
+    return event

@@ -1,0 +1,203 @@
+"""Saved cards: add (with 3-D Secure), edit, set default, delete.
+
+Each verb is one transaction. Processor calls come before our commit and carry idempotency keys; if
+the processor refuses, nothing of ours has changed, and if our commit fails after the processor said
+yes, running the verb again converges (every processor call here is safe to repeat).
+"""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import Session
+
+from ..models import BILLABLE_STATUSES, Account, PaymentMethod, Subscription, utcnow
+from ..payments.gateway import (CardDetails, CardError, CardInfo, PaymentGateway, ProcessorError,
+                                ProcessorUnavailable, SetupIntent)
+from . import audit
+from .audit import Actor
+from .errors import CardInUse, CardSetupFailed, NotFound, ProcessorDown
+
+
+def list_cards(session: Session, account_id: int) -> list[PaymentMethod]:
+    """The account's saved cards, default first, then newest."""
+    return list(session.scalars(
+        select(PaymentMethod)
+        .where(PaymentMethod.account_id == account_id, PaymentMethod.detached_at.is_(None))
+        .order_by(PaymentMethod.is_default.desc(), PaymentMethod.created_at.desc(), PaymentMethod.id.desc())))
+
+
+def get_card(session: Session, account_id: int, card_id: int) -> PaymentMethod:
+    """One of the account's cards; another account's card is simply not found."""
+    card = session.scalar(select(PaymentMethod).where(
+        PaymentMethod.id == card_id, PaymentMethod.account_id == account_id, PaymentMethod.detached_at.is_(None)))
+    if card is None:
+        raise NotFound("That card does not exist or has been removed.")
+    return card
+
+
+def default_card(session: Session, account_id: int) -> PaymentMethod | None:
+    return session.scalar(select(PaymentMethod).where(
+        PaymentMethod.account_id == account_id, PaymentMethod.is_default.is_(True),
+        PaymentMethod.detached_at.is_(None)))
+
+
+def ensure_processor_customer(session: Session, gateway: PaymentGateway, account: Account) -> str:
+    """The account's customer at the processor, created on first need.
+
+    The key is stable per account, so two first requests racing each other get the same customer.
+    """
+    if account.processor_customer_id:
+        return account.processor_customer_id
+    customer_id = _processor(gateway.create_customer, email=account.billing_email, name=account.name,
+                             account_id=account.id, idempotency_key=f"customer-{account.id}")
+    account.processor_customer_id = customer_id
+    session.commit()
+    return customer_id
+
+
+def start_card_setup(session: Session, gateway: PaymentGateway, account_id: int, *, save_as_default: bool,
+                     idempotency_key: str, card: CardDetails | None = None) -> SetupIntent:
+    """Begin saving a card: a SetupIntent at the processor.
+
+    In Stripe mode ``card`` is None and the browser confirms the intent with Stripe.js. In sandbox mode
+    the test card comes along and the intent is confirmed at once, or waits for the 3-D Secure step.
+    """
+    account = _account(session, account_id)
+    customer_id = ensure_processor_customer(session, gateway, account)
+    return _processor(gateway.create_setup_intent, customer_id=customer_id, card=card,
+                      idempotency_key=idempotency_key,
+                      metadata={"account_id": account_id, "save_as_default": "1" if save_as_default else "0"})
+
+
+def complete_card_setup(session: Session, gateway: PaymentGateway, account_id: int, setup_intent_id: str,
+                        *, actor: Actor) -> PaymentMethod:
+    """Save the card of a SetupIntent that has succeeded. Safe to call twice (page and webhook)."""
+    account = _account(session, account_id)
+    intent = _processor(gateway.retrieve_setup_intent, setup_intent_id)
+    # The intent id comes from the browser: only believe it if it is this account's customer's.
+    if not account.processor_customer_id or intent.customer_id != account.processor_customer_id:
+        raise NotFound("That card setup does not belong to this account.")
+    if intent.status != "succeeded" or not intent.payment_method_id:
+        raise CardSetupFailed(intent.error_message or "The card could not be confirmed. Please try again.",
+                              code="setup_not_succeeded")
+    existing = session.scalar(select(PaymentMethod).where(PaymentMethod.processor_id == intent.payment_method_id))
+    if existing is not None:
+        return existing
+    info = _processor(gateway.retrieve_card, intent.payment_method_id)
+    make_default = intent.metadata.get("save_as_default") == "1" or default_card(session, account_id) is None
+    if make_default:
+        _processor(gateway.set_default_card, account.processor_customer_id, info.processor_id,
+                   idempotency_key=f"default-{info.processor_id}")
+        _clear_default(session, account_id)
+    card = _new_card(account_id, info, is_default=make_default)
+    session.add(card)
+    session.flush()
+    audit.record(session, actor, "card.added", account_id=account_id, card_id=card.id, card=card.label,
+                 default=make_default)
+    session.commit()
+    return card
+
+
+def update_card(session: Session, gateway: PaymentGateway, account_id: int, card_id: int, *, exp_month: int,
+                exp_year: int, cardholder_name: str, actor: Actor) -> PaymentMethod:
+    """Change a card's expiry or cardholder name (what a processor allows to change on a saved card)."""
+    card = get_card(session, account_id, card_id)
+    before = {"exp": f"{card.exp_month:02d}/{card.exp_year}", "name": card.cardholder_name}
+    info = _processor(gateway.update_card, card.processor_id, exp_month=exp_month, exp_year=exp_year,
+                      cardholder_name=cardholder_name, idempotency_key=_key("update", card.processor_id))
+    card.exp_month, card.exp_year, card.cardholder_name = info.exp_month, info.exp_year, info.cardholder_name
+    audit.record(session, actor, "card.updated", account_id=account_id, card_id=card.id, card=card.label,
+                 before=before, after={"exp": f"{card.exp_month:02d}/{card.exp_year}", "name": card.cardholder_name})
+    session.commit()
+    return card
+
+
+def set_default_card(session: Session, gateway: PaymentGateway, account_id: int, card_id: int, *,
+                     actor: Actor) -> PaymentMethod:
+    """Make this card the one renewals charge, here and at the processor."""
+    card = get_card(session, account_id, card_id)
+    if card.is_default:
+        return card
+    account = _account(session, account_id)
+    customer_id = ensure_processor_customer(session, gateway, account)
+    _processor(gateway.set_default_card, customer_id, card.processor_id,
+               idempotency_key=_key("default", card.processor_id))
+    previous = default_card(session, account_id)
+    _clear_default(session, account_id)
+    card.is_default = True
+    audit.record(session, actor, "card.default_set", account_id=account_id, card_id=card.id, card=card.label,
+                 previous=previous.label if previous else None)
+    session.commit()
+    return card
+
+
+def delete_card(session: Session, gateway: PaymentGateway, account_id: int, card_id: int, *,
+                actor: Actor) -> PaymentMethod:
+    """Remove a card, unless it is the default card an active or past-due subscription relies on."""
+    card = get_card(session, account_id, card_id)
+    if card.is_default and has_billable_subscription(session, account_id):
+        raise CardInUse(f"{card.label} is the default card for your subscription, so it can't be deleted. "
+                        "Add a different card and set it as default first.")
+    _processor(gateway.detach_card, card.processor_id, idempotency_key=_key("detach", card.processor_id))
+    card.detached_at = utcnow()
+    card.is_default = False
+    audit.record(session, actor, "card.deleted", account_id=account_id, card_id=card.id, card=card.label)
+    session.commit()
+    return card
+
+
+def has_billable_subscription(session: Session, account_id: int) -> bool:
+    return bool(session.scalar(select(exists().where(
+        Subscription.account_id == account_id, Subscription.status.in_(BILLABLE_STATUSES)))))
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+def _account(session: Session, account_id: int) -> Account:
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound("No such account.")
+    return account
+
+
+def _clear_default(session: Session, account_id: int) -> None:
+    session.execute(update(PaymentMethod).where(PaymentMethod.account_id == account_id,
+                                                PaymentMethod.is_default.is_(True)).values(is_default=False))
+    session.flush()
+
+
+def _new_card(account_id: int, info: CardInfo, *, is_default: bool) -> PaymentMethod:
+    return PaymentMethod(account_id=account_id, processor_id=info.processor_id, brand=info.brand, last4=info.last4,
+                         exp_month=info.exp_month, exp_year=info.exp_year, cardholder_name=info.cardholder_name,
+                         is_default=is_default)
+
+
+def _key(operation: str, subject: str) -> str:
+    """A fresh key per user action: retries of one call (stripe-python's network retries) share it."""
+    return f"{operation}-{subject}-{secrets.token_hex(8)}"
+
+
+def _processor(call, *args, **kwargs):
+    """Call the processor and turn its refusals into domain errors with messages a customer can act on."""
+    try:
+        return call(*args, **kwargs)
+    except CardError as exc:
+        raise CardSetupFailed(exc.message, field=exc.param, code=exc.code) from exc
+    except ProcessorUnavailable as exc:
+        raise ProcessorDown(exc.message) from exc
+    except ProcessorError as exc:
+        raise CardSetupFailed(exc.message, code=exc.code) from exc
+
+
+def pending_setup(session: Session, gateway: PaymentGateway, account_id: int, setup_intent_id: str) -> SetupIntent:
+    """A SetupIntent of this account's that is waiting for 3-D Secure; anything else is not found."""
+    account = _account(session, account_id)
+    try:
+        intent = gateway.retrieve_setup_intent(setup_intent_id)
+    except ProcessorError as exc:
+        raise NotFound("That card setup does not exist.") from exc
+    if not account.processor_customer_id or intent.customer_id != account.processor_customer_id:
+        raise NotFound("That card setup does not exist.")
+    return intent

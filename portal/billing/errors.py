@@ -1,0 +1,44 @@
+"""Typed domain errors. Each carries a code, a human message and the HTTP status the web layer uses;
+``field`` names the form field the message belongs next to, when there is one."""
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    code = "domain_error"
+    status = 400
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code:
+            self.code = code
+
+
+class NotFound(DomainError):
+    """Also what another account's object looks like: we never confirm it exists."""
+
+    code = "not_found"
+    status = 404
+
+
+class CardInUse(DomainError):
+    code = "card_in_use"
+    status = 409
+
+
+class CardSetupFailed(DomainError):
+    """The processor declined the card, 3-D Secure failed, or the card could not be saved."""
+
+    code = "card_setup_failed"
+    status = 422
+
+
+class ProcessorDown(DomainError):
+    code = "processor_unavailable"
+    status = 503
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+    status = 403

@@ -1,0 +1,116 @@
+"""Configuration read from environment variables.
+
+Every setting the portal reads is declared once here, with its default and the text the README's
+configuration table repeats. Nothing else in the code reads ``os.environ``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a portal that may start."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    value = _env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The portal's settings; build one with :func:`load_settings`."""
+
+    database_url: str
+    secret_key: str
+    demo: bool = False
+    instance_path: Path = field(default_factory=lambda: Path("instance"))
+    stripe_secret_key: str | None = None
+    stripe_publishable_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None
+    stripe_js_url: str = "https://js.stripe.com/v3/"
+    ratelimit_storage_url: str = "memory://"
+    login_limit_per_ip: str = "20 per 10 minutes"
+    login_limit_per_account: str = "5 per 10 minutes"
+    base_url: str = "http://127.0.0.1:5000"
+    # Secure cookies are only sent over HTTPS; demo mode serves plain HTTP on 127.0.0.1.
+    secure_cookies: bool = True
+    testing: bool = False
+
+    @property
+    def processor(self) -> str:
+        """``stripe`` when a Stripe secret key is configured, otherwise the built-in ``sandbox``."""
+        return "stripe" if self.stripe_secret_key else "sandbox"
+
+    @property
+    def test_mode(self) -> bool:
+        """True when no real money can move: the sandbox, or Stripe with a test key."""
+        return self.processor == "sandbox" or (self.stripe_secret_key or "").startswith(("sk_test_", "rk_test_"))
+
+
+# name, attribute, description (for the README table; see tests/unit/test_config.py)
+ENVIRONMENT = [
+    ("PORTAL_DATABASE_URL", "database_url", "SQLAlchemy URL of the database. Default: SQLite file `instance/portal.db`."),
+    ("PORTAL_SECRET_KEY", "secret_key", "Signs sessions and CSRF tokens. Required outside demo mode."),
+    ("PORTAL_INSTANCE_PATH", "instance_path", "Folder for the SQLite file, demo e-mails and caches. Default `instance/`."),
+    ("PORTAL_BASE_URL", "base_url", "Public URL of the portal, used in e-mails and processor return URLs."),
+    ("PORTAL_RATELIMIT_STORAGE_URL", "ratelimit_storage_url", "Where login rate limits are counted: `memory://` (one process) or `redis://host:6379` (several)."),
+    ("PORTAL_LOGIN_LIMIT_PER_IP", "login_limit_per_ip", "Failed logins allowed per client address. Default `20 per 10 minutes`."),
+    ("PORTAL_LOGIN_LIMIT_PER_ACCOUNT", "login_limit_per_account", "Failed logins allowed per e-mail address. Default `5 per 10 minutes`."),
+    ("PORTAL_SECURE_COOKIES", "secure_cookies", "Mark the session cookie `Secure` (HTTPS only). Default on, off in demo mode."),
+    ("STRIPE_SECRET_KEY", "stripe_secret_key", "Stripe secret key. When unset the built-in sandbox processor is used."),
+    ("STRIPE_PUBLISHABLE_KEY", "stripe_publishable_key", "Stripe publishable key for Stripe.js. Required with `STRIPE_SECRET_KEY`."),
+    ("STRIPE_WEBHOOK_SECRET", "stripe_webhook_secret", "Signing secret of the Stripe webhook endpoint."),
+    ("STRIPE_API_BASE", "stripe_api_base", "Base URL of the Stripe API (tests point it at localstripe). Default: Stripe's."),
+    ("STRIPE_JS_URL", "stripe_js_url", "Where the browser loads Stripe.js from. Default `https://js.stripe.com/v3/`."),
+]
+
+
+def load_settings(*, demo: bool = False, overrides: dict | None = None) -> Settings:
+    """Read the environment; refuse to start when it is not safe to.
+
+    Outside demo mode a missing ``PORTAL_SECRET_KEY`` is fatal: a guessable key would let anyone forge a
+    session. Stripe mode needs both keys, or the add-card page could not load Stripe.js.
+    """
+    overrides = dict(overrides or {})
+    instance_path = Path(overrides.pop("instance_path", None) or _env("PORTAL_INSTANCE_PATH", "instance")).resolve()
+    values: dict = {
+        "demo": demo,
+        "instance_path": instance_path,
+        "database_url": _env("PORTAL_DATABASE_URL", f"sqlite:///{instance_path / 'portal.db'}"),
+        "secret_key": _env("PORTAL_SECRET_KEY"),
+        "base_url": _env("PORTAL_BASE_URL", "http://127.0.0.1:5000"),
+        "ratelimit_storage_url": _env("PORTAL_RATELIMIT_STORAGE_URL", "memory://"),
+        "login_limit_per_ip": _env("PORTAL_LOGIN_LIMIT_PER_IP", "20 per 10 minutes"),
+        "login_limit_per_account": _env("PORTAL_LOGIN_LIMIT_PER_ACCOUNT", "5 per 10 minutes"),
+        "secure_cookies": _flag("PORTAL_SECURE_COOKIES", default=not demo),
+        "stripe_secret_key": _env("STRIPE_SECRET_KEY"),
+        "stripe_publishable_key": _env("STRIPE_PUBLISHABLE_KEY"),
+        "stripe_webhook_secret": _env("STRIPE_WEBHOOK_SECRET"),
+        "stripe_api_base": _env("STRIPE_API_BASE"),
+        "stripe_js_url": _env("STRIPE_JS_URL", "https://js.stripe.com/v3/"),
+    }
+    values.update(overrides)
+    known = {f.name for f in fields(Settings)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
+    if not values["secret_key"]:
+        if not demo:
+            raise ConfigError("PORTAL_SECRET_KEY is not set; the portal refuses to start without it "
+                              "(only `portal demo` may run without one).")
+        # Demo mode: a fresh random key each run is fine, sessions need not outlive the process.
+        values["secret_key"] = os.urandom(32).hex()
+    if values["stripe_secret_key"] and not values["stripe_publishable_key"]:
+        raise ConfigError("STRIPE_SECRET_KEY is set but STRIPE_PUBLISHABLE_KEY is not; Stripe.js needs it.")
+    return Settings(**values)

@@ -1,0 +1,12 @@
+"""SQLAlchemy models; import from here so every table is registered on ``Base.metadata``."""
+from .account import Account, LoginSession, User
+from .audit import AuditEvent
+from .base import Base, utcnow
+from .payment_method import BRAND_NAMES, PaymentMethod
+from .sandbox import SandboxIdempotencyKey, SandboxObject
+from .subscription import BILLABLE_STATUSES, Plan, Subscription
+
+__all__ = [
+    "Account", "AuditEvent", "BILLABLE_STATUSES", "BRAND_NAMES", "Base", "LoginSession", "PaymentMethod",
+    "Plan", "SandboxIdempotencyKey", "SandboxObject", "Subscription", "User", "utcnow",
+]

@@ -1,0 +1,39 @@
+"""What is sold (Plan) and an Account's running plan (Subscription)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, UTCDateTime, utcnow
+
+# Statuses in which the account still owes for its plan, so its default card is in use.
+BILLABLE_STATUSES = ("active", "past_due")
+
+
+class Plan(Base):
+    __tablename__ = "plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(50), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    interval: Mapped[str] = mapped_column(String(10))  # month | year
+    price_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
+    # active | past_due | suspended | canceled
+    status: Mapped[str] = mapped_column(String(12), default="active")
+    current_period_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    current_period_end: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    plan: Mapped[Plan] = relationship(lazy="joined")

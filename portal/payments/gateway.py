@@ -1,0 +1,95 @@
+"""What the portal needs from a payment processor, as a Protocol over plain dataclasses.
+
+Two implementations: ``sandbox_gateway.SandboxGateway`` (in-process, deterministic test cards) and
+``stripe_gateway.StripeGateway`` (stripe-python). Services depend on this module only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class CardInfo:
+    """A saved card as the processor describes it; never the number itself."""
+
+    processor_id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    cardholder_name: str
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CardDetails:
+    """Raw card data. Only the sandbox ever receives this: in Stripe mode the browser sends the card to
+    Stripe.js and the server sees a SetupIntent id."""
+
+    number: str
+    exp_month: int
+    exp_year: int
+    cvc: str
+    cardholder_name: str
+
+
+@dataclass(frozen=True)
+class SetupIntent:
+    id: str
+    status: str  # requires_payment_method | requires_action | succeeded | canceled
+    customer_id: str | None
+    client_secret: str | None = None
+    payment_method_id: str | None = None
+    metadata: dict = field(default_factory=dict)
+    error_message: str | None = None
+
+
+class ProcessorError(Exception):
+    """The processor refused or could not be reached. ``param`` names the card field at fault, when
+    there is one, so the page can put the message next to it."""
+
+    code = "processor_error"
+
+    def __init__(self, message: str, *, code: str | None = None, param: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.param = param
+
+
+class CardError(ProcessorError):
+    """The card was declined or is invalid (Stripe's ``card_error``)."""
+
+    code = "card_declined"
+
+
+class AuthenticationFailed(CardError):
+    code = "authentication_failed"
+
+
+class ProcessorUnavailable(ProcessorError):
+    """Network trouble or a processor outage: nothing is known to have happened; safe to retry."""
+
+    code = "processor_unavailable"
+
+
+class PaymentGateway(Protocol):
+    name: str  # "sandbox" | "stripe"
+
+    def create_customer(self, *, email: str, name: str, account_id: int, idempotency_key: str) -> str: ...
+
+    def create_setup_intent(self, *, customer_id: str, metadata: dict, idempotency_key: str,
+                            card: CardDetails | None = None) -> SetupIntent: ...
+
+    def retrieve_setup_intent(self, setup_intent_id: str) -> SetupIntent: ...
+
+    def retrieve_card(self, payment_method_id: str) -> CardInfo: ...
+
+    def update_card(self, payment_method_id: str, *, exp_month: int, exp_year: int, cardholder_name: str,
+                    idempotency_key: str) -> CardInfo: ...
+
+    def set_default_card(self, customer_id: str, payment_method_id: str, *, idempotency_key: str) -> None: ...
+
+    def detach_card(self, payment_method_id: str, *, idempotency_key: str) -> None: ...

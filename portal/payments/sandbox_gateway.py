@@ -1,0 +1,235 @@
+"""The built-in sandbox processor: deterministic test cards, no network, no real money.
+
+It answers like Stripe does for its documented test numbers, so the demo and the tests walk the same
+paths a real processor would send them down (declines, 3-D Secure, cards that attach but fail later).
+Its state lives in ``sandbox_*`` tables, written in transactions of its own.
+"""
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..db import Database
+from ..models import SandboxIdempotencyKey, SandboxObject, utcnow
+from . import card_numbers
+from .gateway import AuthenticationFailed, CardDetails, CardError, CardInfo, ProcessorError, SetupIntent
+
+# What each documented test number does. Any other valid number of a supported brand just works.
+#   setup:  what happens when the card is saved     charge: what happens when it is charged later
+TEST_CARDS: dict[str, dict[str, str]] = {
+    "4242424242424242": {"setup": "ok", "charge": "ok"},
+    "4000000000000002": {"setup": "card_declined", "charge": "card_declined"},
+    "4000000000000069": {"setup": "expired_card", "charge": "expired_card"},
+    "4000000000000127": {"setup": "incorrect_cvc", "charge": "incorrect_cvc"},
+    "4000002500003155": {"setup": "authenticate", "charge": "ok"},
+    "4000002760003184": {"setup": "authenticate", "charge": "authentication_required"},
+    "4000000000000341": {"setup": "ok", "charge": "card_declined"},
+    "4000000000009995": {"setup": "ok", "charge": "insufficient_funds"},
+}
+
+DECLINE_MESSAGES = {
+    "card_declined": ("Your card was declined.", "number"),
+    "expired_card": ("Your card has expired.", "expiry"),
+    "incorrect_cvc": ("Your card's security code is incorrect.", "cvc"),
+    "insufficient_funds": ("Your card has insufficient funds.", None),
+    "authentication_required": ("Your bank needs you to confirm this payment.", None),
+}
+
+
+class SandboxGateway:
+    name = "sandbox"
+
+    def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow):
+        self.db = database
+        self.clock = clock
+
+    # --- customers -------------------------------------------------------------------------------
+
+    def create_customer(self, *, email: str, name: str, account_id: int, idempotency_key: str) -> str:
+        def create(session):
+            obj = self._new(session, "cus", "customer",
+                            {"email": email, "name": name, "account_id": account_id,
+                             "default_payment_method": None})
+            return {"id": obj.id}
+
+        return self._idempotent(idempotency_key, create)["id"]
+
+    def set_default_card(self, customer_id: str, payment_method_id: str, *, idempotency_key: str) -> None:
+        with self.db.session() as session, session.begin():
+            customer = self._get(session, customer_id, "customer")
+            card = self._get(session, payment_method_id, "payment_method")
+            if card.data.get("customer") != customer_id or card.data.get("detached"):
+                raise ProcessorError("That card is not attached to this customer.", code="resource_missing")
+            customer.data = {**customer.data, "default_payment_method": payment_method_id}
+
+    # --- saving a card ---------------------------------------------------------------------------
+
+    def create_setup_intent(self, *, customer_id: str, metadata: dict, idempotency_key: str,
+                            card: CardDetails | None = None) -> SetupIntent:
+        if card is None:
+            raise ProcessorError("The sandbox needs the test card's details.", code="parameter_missing")
+        behaviour = self._validate(card)
+
+        def create(session):
+            self._get(session, customer_id, "customer")
+            digits = card_numbers.normalise(card.number)
+            if behaviour["setup"] in DECLINE_MESSAGES:
+                # A declined setup leaves a failed intent behind, as Stripe's does; no card is attached.
+                message, _ = DECLINE_MESSAGES[behaviour["setup"]]
+                seti = self._new(session, "seti", "setup_intent", {
+                    "customer": customer_id, "status": "requires_payment_method", "payment_method": None,
+                    "metadata": metadata, "last_error": {"code": behaviour["setup"], "message": message}})
+                return {"id": seti.id}
+            pm = self._new(session, "pm", "payment_method", {
+                "customer": None, "brand": card_numbers.brand_of(digits), "last4": digits[-4:],
+                "exp_month": card.exp_month, "exp_year": card.exp_year, "name": card.cardholder_name.strip(),
+                "charge": behaviour["charge"], "detached": False})
+            needs_auth = behaviour["setup"] == "authenticate"
+            seti = self._new(session, "seti", "setup_intent", {
+                "customer": customer_id, "status": "requires_action" if needs_auth else "succeeded",
+                "payment_method": pm.id, "metadata": metadata, "last_error": None})
+            if not needs_auth:
+                pm.data = {**pm.data, "customer": customer_id}
+            return {"id": seti.id}
+
+        result = self._idempotent(idempotency_key, create)
+        intent = self.retrieve_setup_intent(result["id"])
+        if intent.status == "requires_payment_method" and intent.error_message:
+            code = self._setup_error_code(intent.id)
+            _, param = DECLINE_MESSAGES.get(code, (None, None))
+            raise CardError(intent.error_message, code=code, param=param)
+        return intent
+
+    def authenticate_setup_intent(self, setup_intent_id: str, *, approve: bool) -> SetupIntent:
+        """The sandbox's stand-in for the bank's 3-D Secure page: the tester approves or fails it."""
+        with self.db.session() as session, session.begin():
+            seti = self._get(session, setup_intent_id, "setup_intent")
+            if seti.data["status"] != "requires_action":
+                return self._setup_intent(seti)
+            if approve:
+                pm = self._get(session, seti.data["payment_method"], "payment_method")
+                pm.data = {**pm.data, "customer": seti.data["customer"]}
+                seti.data = {**seti.data, "status": "succeeded"}
+            else:
+                seti.data = {**seti.data, "status": "requires_payment_method", "payment_method": None,
+                             "last_error": {"code": "authentication_failed",
+                                            "message": "Card authentication failed. Try again or use another card."}}
+            return self._setup_intent(seti)
+
+    def retrieve_setup_intent(self, setup_intent_id: str) -> SetupIntent:
+        with self.db.session() as session:
+            return self._setup_intent(self._get(session, setup_intent_id, "setup_intent"))
+
+    # --- cards -----------------------------------------------------------------------------------
+
+    def retrieve_card(self, payment_method_id: str) -> CardInfo:
+        with self.db.session() as session:
+            return self._card(self._get(session, payment_method_id, "payment_method"))
+
+    def update_card(self, payment_method_id: str, *, exp_month: int, exp_year: int, cardholder_name: str,
+                    idempotency_key: str) -> CardInfo:
+        if _expired(exp_month, exp_year, self.clock().date()):
+            raise CardError("Your card's expiration date is in the past.", code="invalid_expiry_year",
+                            param="expiry")
+        with self.db.session() as session, session.begin():
+            pm = self._get(session, payment_method_id, "payment_method")
+            if pm.data.get("detached"):
+                raise ProcessorError("That card has been removed.", code="resource_missing")
+            pm.data = {**pm.data, "exp_month": exp_month, "exp_year": exp_year, "name": cardholder_name.strip()}
+            return self._card(pm)
+
+    def detach_card(self, payment_method_id: str, *, idempotency_key: str) -> None:
+        with self.db.session() as session, session.begin():
+            pm = self._get(session, payment_method_id, "payment_method")
+            customer_id = pm.data.get("customer")
+            pm.data = {**pm.data, "detached": True, "customer": None}
+            if customer_id:
+                customer = self._get(session, customer_id, "customer")
+                if customer.data.get("default_payment_method") == payment_method_id:
+                    customer.data = {**customer.data, "default_payment_method": None}
+
+    def customer_default_card(self, customer_id: str) -> str | None:
+        """What the sandbox will charge for this customer (tests compare it with our default)."""
+        with self.db.session() as session:
+            return self._get(session, customer_id, "customer").data.get("default_payment_method")
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def _validate(self, card: CardDetails) -> dict[str, str]:
+        digits = card_numbers.normalise(card.number)
+        if not digits.isdigit() or not 12 <= len(digits) <= 19 or not card_numbers.luhn_ok(digits):
+            raise CardError("Your card number is incorrect.", code="incorrect_number", param="number")
+        brand = card_numbers.brand_of(digits)
+        if brand is None:
+            raise CardError("This card brand is not supported. Use Visa, Mastercard, American Express, "
+                            "Discover, Diners Club, JCB or China UnionPay.", code="card_not_supported", param="number")
+        if not 1 <= card.exp_month <= 12:
+            raise CardError("Your card's expiration month is invalid.", code="invalid_expiry_month", param="expiry")
+        if _expired(card.exp_month, card.exp_year, self.clock().date()):
+            raise CardError("Your card's expiration date is in the past.", code="invalid_expiry_year",
+                            param="expiry")
+        cvc_length = 4 if brand == "amex" else 3
+        if not (card.cvc.isdigit() and len(card.cvc) == cvc_length):
+            raise CardError(f"Your card's security code should be {cvc_length} digits.", code="invalid_cvc",
+                            param="cvc")
+        return TEST_CARDS.get(digits, {"setup": "ok", "charge": "ok"})
+
+    def _setup_error_code(self, setup_intent_id: str) -> str:
+        with self.db.session() as session:
+            error = self._get(session, setup_intent_id, "setup_intent").data.get("last_error") or {}
+            return error.get("code", "card_declined")
+
+    def _idempotent(self, key: str, create) -> dict:
+        """Run ``create`` once per key; a replay returns the first result, as Stripe's keys do."""
+        with self.db.session() as session:
+            stored = session.get(SandboxIdempotencyKey, key)
+            if stored is not None:
+                return stored.result
+        try:
+            with self.db.session() as session, session.begin():
+                result = create(session)
+                session.add(SandboxIdempotencyKey(key=key, result=result))
+            return result
+        except IntegrityError:
+            # A concurrent request with the same key won the race: answer what it answered.
+            with self.db.session() as session:
+                return session.get(SandboxIdempotencyKey, key).result
+
+    def _new(self, session, prefix: str, kind: str, data: dict) -> SandboxObject:
+        obj = SandboxObject(id=f"{prefix}_sbx_{secrets.token_hex(10)}", kind=kind, data=data)
+        if kind == "setup_intent":
+            obj.data = {**data, "client_secret": f"{obj.id}_secret_{secrets.token_hex(8)}"}
+        session.add(obj)
+        session.flush()
+        return obj
+
+    def _get(self, session, object_id: str, kind: str) -> SandboxObject:
+        obj = session.scalar(select(SandboxObject).where(SandboxObject.id == object_id, SandboxObject.kind == kind))
+        if obj is None:
+            raise ProcessorError(f"No such {kind.replace('_', ' ')}: {object_id}", code="resource_missing")
+        return obj
+
+    @staticmethod
+    def _setup_intent(obj: SandboxObject) -> SetupIntent:
+        d = obj.data
+        return SetupIntent(id=obj.id, status=d["status"], customer_id=d["customer"],
+                           client_secret=d.get("client_secret"), payment_method_id=d.get("payment_method"),
+                           metadata=dict(d.get("metadata") or {}),
+                           error_message=(d.get("last_error") or {}).get("message"))
+
+    @staticmethod
+    def _card(obj: SandboxObject) -> CardInfo:
+        d = obj.data
+        return CardInfo(processor_id=obj.id, brand=d["brand"], last4=d["last4"], exp_month=d["exp_month"],
+                        exp_year=d["exp_year"], cardholder_name=d["name"], customer_id=d.get("customer"))
+
+
+def _expired(exp_month: int, exp_year: int, today: date) -> bool:
+    return (exp_year, exp_month) < (today.year, today.month)
+
+
+__all__ = ["SandboxGateway", "TEST_CARDS", "AuthenticationFailed"]

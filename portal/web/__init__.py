@@ -1,0 +1,31 @@
+"""The web layer: blueprints that parse input, call one service and render a page or a block."""
+from __future__ import annotations
+
+from flask import Flask, get_flashed_messages
+
+from ..billing.money import format_money
+from . import auth, billing, cards, errors, health, sandbox, security, staff
+
+
+def register(app: Flask) -> None:
+    settings = app.extensions["portal.settings"]
+    app.register_blueprint(health.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(billing.bp)
+    app.register_blueprint(cards.bp)
+    app.register_blueprint(staff.bp)
+    if settings.processor == "sandbox":
+        app.register_blueprint(sandbox.bp)
+    errors.register(app)
+    security.register(app)
+    auth.register_login_manager(app)
+
+    app.jinja_env.filters["money"] = format_money
+    app.jinja_env.globals.update(
+        processor=settings.processor,
+        test_mode=settings.test_mode,
+        demo_mode=settings.demo,
+        stripe_publishable_key=settings.stripe_publishable_key,
+        stripe_js_url=settings.stripe_js_url,
+        get_flashed_messages=get_flashed_messages,
+    )

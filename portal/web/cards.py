@@ -1,0 +1,194 @@
+"""Saved cards on the Billing details page: add, edit, set default, delete.
+
+Every action is a plain form that works without JavaScript (303 back to the page); HTMX posts the same
+form and gets the Payment details section back, with the subscription section and a toast out of band.
+Opening a form (add, edit, confirm delete) is a GET that renders the page, or the section, with that
+form open, so the no-JS page and the HTMX partial are one template.
+"""
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, jsonify, redirect, request, url_for
+
+from ..billing import cards
+from ..billing.errors import DomainError
+from ..payments.gateway import CardDetails
+from .auth import customer_required
+from .billing import render_page
+from .context import account_id, actor, db, gateway, settings
+from .forms import EditCardForm, SandboxCardForm, SetupIntentForm, StripeCardForm
+from .rendering import done
+
+bp = Blueprint("cards", __name__, url_prefix="/billing/cards")
+
+SECTION = "payment_details"
+
+
+def section(*, status: int = 200, toast: str | None = None, **state):
+    """The Payment details section for HTMX (with the subscription summary kept true), else the page."""
+    return render_page(block=SECTION, oob=("subscription",), status=status, toast=toast, **state)
+
+
+def finished(message: str):
+    return done(message, url_for("billing.page"), partial=lambda msg: section(toast=msg))
+
+
+def new_key() -> str:
+    return secrets.token_hex(16)
+
+
+@bp.get("")
+@customer_required
+def index():
+    """The Payment details section on its own (what Cancel swaps back in); the page for plain links."""
+    if not request.htmx:
+        return redirect(url_for("billing.page"))
+    return section()
+
+
+# --- add a card -------------------------------------------------------------------------------------
+
+@bp.get("/new")
+@customer_required
+def new():
+    """Open the add-a-card form (the sandbox's test form, or Stripe's card field)."""
+    if settings().processor == "stripe":
+        return section(adding=True, form=SetupIntentForm(idempotency_key=new_key()))
+    return section(adding=True, form=SandboxCardForm(idempotency_key=new_key()))
+
+
+@bp.post("")
+@customer_required
+def create():
+    """Save a card: the sandbox's test card, or in Stripe mode a SetupIntent confirmed by Stripe.js."""
+    if settings().processor == "stripe":
+        return _complete_stripe_setup()
+    form = SandboxCardForm()
+    if not form.validate_on_submit():
+        return section(status=422, adding=True, form=form)
+    card = CardDetails(number=form.number.data, exp_month=form.expiry.month, exp_year=form.expiry.year,
+                       cvc=form.cvc.data, cardholder_name=form.cardholder_name.data)
+    try:
+        intent = cards.start_card_setup(db(), gateway(), account_id(), card=card,
+                                        save_as_default=form.save_as_default.data,
+                                        idempotency_key=f"setup-{account_id()}-{form.idempotency_key.data}")
+        if intent.status == "requires_action":
+            target = url_for("sandbox.authenticate", setup_intent_id=intent.id)
+            if request.htmx:
+                return section(authenticating=intent)
+            return redirect(target, code=303)
+        saved = cards.complete_card_setup(db(), gateway(), account_id(), intent.id, actor=actor())
+    except DomainError as exc:
+        _attach_error(form, exc)
+        # The processor has seen this key: a corrected card must go out under a new one.
+        form.idempotency_key.data = new_key()
+        return section(status=exc.status, adding=True, form=form)
+    return finished(f"{saved.label} was added{' and set as your default card' if saved.is_default else ''}.")
+
+
+@bp.post("/setup-intents")
+@customer_required
+def create_setup_intent():
+    """Stripe mode: a SetupIntent for Stripe.js to confirm in the browser (with 3-D Secure if asked)."""
+    form = SetupIntentForm()
+    if settings().processor != "stripe" or not form.validate_on_submit():
+        return jsonify(error="The card form is out of date. Reload the page and try again."), 400
+    try:
+        intent = cards.start_card_setup(db(), gateway(), account_id(), save_as_default=form.save_as_default.data,
+                                        idempotency_key=f"setup-{account_id()}-{form.idempotency_key.data}")
+    except DomainError as exc:
+        return jsonify(error=exc.message), exc.status
+    return jsonify(client_secret=intent.client_secret)
+
+
+def _complete_stripe_setup():
+    form = StripeCardForm()
+    if not form.validate_on_submit():
+        return section(status=422, adding=True, form=SetupIntentForm(idempotency_key=new_key()),
+                       card_form_error="The card could not be confirmed. Please enter it again.")
+    try:
+        saved = cards.complete_card_setup(db(), gateway(), account_id(), form.setup_intent.data, actor=actor())
+    except DomainError as exc:
+        return section(status=exc.status, adding=True, form=SetupIntentForm(idempotency_key=new_key()),
+                       card_form_error=exc.message)
+    return finished(f"{saved.label} was added{' and set as your default card' if saved.is_default else ''}.")
+
+
+# --- edit -----------------------------------------------------------------------------------------
+
+@bp.get("/<int:card_id>/edit")
+@customer_required
+def edit(card_id: int):
+    """Open the edit form for a card's expiry date and cardholder name."""
+    card = cards.get_card(db(), account_id(), card_id)
+    form = EditCardForm(cardholder_name=card.cardholder_name, expiry=f"{card.exp_month:02d} / {card.exp_year % 100:02d}")
+    return section(editing=card.id, form=form)
+
+
+@bp.post("/<int:card_id>")
+@customer_required
+def update(card_id: int):
+    """Save a card's new expiry date or cardholder name."""
+    card = cards.get_card(db(), account_id(), card_id)
+    form = EditCardForm()
+    if not form.validate_on_submit():
+        return section(status=422, editing=card.id, form=form)
+    try:
+        card = cards.update_card(db(), gateway(), account_id(), card.id, exp_month=form.expiry.month,
+                                 exp_year=form.expiry.year, cardholder_name=form.cardholder_name.data,
+                                 actor=actor())
+    except DomainError as exc:
+        _attach_error(form, exc, default_field="expiry")
+        return section(status=exc.status, editing=card.id, form=form)
+    return finished(f"{card.label} was updated.")
+
+
+# --- default and delete ---------------------------------------------------------------------------
+
+@bp.post("/<int:card_id>/default")
+@customer_required
+def make_default(card_id: int):
+    """Make a card the one renewals charge."""
+    try:
+        card = cards.set_default_card(db(), gateway(), account_id(), card_id, actor=actor())
+    except DomainError as exc:
+        return _card_error(card_id, exc)
+    return finished(f"{card.label} is now your default card.")
+
+
+@bp.get("/<int:card_id>/delete")
+@customer_required
+def confirm_delete(card_id: int):
+    """Ask before deleting a card."""
+    card = cards.get_card(db(), account_id(), card_id)
+    return section(confirming_delete=card.id)
+
+
+@bp.post("/<int:card_id>/delete")
+@customer_required
+def delete(card_id: int):
+    """Delete a card, unless an active subscription still relies on it as the default."""
+    try:
+        card = cards.delete_card(db(), gateway(), account_id(), card_id, actor=actor())
+    except DomainError as exc:
+        return _card_error(card_id, exc)
+    return finished(f"{card.label} was deleted.")
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+def _card_error(card_id: int, exc: DomainError):
+    if exc.status == 404:
+        raise exc
+    return section(status=exc.status, card_errors={card_id: exc.message})
+
+
+def _attach_error(form, exc: DomainError, *, default_field: str | None = None) -> None:
+    """Put a processor's refusal next to the field it is about, or above the form."""
+    name = exc.field or default_field
+    field = getattr(form, name, None) if name else None
+    if field is not None:
+        field.errors = [*field.errors, exc.message]
+    else:
+        form.form_errors.append(exc.message)

@@ -1,0 +1,38 @@
+"""Request-scoped access to the database session, the gateway and who is acting."""
+from __future__ import annotations
+
+from flask import current_app, g, request
+from flask_login import current_user
+from sqlalchemy.orm import Session
+
+from ..billing.audit import Actor
+from ..config import Settings
+from ..payments.gateway import PaymentGateway
+
+
+def db() -> Session:
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["portal.db"].session()
+    return g.db_session
+
+
+def gateway() -> PaymentGateway:
+    return current_app.extensions["portal.gateway"]
+
+
+def settings() -> Settings:
+    return current_app.extensions["portal.settings"]
+
+
+def client_ip() -> str:
+    # Behind a proxy, run gunicorn with --forwarded-allow-ips so remote_addr is the client's.
+    return request.remote_addr or ""
+
+
+def account_id() -> int:
+    """The account every customer query is scoped to."""
+    return current_user.account_id
+
+
+def actor() -> Actor:
+    return Actor(user_id=current_user.id if current_user.is_authenticated else None, ip=client_ip())

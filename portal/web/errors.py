@@ -1,0 +1,59 @@
+"""Turning failures into pages: domain errors keep their message and status, nothing becomes a bare 500."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from ..billing.errors import DomainError
+from .rendering import render, render_block
+
+log = logging.getLogger(__name__)
+
+TITLES = {
+    400: "Bad request", 401: "Please log in", 403: "Not allowed", 404: "Page not found",
+    405: "Method not allowed", 409: "Conflict", 413: "Request too large", 422: "Check the form",
+    429: "Too many attempts", 500: "Something went wrong", 503: "Service unavailable",
+}
+
+
+def error_page(status: int, message: str):
+    """A full error page; for HTMX, leave the page as it is and show the message as a toast."""
+    if request.htmx:
+        # Out-of-band toasts are still applied when the main swap is "none".
+        body = render_block("base.html", "toast", toast_message=message, toast_kind="error", oob_swap=True)
+        return body, status, {"HX-Reswap": "none", "Vary": "HX-Request"}
+    return render("errors/error.html", status=status, title=TITLES.get(status, "Error"), message=message)
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError):
+        return error_page(exc.status, exc.message)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return error_page(400, "This form has expired or did not come from this site. "
+                               "Reload the page and try again.")
+
+    @app.errorhandler(429)
+    def too_many(exc):
+        if request.endpoint == "auth.login_submit":
+            from .auth import too_many_logins
+
+            return too_many_logins(exc)
+        return error_page(429, "Too many requests. Please wait a moment and try again.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        messages = {404: "We couldn't find that page, or it belongs to another account.",
+                    405: "That action isn't available here.",
+                    413: "That request was too large."}
+        return error_page(exc.code or 500, messages.get(exc.code, exc.description or ""))
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_page(500, "Something went wrong on our side. Nothing was charged; please try again.")

@@ -1,0 +1,56 @@
+"""Response headers every page carries, and the HTMX response defaults."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Flask, request
+
+
+def _origin(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def content_security_policy(settings) -> str:
+    """Only our own scripts and styles, plus exactly the Stripe hosts Stripe mode needs."""
+    script, frame, connect = ["'self'"], [], ["'self'"]
+    if settings.processor == "stripe":
+        js = _origin(settings.stripe_js_url) or "https://js.stripe.com"
+        script.append(js)
+        frame += [js, "https://hooks.stripe.com"]
+        connect.append(_origin(settings.stripe_api_base) or "https://api.stripe.com")
+        if js not in connect:
+            connect.append(js)
+    directives = {
+        "default-src": ["'self'"],
+        "script-src": script,
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": connect,
+        "frame-src": frame or ["'none'"],
+        "form-action": ["'self'"] + (["https://checkout.stripe.com"] if settings.processor == "stripe" else []),
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+    }
+    return "; ".join(f"{k} {' '.join(v)}" for k, v in directives.items())
+
+
+def register(app: Flask) -> None:
+    settings = app.extensions["portal.settings"]
+    csp = content_security_policy(settings)
+
+    @app.after_request
+    def headers(response):
+        response.headers.setdefault("Content-Security-Policy", csp)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if not settings.demo:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        if request.endpoint and request.endpoint != "static" and response.mimetype == "text/html":
+            # Billing pages hold personal data: keep them out of shared and back-button caches.
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response

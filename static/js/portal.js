@@ -1,0 +1,123 @@
+// The portal's only script (besides htmx and, in Stripe mode, the card field glue).
+// Three-dot card menus: <details class="menu" data-menu> already opens and closes without JavaScript.
+// This file adds menu-button behaviour for keyboards and screen readers: ARIA roles, Enter/Space/ArrowDown
+// open and focus the first item, arrows move, Home/End jump, Escape and Tab close, a click outside closes.
+(function () {
+  "use strict";
+
+  function items(menu) {
+    return Array.prototype.slice.call(menu.querySelectorAll(".menu-item"));
+  }
+
+  function enhance(root) {
+    var menus = (root.matches && root.matches("[data-menu]")) ? [root] : root.querySelectorAll("[data-menu]");
+    Array.prototype.forEach.call(menus, function (menu) {
+      if (menu.dataset.enhanced) return;
+      menu.dataset.enhanced = "1";
+      var button = menu.querySelector("summary");
+      var list = menu.querySelector(".menu-list");
+      list.id = list.id || "menu-" + Math.random().toString(36).slice(2);
+      button.setAttribute("aria-haspopup", "menu");
+      button.setAttribute("aria-controls", list.id);
+      button.setAttribute("aria-expanded", menu.open ? "true" : "false");
+      list.setAttribute("role", "menu");
+      list.setAttribute("aria-label", button.getAttribute("aria-label") || "Actions");
+      Array.prototype.forEach.call(list.querySelectorAll("form"), function (f) { f.setAttribute("role", "none"); });
+      items(menu).forEach(function (item) {
+        item.setAttribute("role", "menuitem");
+        item.setAttribute("tabindex", "-1");
+      });
+      menu.addEventListener("toggle", function () {
+        button.setAttribute("aria-expanded", menu.open ? "true" : "false");
+      });
+    });
+  }
+
+  function open(menu, focusLast) {
+    closeAll(menu);
+    menu.open = true;
+    var all = items(menu);
+    if (all.length) (focusLast ? all[all.length - 1] : all[0]).focus();
+  }
+
+  function close(menu, returnFocus) {
+    if (!menu.open) return;
+    menu.open = false;
+    if (returnFocus) menu.querySelector("summary").focus();
+  }
+
+  function closeAll(except) {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-menu][open]"), function (m) {
+      if (m !== except) close(m, false);
+    });
+  }
+
+  document.addEventListener("keydown", function (event) {
+    var menu = event.target.closest && event.target.closest("[data-menu]");
+    if (!menu) return;
+    var onButton = event.target.tagName === "SUMMARY";
+    var all = items(menu);
+    var index = all.indexOf(document.activeElement);
+    switch (event.key) {
+      case "Enter":
+      case " ":
+        if (onButton) { event.preventDefault(); menu.open ? close(menu, true) : open(menu, false); }
+        break;
+      case "ArrowDown":
+        event.preventDefault();
+        if (onButton || !menu.open) open(menu, false);
+        else all[(index + 1) % all.length].focus();
+        break;
+      case "ArrowUp":
+        event.preventDefault();
+        if (onButton || !menu.open) open(menu, true);
+        else all[(index - 1 + all.length) % all.length].focus();
+        break;
+      case "Home":
+        if (menu.open && !onButton) { event.preventDefault(); all[0].focus(); }
+        break;
+      case "End":
+        if (menu.open && !onButton) { event.preventDefault(); all[all.length - 1].focus(); }
+        break;
+      case "Escape":
+        if (menu.open) { event.preventDefault(); close(menu, true); }
+        break;
+      case "Tab":
+        close(menu, false);
+        break;
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    var menu = event.target.closest && event.target.closest("[data-menu]");
+    closeAll(menu);
+  });
+
+  // Show a toast when the server fails (5xx or no answer) instead of leaving the click unanswered.
+  document.addEventListener("htmx:responseError", function () { showToast("Something went wrong. Please try again."); });
+  document.addEventListener("htmx:sendError", function () { showToast("We couldn't reach the server. Check your connection."); });
+
+  function showToast(message) {
+    var toast = document.getElementById("toast");
+    if (!toast) return;
+    toast.className = "toast toast-error";
+    toast.textContent = "";
+    var p = document.createElement("p");
+    p.textContent = message;
+    toast.appendChild(p);
+    scheduleToastClear();
+  }
+
+  // Toasts fade after a while; they are also announced by the live region when they appear.
+  var toastTimer = null;
+  function scheduleToastClear() {
+    var toast = document.getElementById("toast");
+    if (!toast || !toast.textContent.trim()) return;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () { toast.textContent = ""; toast.className = "toast"; }, 8000);
+  }
+  document.addEventListener("htmx:oobAfterSwap", scheduleToastClear);
+
+  document.addEventListener("DOMContentLoaded", function () { enhance(document); scheduleToastClear(); });
+  document.addEventListener("htmx:load", function (event) { enhance(event.target); });
+})();
