@@ -1,0 +1,96 @@
+"""Shared fixtures. The suite runs on SQLite by default and on PostgreSQL when PORTAL_TEST_DATABASE_URL
+is set; either way the schema comes from the Alembic migrations, as it does in production."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import text
+
+from portal import create_app
+from portal.config import load_settings
+from portal.db import Database
+from portal.extensions import limiter
+from portal.models import Base
+
+from .helpers import Browser
+
+
+def _reset_postgres(url: str) -> None:
+    db = Database(url)
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    db.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    url = os.environ.get("PORTAL_TEST_DATABASE_URL")
+    if url:
+        _reset_postgres(url)
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'portal-test.db'}"
+
+
+@pytest.fixture(scope="session")
+def database(database_url) -> Database:
+    db = Database(database_url)
+    db.upgrade()
+    yield db
+    db.dispose()
+
+
+def truncate_all(database: Database) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with database.engine.begin() as conn:
+        if database.is_sqlite:
+            for name in tables:
+                conn.execute(text(f'DELETE FROM "{name}"'))
+        else:
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request):
+    """Every test starts from empty tables (only for tests that use the database)."""
+    yield
+    if "database" in request.fixturenames:
+        truncate_all(request.getfixturevalue("database"))
+
+
+@pytest.fixture
+def settings(database_url, tmp_path):
+    return load_settings(overrides={
+        "database_url": database_url, "secret_key": "test-secret-key", "testing": True, "secure_cookies": False,
+        "instance_path": tmp_path / "instance", "ratelimit_storage_url": "memory://",
+    })
+
+
+@pytest.fixture
+def app(settings, database):
+    app = create_app(settings, database=database)
+    limiter.reset()
+    yield app
+    limiter.reset()
+
+
+@pytest.fixture
+def gateway(app):
+    return app.extensions["portal.gateway"]
+
+
+@pytest.fixture
+def session(database):
+    with database.session() as s:
+        yield s
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def browser(client) -> Browser:
+    return Browser(client)
