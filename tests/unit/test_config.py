@@ -1,0 +1,59 @@
+"""Configuration: what the portal refuses to start without, and which processor it picks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from portal.config import ENVIRONMENT, ConfigError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name, _, _ in ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_outside_demo_mode_the_portal_refuses_to_start_without_a_secret_key():
+    with pytest.raises(ConfigError, match="PORTAL_SECRET_KEY"):
+        load_settings()
+
+
+def test_demo_mode_makes_up_a_random_secret_key():
+    assert len(load_settings(demo=True).secret_key) == 64
+    assert load_settings(demo=True).secret_key != load_settings(demo=True).secret_key
+
+
+def test_without_a_stripe_key_the_sandbox_processor_and_test_mode_are_used(monkeypatch):
+    monkeypatch.setenv("PORTAL_SECRET_KEY", "x")
+    settings = load_settings()
+    assert settings.processor == "sandbox" and settings.test_mode
+
+
+def test_a_stripe_key_selects_stripe_and_needs_the_publishable_key(monkeypatch):
+    monkeypatch.setenv("PORTAL_SECRET_KEY", "x")
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_live_abc")
+    with pytest.raises(ConfigError, match="STRIPE_PUBLISHABLE_KEY"):
+        load_settings()
+    monkeypatch.setenv("STRIPE_PUBLISHABLE_KEY", "pk_live_abc")
+    settings = load_settings()
+    assert settings.processor == "stripe" and not settings.test_mode
+
+
+def test_cookies_are_secure_outside_demo_mode_only(monkeypatch):
+    monkeypatch.setenv("PORTAL_SECRET_KEY", "x")
+    assert load_settings().secure_cookies is True
+    assert load_settings(demo=True).secure_cookies is False
+
+
+def test_the_wsgi_entry_point_refuses_to_start_without_a_secret_key(monkeypatch):
+    from portal.cli import app_from_environment
+
+    with pytest.raises(SystemExit, match="PORTAL_SECRET_KEY"):
+        app_from_environment()
+
+
+def test_every_environment_variable_is_documented_in_the_readme():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for name, _, _ in ENVIRONMENT:
+        assert f"`{name}`" in readme, f"{name} is missing from the README's configuration table"

@@ -1,0 +1,180 @@
+"""Logging in and out: hashed passwords, rotated sessions, rate limits, and where anonymous users go."""
+from __future__ import annotations
+
+from portal.models import AuditEvent, LoginSession, User
+
+from ..helpers import PASSWORD, Browser, make_customer, make_staff
+
+
+def test_customer_logs_in_and_lands_on_billing_details(browser, session):
+    make_customer(session)
+    browser.get("/login")
+    response = browser.post("/login", {"email": "ADA@example.com ", "password": PASSWORD})
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/billing")
+    page = browser.get("/billing")
+    assert page.status_code == 200
+    assert "Billing details" in page.get_data(as_text=True)
+
+
+def test_passwords_are_stored_as_argon2id_hashes(session):
+    _, user = make_customer(session)
+    stored = session.get(User, user.id).password_hash
+    assert stored.startswith("$argon2id$")
+    assert PASSWORD not in stored
+
+
+def test_wrong_password_shows_a_message_and_does_not_log_in(browser, session):
+    make_customer(session)
+    browser.get("/login")
+    response = browser.post("/login", {"email": "ada@example.com", "password": "nope"})
+    assert response.status_code == 401
+    assert "don&#39;t match an account" in response.get_data(as_text=True)
+    assert browser.get("/billing").status_code == 302
+
+
+def test_empty_login_form_shows_errors_next_to_fields(browser):
+    browser.get("/login")
+    response = browser.post("/login", {"email": "", "password": ""})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'id="email-error"' in body and "Enter your email address." in body
+    assert 'id="password-error"' in body and "Enter your password." in body
+
+
+def test_login_rotates_the_session_cookie(client, session):
+    make_customer(session)
+    browser = Browser(client)
+    browser.get("/login")
+    before = client.get_cookie("portal_session").value
+    browser.post("/login", {"email": "ada@example.com", "password": PASSWORD})
+    after = client.get_cookie("portal_session").value
+    assert before != after
+    assert session.query(LoginSession).count() == 1
+
+
+def test_a_cookie_copied_before_logout_stops_working_after_it(app, session):
+    make_customer(session)
+    first = Browser(app.test_client())
+    first.login()
+    stolen = first.client.get_cookie("portal_session").value
+    assert first.post("/logout").status_code == 303
+
+    thief = app.test_client()
+    thief.set_cookie("portal_session", stolen)
+    response = thief.get("/billing")
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
+
+
+def test_logout_is_a_post_and_get_does_not_log_out(browser, session):
+    make_customer(session)
+    browser.login()
+    assert browser.get("/logout").status_code == 405
+    assert browser.get("/billing").status_code == 200
+    assert browser.post("/logout").status_code == 303
+    assert browser.get("/billing").status_code == 302
+
+
+def test_logout_without_csrf_token_is_refused(browser, session):
+    make_customer(session)
+    browser.login()
+    assert browser.post("/logout", csrf=False).status_code == 400
+    assert browser.get("/billing").status_code == 200
+
+
+def test_anonymous_visitor_is_sent_to_login_and_back_after(browser, session):
+    make_customer(session)
+    response = browser.get("/billing")
+    assert response.status_code == 302
+    assert "/login?next=/billing" in response.headers["Location"]
+    browser.get(response.headers["Location"])
+    after = browser.post("/login?next=/billing", {"email": "ada@example.com", "password": PASSWORD})
+    assert after.headers["Location"] == "/billing"
+
+
+def test_anonymous_htmx_request_gets_hx_redirect_to_login(browser):
+    response = browser.get("/billing/cards/new", htmx=True)
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"].startswith("/login")
+
+
+def test_login_never_redirects_off_site(browser, session):
+    make_customer(session)
+    browser.get("/login")
+    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
+        response = browser.post(f"/login?next={target}", {"email": "ada@example.com", "password": PASSWORD})
+        assert response.headers["Location"] == "/billing"
+        browser.post("/logout")
+
+
+def test_failed_logins_are_limited_per_account_with_a_clear_message(browser, session, app):
+    make_customer(session)
+    browser.get("/login")
+    for _ in range(5):
+        assert browser.post("/login", {"email": "ada@example.com", "password": "wrong"}).status_code == 401
+    blocked = browser.post("/login", {"email": "ada@example.com", "password": PASSWORD})
+    assert blocked.status_code == 429
+    assert "Too many failed login attempts" in blocked.get_data(as_text=True)
+    # Another account from the same address is not locked out by this one.
+    make_customer(session, email="grace@example.com", billing_email="g@example.com")
+    assert browser.post("/login", {"email": "grace@example.com", "password": PASSWORD}).status_code == 303
+
+
+def test_failed_logins_are_limited_per_address_across_accounts(browser, session):
+    browser.get("/login")
+    for i in range(20):
+        browser.post("/login", {"email": f"user{i}@example.com", "password": "wrong"})
+    blocked = browser.post("/login", {"email": "someone@example.com", "password": "wrong"})
+    assert blocked.status_code == 429
+
+
+def test_staff_without_account_get_404_on_billing_details(browser, session):
+    make_staff(session)
+    browser.get("/login")
+    response = browser.post("/login", {"email": "sam@support.example", "password": PASSWORD})
+    assert response.headers["Location"].endswith("/staff")
+    assert browser.get("/billing").status_code == 404
+
+
+def test_customers_get_404_on_the_staff_pages(browser, session):
+    make_customer(session)
+    browser.login()
+    assert browser.get("/staff").status_code == 404
+
+
+def test_login_and_logout_are_audited(browser, session):
+    account, user = make_customer(session)
+    browser.login()
+    browser.post("/logout")
+    actions = [e.action for e in session.query(AuditEvent).order_by(AuditEvent.id)]
+    assert actions == ["auth.login", "auth.logout"]
+
+
+def test_login_limits_are_shared_between_processes_through_redis(settings, database, session):
+    """Two app instances (as two gunicorn workers would be) count failures in the same Redis."""
+    import dataclasses
+    import os
+
+    import pytest
+
+    from portal import create_app
+    from portal.extensions import limiter
+
+    url = os.environ.get("PORTAL_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("PORTAL_TEST_REDIS_URL is not set")
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+    make_customer(session)
+    shared = dataclasses.replace(settings, ratelimit_storage_url=url)
+    worker_one = Browser(create_app(shared, database=database).test_client())
+    worker_one.get("/login")
+    for _ in range(5):
+        worker_one.post("/login", {"email": "ada@example.com", "password": "wrong"})
+    worker_two = Browser(create_app(shared, database=database).test_client())
+    worker_two.get("/login")
+    assert worker_two.post("/login", {"email": "ada@example.com", "password": PASSWORD}).status_code == 429
+    redis.Redis.from_url(url).flushdb()
+    limiter.reset()
