@@ -45,6 +45,13 @@ class Settings:
     base_url: str = "http://127.0.0.1:5000"
     # Secure cookies are only sent over HTTPS; demo mode serves plain HTTP on 127.0.0.1.
     secure_cookies: bool = True
+    seller_name: str = "Example Software Ltd."
+    seller_address: str = "1 Dock Road; Dublin 2, D02 X285; Ireland"
+    seller_country: str = "IE"
+    seller_vat_number: str = "IE6388047V"
+    tax_rates_path: str | None = None
+    vies_url: str | None = None
+    vies_timeout: float = 3.0
     testing: bool = False
 
     @property
@@ -68,6 +75,13 @@ ENVIRONMENT = [
     ("PORTAL_LOGIN_LIMIT_PER_IP", "login_limit_per_ip", "Failed logins allowed per client address. Default `20 per 10 minutes`."),
     ("PORTAL_LOGIN_LIMIT_PER_ACCOUNT", "login_limit_per_account", "Failed logins allowed per e-mail address. Default `5 per 10 minutes`."),
     ("PORTAL_SECURE_COOKIES", "secure_cookies", "Mark the session cookie `Secure` (HTTPS only). Default on, off in demo mode."),
+    ("PORTAL_SELLER_NAME", "seller_name", "Your company's name, as printed on invoices."),
+    ("PORTAL_SELLER_ADDRESS", "seller_address", "Your company's address on invoices; separate lines with `;`."),
+    ("PORTAL_SELLER_COUNTRY", "seller_country", "Your company's country (ISO code); decides domestic VAT and reverse charge. Default `IE`."),
+    ("PORTAL_SELLER_VAT_NUMBER", "seller_vat_number", "Your company's VAT number, printed on invoices and reverse-charge notes."),
+    ("PORTAL_TAX_RATES_PATH", "tax_rates_path", "A JSON file of tax rates that replaces the built-in table (same shape as `portal/data/tax_rates.json`)."),
+    ("PORTAL_VIES_URL", "vies_url", "Switches on the online VAT-number check against the EU's VIES REST API at this base URL. Off by default."),
+    ("PORTAL_VIES_TIMEOUT", "vies_timeout", "Seconds to wait for VIES before leaving a VAT number pending. Default `3`."),
     ("STRIPE_SECRET_KEY", "stripe_secret_key", "Stripe secret key. When unset the built-in sandbox processor is used."),
     ("STRIPE_PUBLISHABLE_KEY", "stripe_publishable_key", "Stripe publishable key for Stripe.js. Required with `STRIPE_SECRET_KEY`."),
     ("STRIPE_WEBHOOK_SECRET", "stripe_webhook_secret", "Signing secret of the Stripe webhook endpoint."),
@@ -94,6 +108,13 @@ def load_settings(*, demo: bool = False, overrides: dict | None = None) -> Setti
         "login_limit_per_ip": _env("PORTAL_LOGIN_LIMIT_PER_IP", "20 per 10 minutes"),
         "login_limit_per_account": _env("PORTAL_LOGIN_LIMIT_PER_ACCOUNT", "5 per 10 minutes"),
         "secure_cookies": _flag("PORTAL_SECURE_COOKIES", default=not demo),
+        "seller_name": _env("PORTAL_SELLER_NAME", "Example Software Ltd."),
+        "seller_address": _env("PORTAL_SELLER_ADDRESS", "1 Dock Road; Dublin 2, D02 X285; Ireland"),
+        "seller_country": (_env("PORTAL_SELLER_COUNTRY", "IE") or "IE").upper(),
+        "seller_vat_number": _env("PORTAL_SELLER_VAT_NUMBER", "IE6388047V"),
+        "tax_rates_path": _env("PORTAL_TAX_RATES_PATH"),
+        "vies_url": _env("PORTAL_VIES_URL"),
+        "vies_timeout": float(_env("PORTAL_VIES_TIMEOUT", "3") or 3),
         "stripe_secret_key": _env("STRIPE_SECRET_KEY"),
         "stripe_publishable_key": _env("STRIPE_PUBLISHABLE_KEY"),
         "stripe_webhook_secret": _env("STRIPE_WEBHOOK_SECRET"),

@@ -42,3 +42,14 @@ class ProcessorDown(DomainError):
 class Forbidden(DomainError):
     code = "forbidden"
     status = 403
+
+
+class InvalidInput(DomainError):
+    """Several fields are wrong at once; ``errors`` maps each field to its message."""
+
+    code = "invalid_input"
+    status = 422
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("Please correct the highlighted fields.")
+        self.errors = errors

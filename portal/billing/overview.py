@@ -8,7 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import Account, PaymentMethod, Subscription
-from . import cards
+from . import addresses, cards
+from .pricing import Quote, quote
+from .seller import Seller
 from .errors import NotFound
 
 
@@ -16,8 +18,7 @@ from .errors import NotFound
 class SubscriptionSummary:
     subscription: Subscription
     next_billing_date: date | None
-    next_amount_cents: int
-    currency: str
+    next_charge: Quote
 
     @property
     def status_label(self) -> str:
@@ -36,6 +37,14 @@ class BillingOverview:
     def default_card(self) -> PaymentMethod | None:
         return next((c for c in self.cards if c.is_default), None)
 
+    @property
+    def country_name(self) -> str:
+        return addresses.country_name(self.account.country)
+
+    @property
+    def countries(self) -> list[tuple[str, str]]:
+        return [(c.code, c.name) for c in addresses.countries()]
+
 
 def current_subscription(session: Session, account_id: int) -> Subscription | None:
     """The account's live subscription, or its most recent one when none is live."""
@@ -44,7 +53,7 @@ def current_subscription(session: Session, account_id: int) -> Subscription | No
         .order_by((Subscription.status == "canceled").asc(), Subscription.created_at.desc()).limit(1))
 
 
-def billing_overview(session: Session, account_id: int, *, today: date) -> BillingOverview:
+def billing_overview(session: Session, account_id: int, *, today: date, seller: Seller) -> BillingOverview:
     account = session.get(Account, account_id)
     if account is None:
         raise NotFound("No such account.")
@@ -53,7 +62,6 @@ def billing_overview(session: Session, account_id: int, *, today: date) -> Billi
     if subscription is not None:
         billing_date = subscription.current_period_end.date() if subscription.status != "canceled" else None
         summary = SubscriptionSummary(subscription=subscription, next_billing_date=billing_date,
-                                      next_amount_cents=subscription.plan.price_cents,
-                                      currency=subscription.plan.currency)
+                                      next_charge=quote(account, subscription.plan, seller))
     return BillingOverview(account=account, subscription=summary, cards=cards.list_cards(session, account_id),
                            today=today)

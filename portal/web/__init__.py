@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask, get_flashed_messages
 
 from ..billing.money import format_money
-from . import auth, billing, cards, errors, health, sandbox, security, staff
+from . import account, auth, billing, billing_info, cards, errors, health, sandbox, security, staff
 
 
 def register(app: Flask) -> None:
@@ -13,6 +13,8 @@ def register(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(billing.bp)
     app.register_blueprint(cards.bp)
+    app.register_blueprint(billing_info.bp)
+    app.register_blueprint(account.bp)
     app.register_blueprint(staff.bp)
     if settings.processor == "sandbox":
         app.register_blueprint(sandbox.bp)

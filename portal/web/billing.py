@@ -6,7 +6,7 @@ from flask import Blueprint
 from ..billing.overview import billing_overview
 from ..models import utcnow
 from .auth import customer_required
-from .context import account_id, db
+from .context import account_id, db, seller
 from .rendering import render
 
 bp = Blueprint("billing", __name__)
@@ -16,7 +16,7 @@ PAGE = "billing/page.html"
 
 def page_context(**state) -> dict:
     """The page's data plus which part of it is open (an add form, an edit form, a confirmation)."""
-    overview = billing_overview(db(), account_id(), today=utcnow().date())
+    overview = billing_overview(db(), account_id(), today=utcnow().date(), seller=seller())
     return {"overview": overview, "state": state}
 
 

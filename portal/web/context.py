@@ -24,6 +24,16 @@ def settings() -> Settings:
     return current_app.extensions["portal.settings"]
 
 
+def seller():
+    """Who invoices are from, built once per app from the settings."""
+    from ..billing.seller import Seller
+
+    cached = current_app.extensions.get("portal.seller")
+    if cached is None:
+        cached = current_app.extensions["portal.seller"] = Seller.from_settings(settings())
+    return cached
+
+
 def client_ip() -> str:
     # Behind a proxy, run gunicorn with --forwarded-allow-ips so remote_addr is the client's.
     return request.remote_addr or ""

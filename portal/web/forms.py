@@ -81,3 +81,21 @@ class SetupIntentForm(FlaskForm):
 class EditCardForm(FlaskForm):
     cardholder_name = CardholderMixin.cardholder_name
     expiry = ExpiryField("Expiry date (MM / YY)")
+
+
+class ProfileEmailForm(FlaskForm):
+    email = EmailField("Login email", validators=[DataRequired("Enter your email address."),
+                                                  Email("Enter a valid email address, like ada@example.com."),
+                                                  Length(max=254)])
+    current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password.")])
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password.")])
+    new_password = PasswordField("New password", validators=[DataRequired("Enter a new password."),
+                                                             Length(max=200, message="Use at most 200 characters.")])
+    confirm_password = PasswordField("Repeat the new password", validators=[DataRequired("Repeat the new password.")])
+
+    def validate_confirm_password(self, field):
+        if field.data != self.new_password.data:
+            raise ValidationError("The two new passwords don't match.")
