@@ -35,12 +35,12 @@ def demo(port: int, instance_path: str | None, reset: bool):
     database.upgrade()
     app = create_app(settings, database=database)
     with app.app_context(), database.session() as session:
-        created = seed(session, app.extensions["portal.gateway"], today=utcnow().date())
+        created = seed(session, app.extensions["portal.gateway"], today=utcnow().date(), settings=settings)
     url = f"http://127.0.0.1:{port}/"
     click.echo(f"Billing portal demo ({'new data' if created else 'existing data'}; database {database.url})")
     click.echo(f"Open {url} and log in with password '{DEMO_PASSWORD}' as:")
     for email, who in DEMO_LOGINS:
-        click.echo(f"  {email:24} ({who})")
+        click.echo(f"  {email:24} {who}")
     click.echo("Test mode: the sandbox processor is used; no real card is charged. Press Ctrl+C to stop.")
     run_simple("127.0.0.1", port, app, threaded=True, use_reloader=False)
 
@@ -62,6 +62,108 @@ def upgrade(revision: str):
         raise click.ClickException(str(exc)) from exc
     Database(settings.database_url).upgrade(revision)
     click.echo(f"Database at {settings.database_url.split('@')[-1]} is at {revision}.")
+
+
+def _parse_now(value: str | None):
+    """``--now`` moves the clock for renewals and retries; ISO-8601, naive means UTC."""
+    from datetime import datetime, timezone
+
+    from .models import utcnow
+
+    if not value:
+        return utcnow()
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"not an ISO-8601 date or time: {value}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _services():
+    """Settings, database, gateway and seller for commands that run outside a web request."""
+    from .billing.seller import Seller
+    from .db import Database
+    from .payments import build_gateway
+
+    try:
+        settings = load_settings(demo=not _has_secret())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    database = Database(settings.database_url)
+    if database.pending_migrations():
+        raise click.ClickException("The database schema is out of date: run `portal db upgrade` first.")
+    return settings, database, build_gateway(settings, database), Seller.from_settings(settings)
+
+
+def _progress(stats, expected: int) -> None:
+    click.echo(f"\r  renewed {stats.invoiced}/{max(expected, stats.invoiced)}  paid {stats.paid}  failed {stats.failed}"
+               f"  no card {stats.no_card}  {stats.rate:.1f}/s", nl=False, err=True)
+
+
+@main.group()
+def billing():
+    """Billing runs: renewals and their payments."""
+
+
+@billing.command("run")
+@click.option("--now", "now_text", default=None, help="Pretend it is this moment (ISO-8601, UTC if no offset).")
+@click.option("--batch", default=50, show_default=True, help="Subscriptions claimed per transaction.")
+def billing_run(now_text: str | None, batch: int):
+    """Renew every subscription whose period has ended and charge its default card (one pass)."""
+    from .billing.renewals import run_renewals
+
+    now = _parse_now(now_text)
+    _, database, gateway, seller = _services()
+    stats = run_renewals(database, gateway, seller, now=now, batch=batch, progress=_progress)
+    if stats.invoiced:
+        click.echo("", err=True)
+    click.echo(f"{now.isoformat()}: {stats.invoiced} invoiced, {stats.paid} paid, {stats.failed} failed, "
+               f"{stats.no_card} without a default card, {stats.settled} earlier attempts settled "
+               f"in {stats.seconds:.2f}s")
+
+
+@main.command()
+@click.option("--interval", default=60.0, show_default=True, help="Seconds between passes.")
+@click.option("--once", is_flag=True, help="Run one pass and exit.")
+@click.option("--now", "now_text", default=None, help="Pretend it is this moment (for demos and tests).")
+def worker(interval: float, once: bool, now_text: str | None):
+    """Run billing passes and send queued e-mails, forever (or --once)."""
+    import signal
+    import time
+
+    from .worker import run_once
+
+    settings, database, gateway, seller = _services()
+    stopping = {"now": False}
+
+    def stop(*_):
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if database.is_sqlite:
+        click.echo("SQLite: run a single worker (a second one waits on the database lock and bills nothing twice).",
+                   err=True)
+    while True:
+        summary = run_once(settings, database, gateway, seller, now=_parse_now(now_text))
+        click.echo(summary)
+        if once or stopping["now"]:
+            break
+        deadline = time.monotonic() + interval
+        while time.monotonic() < deadline and not stopping["now"]:
+            time.sleep(0.2)
+        if stopping["now"]:
+            break
+
+
+@main.command()
+@click.option("--database-url", default=None, help="Measure on this (empty) database instead of a temporary SQLite file.")
+@click.option("--renewals", default=1000, show_default=True, help="Due subscriptions to renew for renewals_per_s.")
+def bench(database_url: str | None, renewals: int):
+    """Seed a fresh database and print the performance figures as JSON."""
+    from .bench import main as bench_main
+
+    bench_main(database_url=database_url, renewals=renewals)
 
 
 def _has_secret() -> bool:

@@ -52,6 +52,8 @@ class Settings:
     tax_rates_path: str | None = None
     vies_url: str | None = None
     vies_timeout: float = 3.0
+    smtp_url: str | None = None
+    mail_from: str = "Billing <billing@example.com>"
     testing: bool = False
 
     @property
@@ -82,6 +84,8 @@ ENVIRONMENT = [
     ("PORTAL_TAX_RATES_PATH", "tax_rates_path", "A JSON file of tax rates that replaces the built-in table (same shape as `portal/data/tax_rates.json`)."),
     ("PORTAL_VIES_URL", "vies_url", "Switches on the online VAT-number check against the EU's VIES REST API at this base URL. Off by default."),
     ("PORTAL_VIES_TIMEOUT", "vies_timeout", "Seconds to wait for VIES before leaving a VAT number pending. Default `3`."),
+    ("PORTAL_SMTP_URL", "smtp_url", "Where the worker sends e-mail: `smtp://user:password@host:587?starttls=1` or `smtps://host:465`. Unset: e-mails are written as `.eml` files under the instance folder."),
+    ("PORTAL_MAIL_FROM", "mail_from", "The From address of e-mails. Default `Billing <billing@example.com>`."),
     ("STRIPE_SECRET_KEY", "stripe_secret_key", "Stripe secret key. When unset the built-in sandbox processor is used."),
     ("STRIPE_PUBLISHABLE_KEY", "stripe_publishable_key", "Stripe publishable key for Stripe.js. Required with `STRIPE_SECRET_KEY`."),
     ("STRIPE_WEBHOOK_SECRET", "stripe_webhook_secret", "Signing secret of the Stripe webhook endpoint."),
@@ -115,6 +119,8 @@ def load_settings(*, demo: bool = False, overrides: dict | None = None) -> Setti
         "tax_rates_path": _env("PORTAL_TAX_RATES_PATH"),
         "vies_url": _env("PORTAL_VIES_URL"),
         "vies_timeout": float(_env("PORTAL_VIES_TIMEOUT", "3") or 3),
+        "smtp_url": _env("PORTAL_SMTP_URL"),
+        "mail_from": _env("PORTAL_MAIL_FROM", "Billing <billing@example.com>"),
         "stripe_secret_key": _env("STRIPE_SECRET_KEY"),
         "stripe_publishable_key": _env("STRIPE_PUBLISHABLE_KEY"),
         "stripe_webhook_secret": _env("STRIPE_WEBHOOK_SECRET"),

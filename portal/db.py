@@ -39,6 +39,19 @@ class Database:
 
         command.upgrade(alembic_config(self.url), revision)
 
+    def pending_migrations(self) -> list[str]:
+        """Revisions the database has not applied yet (empty when it is current)."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(alembic_config(self.url))
+        with self.engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+        heads = set(script.get_heads())
+        if current >= heads:
+            return []
+        return [rev.revision for rev in script.iterate_revisions(heads, current or None)]
+
     def dispose(self) -> None:
         self.engine.dispose()
 

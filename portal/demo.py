@@ -1,7 +1,7 @@
 """Deterministic demo data: the same accounts, cards and subscription every time, dated from today."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -9,11 +9,16 @@ from sqlalchemy.orm import Session
 from .auth.passwords import hash_password
 from .billing import cards
 from .billing.audit import Actor
-from .models import Account, Plan, Subscription, User
+from .billing.invoices import apply_totals, build_subscription_invoice, issue_invoice, mark_paid
+from .billing.seller import Seller
+from .models import Account, Invoice, InvoiceLine, Plan, Subscription, User
 from .payments.gateway import CardDetails, PaymentGateway
 
 DEMO_PASSWORD = "demo"
-DEMO_LOGINS = [("customer@example.com", "customer"), ("support@example.com", "support staff")]
+DEMO_LOGINS = [("customer@example.com", "customer, US, 14 months of invoices"),
+               ("germany@example.com", "customer in Germany with a valid VAT number (reverse charge)"),
+               ("france@example.com", "customer in France without a VAT number (French VAT)"),
+               ("support@example.com", "support staff")]
 
 
 def add_months(day: date, months: int) -> date:
@@ -29,7 +34,7 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
 
 
-def seed(session: Session, gateway: PaymentGateway, *, today: date) -> bool:
+def seed(session: Session, gateway: PaymentGateway, *, today: date, settings=None) -> bool:
     """Create the demo accounts unless they exist. Returns False when there was nothing to do."""
     if session.scalar(select(User).where(User.email == "customer@example.com")):
         return False
@@ -60,9 +65,95 @@ def seed(session: Session, gateway: PaymentGateway, *, today: date) -> bool:
         ("378282246310005", today.month, today.year, "A. Lovelace", False),
     ]
     for i, (number, month, year, name, default) in enumerate(demo_cards):
-        card = CardDetails(number=number, exp_month=month, exp_year=year,
-                           cvc="1234" if number.startswith("3") else "123", cardholder_name=name)
-        intent = cards.start_card_setup(session, gateway, acme.id, card=card, save_as_default=default,
-                                        idempotency_key=f"demo-setup-{acme.id}-{i}")
-        cards.complete_card_setup(session, gateway, acme.id, intent.id, actor=system)
+        _save_card(session, gateway, acme.id, number, month, year, name, default, key=f"demo-setup-{acme.id}-{i}")
+    seller = Seller.from_settings(settings) if settings else None
+    if seller is None:
+        return True
+    _history(session, gateway, acme, monthly, seller, months=14, today=today, void_month=5,
+             open_extra="Onboarding workshop (2 hours)")
+
+    berlin = _customer(session, password, email="germany@example.com", person="Jonas Becker",
+                       name="Berliner Datenwerk GmbH", billing_email="rechnung@datenwerk.example",
+                       address_line1="Friedrichstraße 68", city="Berlin", postal_code="10117", country="DE",
+                       vat_number="DE136695976", vat_status="valid")
+    _save_card(session, gateway, berlin.id, "5555555555554444", 5, today.year + 2, "Jonas Becker", True,
+               key=f"demo-setup-{berlin.id}")
+    _subscribe(session, berlin, monthly, today)
+    _history(session, gateway, berlin, monthly, seller, months=3, today=today)
+
+    paris = _customer(session, password, email="france@example.com", person="Camille Dupont",
+                      name="Atelier Dupont", billing_email="compta@atelier-dupont.example",
+                      address_line1="12 rue de Rivoli", city="Paris", postal_code="75004", country="FR")
+    _save_card(session, gateway, paris.id, "4242424242424242", 9, today.year + 1, "Camille Dupont", True,
+               key=f"demo-setup-{paris.id}")
+    _subscribe(session, paris, monthly, today)
+    _history(session, gateway, paris, monthly, seller, months=3, today=today)
     return True
+
+
+def _customer(session: Session, password: str, *, email: str, person: str, **fields) -> Account:
+    account = Account(**fields)
+    session.add(account)
+    session.flush()
+    session.add(User(account_id=account.id, email=email, name=person, password_hash=password))
+    session.commit()
+    return account
+
+
+def _subscribe(session: Session, account: Account, plan: Plan, today: date) -> Subscription:
+    start = today.replace(day=1)
+    sub = Subscription(account_id=account.id, plan=plan, status="active", current_period_start=_midnight(start),
+                       current_period_end=_midnight(add_months(start, 1)))
+    session.add(sub)
+    session.commit()
+    return sub
+
+
+def _save_card(session, gateway, account_id, number, month, year, name, default, *, key):
+    card = CardDetails(number=number, exp_month=month, exp_year=year,
+                       cvc="1234" if number.startswith("3") else "123", cardholder_name=name)
+    intent = cards.start_card_setup(session, gateway, account_id, card=card, save_as_default=default,
+                                    idempotency_key=key)
+    cards.complete_card_setup(session, gateway, account_id, intent.id, actor=Actor.system())
+
+
+def _history(session: Session, gateway: PaymentGateway, account: Account, plan: Plan, seller: Seller, *, months: int,
+             today: date, void_month: int | None = None, open_extra: str | None = None) -> None:
+    """Monthly invoices for the last ``months`` periods up to the current one, paid by the default card;
+    optionally one voided (and re-issued) and one open one-off invoice."""
+    subscription = session.query(Subscription).filter_by(account_id=account.id).one()
+    card = cards.default_card(session, account.id)
+    first = add_months(today.replace(day=1), -(months - 1))
+    for i in range(months):
+        start = add_months(first, i)
+        issued = _midnight(start)
+        invoice = build_subscription_invoice(session, account, subscription, plan, period_start=issued,
+                                             period_end=_midnight(add_months(start, 1)), seller=seller)
+        if i == void_month:
+            # Issued with a mistake, voided, and replaced by a one-off invoice for the same period.
+            invoice.subscription_id = None
+            issue_invoice(session, invoice, account, seller, now=issued)
+            invoice.status, invoice.voided_at, invoice.void_reason = "void", issued, "Issued twice by mistake"
+            invoice.status_version += 1
+            session.commit()
+            invoice = build_subscription_invoice(session, account, subscription, plan, period_start=issued,
+                                                 period_end=_midnight(add_months(start, 1)), seller=seller)
+        issue_invoice(session, invoice, account, seller, now=issued)
+        session.commit()
+        result = gateway.charge(customer_id=account.processor_customer_id, payment_method_id=card.processor_id,
+                                amount_cents=invoice.total_cents, currency=invoice.currency,
+                                idempotency_key=f"demo-charge-{invoice.id}",
+                                metadata={"invoice_id": invoice.id, "invoice_number": invoice.number})
+        mark_paid(invoice, amount_cents=result.amount_cents, now=issued + timedelta(minutes=3),
+                  payment_method_label=card.label, transaction_id=result.charge_id or result.payment_id)
+        session.commit()
+    if open_extra:
+        issued = _midnight(today) - timedelta(days=3)
+        invoice = Invoice(account_id=account.id, currency=plan.currency, status="draft")
+        invoice.lines.append(InvoiceLine(position=0, description=open_extra, quantity=1, unit_amount_cents=15000,
+                                         amount_cents=15000))
+        apply_totals(session, invoice, account, seller)
+        session.add(invoice)
+        issue_invoice(session, invoice, account, seller, now=issued)
+        invoice.due_at = issued + timedelta(days=14)
+        session.commit()

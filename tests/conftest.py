@@ -1,5 +1,6 @@
 """Shared fixtures. The suite runs on SQLite by default and on PostgreSQL when PORTAL_TEST_DATABASE_URL
-is set; either way the schema comes from the Alembic migrations, as it does in production."""
+is set (in a schema of the run's own, dropped at the end); either way the schema comes from the Alembic
+migrations, as it does in production."""
 from __future__ import annotations
 
 import os
@@ -16,21 +17,30 @@ from portal.models import Base
 from .helpers import Browser
 
 
-def _reset_postgres(url: str) -> None:
-    db = Database(url)
-    with db.engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    db.dispose()
+def _private_schema(url: str):
+    """A schema of this test run's own, so runs sharing one PostgreSQL database never meet."""
+    import secrets
+    from urllib.parse import quote
+
+    schema = f"test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = Database(url)
+    with admin.engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in url else "?"
+    return admin, schema, f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
 
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory) -> str:
     url = os.environ.get("PORTAL_TEST_DATABASE_URL")
-    if url:
-        _reset_postgres(url)
-        return url
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'portal-test.db'}"
+    if not url:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'portal-test.db'}"
+        return
+    admin, schema, scoped = _private_schema(url)
+    yield scoped
+    with admin.engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -116,3 +116,32 @@ class Browser:
         assert response.status_code == 303, response.get_data(as_text=True)
         self.get("/billing")
         return response
+
+
+def make_invoice(session, account, *, issued_at=None, status="open", amount_cents=2000, seller=None,
+                 subscription=None, period_start=None):
+    """An issued invoice for one line (a subscription period when ``subscription`` is given)."""
+    from portal.billing.invoices import apply_totals, issue_invoice, mark_paid
+    from portal.billing.seller import Seller
+    from portal.config import load_settings
+    from portal.models import Invoice, InvoiceLine
+
+    seller = seller or Seller.from_settings(load_settings(demo=True))
+    issued_at = issued_at or datetime(2026, 11, 1, tzinfo=timezone.utc)
+    start = period_start or issued_at
+    invoice = Invoice(account_id=account.id, subscription_id=subscription.id if subscription else None,
+                      currency="USD", period_start=start, period_end=start + timedelta(days=30), status="draft")
+    invoice.lines.append(InvoiceLine(position=0, description="Pro plan (monthly)", period_start=start,
+                                     period_end=start + timedelta(days=30), quantity=1,
+                                     unit_amount_cents=amount_cents, amount_cents=amount_cents))
+    apply_totals(session, invoice, account, seller)
+    session.add(invoice)
+    issue_invoice(session, invoice, account, seller, now=issued_at)
+    if status == "paid":
+        mark_paid(invoice, amount_cents=invoice.total_cents, now=issued_at, payment_method_label="Visa •••• 4242",
+                  transaction_id="ch_test_123")
+    elif status == "void":
+        invoice.status, invoice.voided_at = "void", issued_at
+        invoice.status_version += 1
+    session.commit()
+    return invoice

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from ..models import Account, PaymentMethod, Subscription
 from . import addresses, cards
+from .invoices import InvoicePage, list_invoices
 from .pricing import Quote, quote
 from .seller import Seller
 from .errors import NotFound
@@ -32,6 +33,7 @@ class BillingOverview:
     subscription: SubscriptionSummary | None
     cards: list[PaymentMethod]
     today: date
+    invoices: InvoicePage
 
     @property
     def default_card(self) -> PaymentMethod | None:
@@ -53,7 +55,8 @@ def current_subscription(session: Session, account_id: int) -> Subscription | No
         .order_by((Subscription.status == "canceled").asc(), Subscription.created_at.desc()).limit(1))
 
 
-def billing_overview(session: Session, account_id: int, *, today: date, seller: Seller) -> BillingOverview:
+def billing_overview(session: Session, account_id: int, *, today: date, seller: Seller,
+                     invoice_cursor: str | None = None) -> BillingOverview:
     account = session.get(Account, account_id)
     if account is None:
         raise NotFound("No such account.")
@@ -64,4 +67,4 @@ def billing_overview(session: Session, account_id: int, *, today: date, seller: 
         summary = SubscriptionSummary(subscription=subscription, next_billing_date=billing_date,
                                       next_charge=quote(account, subscription.plan, seller))
     return BillingOverview(account=account, subscription=summary, cards=cards.list_cards(session, account_id),
-                           today=today)
+                           today=today, invoices=list_invoices(session, account_id, cursor=invoice_cursor))

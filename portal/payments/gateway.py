@@ -45,6 +45,24 @@ class SetupIntent:
     error_message: str | None = None
 
 
+@dataclass(frozen=True)
+class PaymentResult:
+    """The outcome of charging a saved card. Declines are results, not exceptions: they are normal."""
+
+    payment_id: str
+    status: str  # succeeded | failed | requires_action | processing
+    amount_cents: int
+    currency: str
+    payment_method_id: str | None = None
+    charge_id: str | None = None  # the transaction id printed on invoices
+    failure_code: str | None = None
+    failure_message: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+
 class ProcessorError(Exception):
     """The processor refused or could not be reached. ``param`` names the card field at fault, when
     there is one, so the page can put the message next to it."""
@@ -93,3 +111,11 @@ class PaymentGateway(Protocol):
     def set_default_card(self, customer_id: str, payment_method_id: str, *, idempotency_key: str) -> None: ...
 
     def detach_card(self, payment_method_id: str, *, idempotency_key: str) -> None: ...
+
+    def charge(self, *, customer_id: str, payment_method_id: str, amount_cents: int, currency: str,
+               idempotency_key: str, metadata: dict, off_session: bool = True) -> PaymentResult:
+        """Charge a saved card. The same key always returns the first outcome and never charges twice.
+        Raises ProcessorUnavailable when the outcome is unknown (then ask again with the same key)."""
+        ...
+
+    def retrieve_payment(self, payment_id: str) -> PaymentResult: ...

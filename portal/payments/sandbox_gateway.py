@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from ..db import Database
 from ..models import SandboxIdempotencyKey, SandboxObject, utcnow
 from . import card_numbers
-from .gateway import AuthenticationFailed, CardDetails, CardError, CardInfo, ProcessorError, SetupIntent
+from .gateway import (AuthenticationFailed, CardDetails, CardError, CardInfo, PaymentResult, ProcessorError,
+                      SetupIntent)
 
 # What each documented test number does. Any other valid number of a supported brand just works.
 #   setup:  what happens when the card is saved     charge: what happens when it is charged later
@@ -152,6 +153,56 @@ class SandboxGateway:
                 if customer.data.get("default_payment_method") == payment_method_id:
                     customer.data = {**customer.data, "default_payment_method": None}
 
+    # --- charges ---------------------------------------------------------------------------------
+
+    def charge(self, *, customer_id: str, payment_method_id: str, amount_cents: int, currency: str,
+               idempotency_key: str, metadata: dict, off_session: bool = True) -> PaymentResult:
+        """Charge a saved test card; what happens depends on the number it was saved with."""
+        def create(session):
+            pm = self._get(session, payment_method_id, "payment_method")
+            if pm.data.get("customer") != customer_id or pm.data.get("detached"):
+                raise ProcessorError("That card is not attached to this customer.", code="resource_missing")
+            outcome = pm.data.get("charge", "ok")
+            status, code, message = "succeeded", None, None
+            if outcome == "authentication_required":
+                status, code = "requires_action", outcome
+                message = DECLINE_MESSAGES[outcome][0]
+            elif outcome != "ok":
+                status, code = "failed", outcome
+                message = DECLINE_MESSAGES.get(outcome, ("Your card was declined.", None))[0]
+            intent = self._new(session, "pi", "payment_intent", {
+                "customer": customer_id, "payment_method": payment_method_id, "amount": amount_cents,
+                "currency": currency.lower(), "status": status, "failure_code": code, "failure_message": message,
+                "metadata": {k: str(v) for k, v in metadata.items()}, "off_session": off_session,
+                "charge": f"ch_sbx_{secrets.token_hex(10)}" if status == "succeeded" else None})
+            return {"id": intent.id}
+
+        result = self._idempotent(idempotency_key, create)
+        return self.retrieve_payment(result["id"])
+
+    def retrieve_payment(self, payment_id: str) -> PaymentResult:
+        with self.db.session() as session:
+            return self._payment(self._get(session, payment_id, "payment_intent"))
+
+    def complete_payment_authentication(self, payment_id: str, *, approve: bool) -> PaymentResult:
+        """The test bank's 3-D Secure answer for a charge that needed the customer."""
+        with self.db.session() as session, session.begin():
+            pi = self._get(session, payment_id, "payment_intent")
+            if pi.data["status"] == "requires_action":
+                if approve:
+                    pi.data = {**pi.data, "status": "succeeded", "failure_code": None, "failure_message": None,
+                               "charge": f"ch_sbx_{secrets.token_hex(10)}"}
+                else:
+                    pi.data = {**pi.data, "status": "failed", "failure_code": "authentication_failed",
+                               "failure_message": "Card authentication failed."}
+            return self._payment(pi)
+
+    def count_charges(self, *, status: str | None = "succeeded") -> int:
+        """How many payments the sandbox has taken (tests use it to prove nothing was charged twice)."""
+        with self.db.session() as session:
+            rows = session.scalars(select(SandboxObject).where(SandboxObject.kind == "payment_intent")).all()
+            return sum(1 for r in rows if status is None or r.data.get("status") == status)
+
     def customer_default_card(self, customer_id: str) -> str | None:
         """What the sandbox will charge for this customer (tests compare it with our default)."""
         with self.db.session() as session:
@@ -220,6 +271,14 @@ class SandboxGateway:
                            client_secret=d.get("client_secret"), payment_method_id=d.get("payment_method"),
                            metadata=dict(d.get("metadata") or {}),
                            error_message=(d.get("last_error") or {}).get("message"))
+
+    @staticmethod
+    def _payment(obj: SandboxObject) -> PaymentResult:
+        d = obj.data
+        return PaymentResult(payment_id=obj.id, status=d["status"], amount_cents=d["amount"],
+                             currency=d["currency"].upper(), payment_method_id=d.get("payment_method"),
+                             charge_id=d.get("charge"), failure_code=d.get("failure_code"),
+                             failure_message=d.get("failure_message"))
 
     @staticmethod
     def _card(obj: SandboxObject) -> CardInfo:

@@ -1,10 +1,12 @@
 """The web layer: blueprints that parse input, call one service and render a page or a block."""
 from __future__ import annotations
 
+import secrets
+
 from flask import Flask, get_flashed_messages
 
 from ..billing.money import format_money
-from . import account, auth, billing, billing_info, cards, errors, health, sandbox, security, staff
+from . import account, auth, billing, billing_info, cards, invoices, errors, health, sandbox, security, staff
 
 
 def register(app: Flask) -> None:
@@ -15,9 +17,15 @@ def register(app: Flask) -> None:
     app.register_blueprint(cards.bp)
     app.register_blueprint(billing_info.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(invoices.bp)
     app.register_blueprint(staff.bp)
     if settings.processor == "sandbox":
         app.register_blueprint(sandbox.bp)
+    if settings.demo:
+        # Demo mode only: the mailbox shows every account's e-mails to anyone logged in.
+        from . import demo_mail
+
+        app.register_blueprint(demo_mail.bp)
     errors.register(app)
     security.register(app)
     auth.register_login_manager(app)
@@ -30,4 +38,5 @@ def register(app: Flask) -> None:
         stripe_publishable_key=settings.stripe_publishable_key,
         stripe_js_url=settings.stripe_js_url,
         get_flashed_messages=get_flashed_messages,
+        request_key=lambda: secrets.token_hex(16),
     )

@@ -16,7 +16,8 @@ PAGE = "billing/page.html"
 
 def page_context(**state) -> dict:
     """The page's data plus which part of it is open (an add form, an edit form, a confirmation)."""
-    overview = billing_overview(db(), account_id(), today=utcnow().date(), seller=seller())
+    overview = billing_overview(db(), account_id(), today=utcnow().date(), seller=seller(),
+                                invoice_cursor=state.get("invoice_cursor"))
     return {"overview": overview, "state": state}
 
 

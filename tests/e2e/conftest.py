@@ -91,3 +91,10 @@ def page(chromium, request):
     yield page
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def settled(page) -> None:
+    """Wait until htmx has no request in flight and nothing left settling, before the next click."""
+    from playwright.sync_api import expect
+
+    expect(page.locator(".htmx-request, .htmx-settling, .htmx-swapping")).to_have_count(0)

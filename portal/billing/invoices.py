@@ -1,0 +1,187 @@
+"""Invoices: building, issuing (numbers, snapshots), listing and reading them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from ..models import (Account, CreditEntry, Invoice, InvoiceLine, InvoiceNumberSequence, InvoiceTaxLine, Plan,
+                      Subscription)
+from . import addresses
+from .errors import NotFound
+from .seller import Seller
+from .tax import TaxError, calculate_tax, format_rate
+
+PAGE_SIZE = 12
+
+
+def billing_snapshot(account: Account) -> dict:
+    """What the invoice says about the customer, frozen at issue."""
+    return {"name": account.name, "address_line1": account.address_line1, "address_line2": account.address_line2,
+            "city": account.city, "postal_code": account.postal_code, "region": account.region,
+            "country": account.country, "country_name": addresses.country_name(account.country) if account.country else "",
+            "email": account.billing_email, "vat_number": account.vat_number if account.vat_status == "valid" else "",
+            "vat_status": account.vat_status}
+
+
+def seller_snapshot(seller: Seller) -> dict:
+    return {"name": seller.name, "address_lines": list(seller.address_lines), "country": seller.country,
+            "vat_number": seller.vat_number}
+
+
+def credit_balance(session: Session, account_id: int) -> int:
+    return int(session.scalar(select(func.coalesce(func.sum(CreditEntry.amount_cents), 0))
+                              .where(CreditEntry.account_id == account_id)) or 0)
+
+
+def build_subscription_invoice(session: Session, account: Account, subscription: Subscription, plan: Plan, *,
+                               period_start: datetime, period_end: datetime, seller: Seller) -> Invoice:
+    """A draft invoice for one period of a subscription, with credits applied first and then tax."""
+    interval = "Monthly" if plan.interval == "month" else "Annual"
+    invoice = Invoice(account_id=account.id, subscription_id=subscription.id, currency=plan.currency,
+                      period_start=period_start, period_end=period_end, status="draft")
+    invoice.lines.append(InvoiceLine(position=0, description=f"{plan.name} plan ({interval.lower()})",
+                                     period_start=period_start, period_end=period_end, quantity=1,
+                                     unit_amount_cents=plan.price_cents, amount_cents=plan.price_cents))
+    apply_totals(session, invoice, account, seller)
+    session.add(invoice)
+    return invoice
+
+
+def apply_totals(session: Session, invoice: Invoice, account: Account, seller: Seller) -> None:
+    """Subtotal from the lines; the credit balance is used first (partly when it is smaller); then tax on
+    what remains, rounded half-up on the invoice total."""
+    subtotal = sum(line.amount_cents for line in invoice.lines)
+    credit = max(0, min(credit_balance(session, account.id), subtotal))
+    taxable = subtotal - credit
+    invoice.subtotal_cents, invoice.credit_applied_cents = subtotal, credit
+    invoice.tax_lines.clear()
+    try:
+        tax = calculate_tax(seller_country=seller.country, seller_vat_number=seller.vat_number,
+                            customer_country=account.country, customer_region=account.region,
+                            customer_vat_number=account.vat_number, customer_vat_status=account.vat_status,
+                            amount_cents=taxable, rates=seller.rates)
+    except TaxError:
+        # An address too incomplete for tax: bill without it rather than not at all, and say so.
+        tax = None
+    if tax is None:
+        invoice.tax_cents = 0
+    else:
+        note = ""
+        if tax.reverse_charge:
+            note = (f"Reverse charge: VAT to be accounted for by the recipient (Article 196, Council Directive "
+                    f"2006/112/EC). Supplier VAT {tax.seller_vat_number}, customer VAT {tax.customer_vat_number}.")
+        if tax.kind != "none" or tax.reverse_charge:
+            invoice.tax_lines.append(InvoiceTaxLine(label=tax.label, rate=format_rate(tax.rate), taxable_cents=taxable,
+                                                    amount_cents=tax.amount_cents, reverse_charge=tax.reverse_charge,
+                                                    note=note))
+        invoice.tax_cents = tax.amount_cents
+    invoice.total_cents = taxable + invoice.tax_cents
+
+
+def issue_invoice(session: Session, invoice: Invoice, account: Account, seller: Seller, *, now: datetime) -> Invoice:
+    """Give a draft its number and snapshots and open it; credits used are written to the ledger.
+
+    Runs inside the caller's transaction: the number comes from a sequence row updated in that same
+    transaction, so two processes issuing at once get consecutive numbers and a rollback leaves no gap.
+    """
+    if invoice.status != "draft":
+        raise ValueError(f"invoice {invoice.id} is already issued")
+    session.flush()
+    invoice.number = next_invoice_number(session, f"INV-{now.year}")
+    invoice.billing_snapshot = billing_snapshot(account)
+    invoice.seller_snapshot = seller_snapshot(seller)
+    invoice.issued_at = now
+    invoice.due_at = now
+    if invoice.credit_applied_cents:
+        session.add(CreditEntry(account_id=account.id, amount_cents=-invoice.credit_applied_cents,
+                                currency=invoice.currency, kind="applied", invoice_id=invoice.id,
+                                reason=f"Applied to {invoice.number}"))
+    if invoice.total_cents == 0:
+        invoice.status, invoice.paid_at = "paid", now  # fully covered by credit: nothing to collect
+    else:
+        invoice.status = "open"
+    return invoice
+
+
+def next_invoice_number(session: Session, prefix: str) -> str:
+    """``INV-2026-000123``: the next number for the prefix, locked until the caller commits."""
+    value = session.scalar(update(InvoiceNumberSequence).where(InvoiceNumberSequence.prefix == prefix)
+                           .values(next_value=InvoiceNumberSequence.next_value + 1)
+                           .returning(InvoiceNumberSequence.next_value - 1))
+    if value is None:
+        try:
+            with session.begin_nested():
+                session.execute(insert(InvoiceNumberSequence).values(prefix=prefix, next_value=2))
+            value = 1
+        except IntegrityError:
+            # Another process created the prefix first; take the next number the normal way.
+            return next_invoice_number(session, prefix)
+    return f"{prefix}-{value:06d}"
+
+
+def mark_paid(invoice: Invoice, *, amount_cents: int, now: datetime, payment_method_label: str = "",
+              transaction_id: str = "") -> bool:
+    """Record a payment. Returns False when it was already paid (state only moves forward)."""
+    if invoice.status == "paid":
+        return False
+    if invoice.status == "void":
+        raise ValueError(f"invoice {invoice.number} is void")
+    invoice.amount_paid_cents = invoice.amount_paid_cents + amount_cents
+    invoice.status = "paid"
+    invoice.paid_at = now
+    invoice.payment_method_label = payment_method_label or invoice.payment_method_label
+    invoice.processor_transaction_id = transaction_id or invoice.processor_transaction_id
+    invoice.next_retry_at = None
+    invoice.status_version = invoice.status_version + 1
+    return True
+
+
+@dataclass
+class InvoicePage:
+    invoices: list[Invoice]
+    next_cursor: str | None  # "issued_at_iso|id" of the last row, when more exist
+
+
+def list_invoices(session: Session, account_id: int, *, cursor: str | None = None,
+                  limit: int = PAGE_SIZE) -> InvoicePage:
+    """Issued invoices, newest first, a page at a time (keyset pagination: page 100 costs what page 1 does)."""
+    query = (select(Invoice).where(Invoice.account_id == account_id, Invoice.status != "draft")
+             .order_by(Invoice.issued_at.desc(), Invoice.id.desc()).limit(limit + 1))
+    if cursor:
+        try:
+            when_text, id_text = cursor.split("|", 1)
+            when, last_id = datetime.fromisoformat(when_text), int(id_text)
+        except ValueError:
+            when, last_id = None, None
+        if when is not None:
+            query = query.where(or_(Invoice.issued_at < when, and_(Invoice.issued_at == when, Invoice.id < last_id)))
+    rows = list(session.scalars(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = f"{rows[-1].issued_at.isoformat()}|{rows[-1].id}" if more and rows else None
+    return InvoicePage(invoices=rows, next_cursor=next_cursor)
+
+
+def get_invoice(session: Session, account_id: int, invoice_id: int) -> Invoice:
+    """One of the account's issued invoices with its lines; anyone else's is not found."""
+    invoice = session.scalar(select(Invoice).options(selectinload(Invoice.lines), selectinload(Invoice.tax_lines))
+                             .where(Invoice.id == invoice_id, Invoice.account_id == account_id,
+                                    Invoice.status != "draft"))
+    if invoice is None:
+        raise NotFound("That invoice does not exist.")
+    return invoice
+
+
+def send_invoice_copy(session: Session, account_id: int, invoice_id: int, *, to: str, request_key: str) -> Invoice:
+    """Queue a copy of an invoice (with its PDF) to ``to``, the asking user's own e-mail."""
+    from ..notifications import outbox
+
+    invoice = get_invoice(session, account_id, invoice_id)
+    account = session.get(Account, account_id)
+    outbox.invoice_copy(session, invoice, account, to=to, request_key=request_key)
+    session.commit()
+    return invoice

@@ -1,0 +1,145 @@
+"""The renewal engine: every subscription whose period has ended gets exactly one invoice for its next
+period, and the default card is charged off-session.
+
+Several workers may run at once on PostgreSQL: each claims a batch of due subscriptions with
+``FOR UPDATE SKIP LOCKED`` and issues their invoices in one transaction (a savepoint per subscription);
+the unique (subscription, period start) constraint is the backstop if two claims ever overlap.
+On SQLite one worker is the supported set-up; a second one waits on SQLite's write lock and the same
+constraint keeps it from billing a period twice.
+"""
+from __future__ import annotations
+
+import calendar
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+
+from ..db import Database
+from ..models import Account, Invoice, Subscription
+from ..notifications import outbox
+from ..payments.gateway import PaymentGateway
+from .collection import execute_attempt, open_attempt, settle_pending_attempts
+from .invoices import build_subscription_invoice, issue_invoice
+from .seller import Seller
+
+
+def add_interval(moment: datetime, interval: str) -> datetime:
+    """One billing interval later; the 31st becomes the month's last day when the month is shorter."""
+    months = 12 if interval == "year" else 1
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass
+class RenewalStats:
+    due: int = 0
+    invoiced: int = 0
+    paid: int = 0
+    failed: int = 0
+    no_card: int = 0
+    settled: int = 0
+    seconds: float = 0.0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.invoiced / self.seconds if self.seconds else 0.0
+
+
+def _due_query(now: datetime):
+    # Due: live, period over, and the next period not yet invoiced.
+    return (select(Subscription.id)
+            .where(Subscription.status == "active", Subscription.current_period_end <= now,
+                   ~exists().where(Invoice.subscription_id == Subscription.id,
+                                   Invoice.period_start == Subscription.current_period_end))
+            .order_by(Subscription.current_period_end, Subscription.id))
+
+
+def count_due(database: Database, *, now: datetime) -> int:
+    with database.session() as session:
+        return len(session.scalars(_due_query(now)).all())
+
+
+def claim_and_invoice(database: Database, seller: Seller, *, now: datetime, batch: int) -> tuple[list[int], RenewalStats]:
+    """Claim up to ``batch`` due subscriptions and issue their invoices in one transaction.
+
+    Returns the payment attempts to execute (committed before any processor call).
+    """
+    stats = RenewalStats()
+    attempts: list[PaymentAttemptRef] = []
+    with database.session() as session:
+        query = _due_query(now).limit(batch)
+        if not database.is_sqlite:
+            query = query.with_for_update(skip_locked=True, of=Subscription)
+        ids = list(session.scalars(query))
+        for sub_id in ids:
+            subscription = session.get(Subscription, sub_id)
+            account = session.get(Account, subscription.account_id)
+            start = subscription.current_period_end
+            end = add_interval(start, subscription.plan.interval)
+            try:
+                with session.begin_nested():
+                    invoice = build_subscription_invoice(session, account, subscription, subscription.plan,
+                                                         period_start=start, period_end=end, seller=seller)
+                    issue_invoice(session, invoice, account, seller, now=now)
+                    outbox.invoice_issued(session, invoice, account)
+                    if invoice.status == "paid":  # covered by credit
+                        from .collection import advance_after_payment
+
+                        advance_after_payment(subscription, invoice, now=now)
+                        stats.paid += 1
+                    else:
+                        attempt = open_attempt(session, invoice, trigger="renewal", now=now)
+                        if attempt is None:
+                            subscription.status = "past_due"
+                            stats.no_card += 1
+                        else:
+                            session.flush()
+                            attempts.append(attempt.id)
+                    stats.invoiced += 1
+            except IntegrityError:
+                stats.skipped += 1  # another worker billed this period first
+        session.commit()
+    stats.due = len(ids)
+    return attempts, stats
+
+
+PaymentAttemptRef = int
+
+
+def run_renewals(database: Database, gateway: PaymentGateway, seller: Seller, *, now: datetime, batch: int = 50,
+                 progress: Callable[[RenewalStats, int], None] | None = None,
+                 settle_after: timedelta = timedelta(minutes=5)) -> RenewalStats:
+    """One pass: settle attempts left pending by an earlier crash, then renew everything due."""
+    started = time.perf_counter()
+    total = RenewalStats()
+    total.settled = settle_pending_attempts(database, gateway, now=now, older_than=settle_after)
+    expected = count_due(database, now=now)
+    while True:
+        attempt_ids, stats = claim_and_invoice(database, seller, now=now, batch=batch)
+        if stats.due == 0:
+            break
+        total.due += stats.due
+        total.invoiced += stats.invoiced
+        total.no_card += stats.no_card
+        total.paid += stats.paid
+        total.skipped += stats.skipped
+        for attempt_id in attempt_ids:
+            outcome = execute_attempt(database, gateway, attempt_id, now=now)
+            if outcome.status == "succeeded":
+                total.paid += 1
+            elif outcome.status != "pending":
+                total.failed += 1
+        total.seconds = time.perf_counter() - started
+        if progress:
+            progress(total, expected)
+        if stats.invoiced == 0 and stats.skipped == stats.due:
+            break  # everything left was taken by other workers
+    total.seconds = time.perf_counter() - started
+    return total

@@ -1,0 +1,36 @@
+"""Attempts to collect an invoice. Each is written (with its idempotency key) before the processor is
+called, and its outcome recorded after: a crash in between is settled by asking again with the same key."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, UTCDateTime, utcnow
+from .invoice import Invoice
+
+
+class PaymentAttempt(Base):
+    __tablename__ = "payment_attempts"
+    __table_args__ = (UniqueConstraint("invoice_id", "attempt_number", name="uq_payment_attempts_invoice_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    attempt_number: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
+    # renewal | retry | customer | staff | checkout
+    trigger: Mapped[str] = mapped_column(String(12), default="renewal")
+    # pending | succeeded | failed | requires_action | processing
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    payment_method_id: Mapped[int | None] = mapped_column(ForeignKey("payment_methods.id"))
+    payment_method_label: Mapped[str] = mapped_column(String(60), default="")
+    processor_payment_id: Mapped[str] = mapped_column(String(80), default="")
+    failure_code: Mapped[str] = mapped_column(String(60), default="")
+    failure_message: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    invoice: Mapped[Invoice] = relationship()

@@ -1,0 +1,40 @@
+"""Writing notices to the outbox. Each is rendered now (its text is frozen with the change that caused it)
+and carries a dedupe key, so the same notice can never be queued, or sent, twice."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..models import Account, Invoice, OutboxMessage
+from .rendering import render
+
+
+def enqueue(session: Session, *, dedupe_key: str, kind: str, to: str, subject: str, template: str,
+            context: dict, account_id: int | None = None, attachments: list | None = None) -> OutboxMessage | None:
+    """Queue an e-mail in the caller's transaction; returns None when this notice was queued before."""
+    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)):
+        return None
+    message = OutboxMessage(dedupe_key=dedupe_key, kind=kind, to_address=to, subject=subject, account_id=account_id,
+                            text_body=render(f"email/{template}.txt", **context),
+                            html_body=render(f"email/{template}.html", **context),
+                            attachments=attachments or [])
+    session.add(message)
+    return message
+
+
+def invoice_issued(session: Session, invoice: Invoice, account: Account) -> OutboxMessage | None:
+    """The new invoice, with its PDF, to the billing e-mail (never a user's profile e-mail)."""
+    return enqueue(session, dedupe_key=f"invoice-issued-{invoice.id}", kind="invoice_issued",
+                   to=account.billing_email, account_id=account.id,
+                   subject=f"Invoice {invoice.number} from {invoice.seller_snapshot.get('name', '')}".strip(),
+                   template="invoice_issued", context={"invoice": invoice, "account": account},
+                   attachments=[{"type": "invoice_pdf", "invoice_id": invoice.id}])
+
+
+def invoice_copy(session: Session, invoice: Invoice, account: Account, *, to: str, request_key: str) -> OutboxMessage | None:
+    """A copy the customer asked for, to their own login e-mail. The request key makes a double click
+    queue one e-mail, while asking again later queues another."""
+    return enqueue(session, dedupe_key=f"invoice-copy-{invoice.id}-{request_key}", kind="invoice_copy", to=to,
+                   account_id=account.id, subject=f"Copy of invoice {invoice.number}", template="invoice_copy",
+                   context={"invoice": invoice, "account": account},
+                   attachments=[{"type": "invoice_pdf", "invoice_id": invoice.id}])

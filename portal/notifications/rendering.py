@@ -1,0 +1,26 @@
+"""A Jinja environment for e-mails and PDFs that works outside a request (in the worker, in the CLI)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from ..billing.money import format_money
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    # Autoescape HTML (and .html e-mail parts); plain-text parts are not HTML and must not be escaped.
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
+                      autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["money"] = format_money
+    env.filters["date"] = lambda value, fmt="%-d %b %Y": value.strftime(fmt) if value else ""
+    return env
+
+
+def render(template: str, **context) -> str:
+    return environment().get_template(template).render(**context)

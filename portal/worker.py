@@ -1,0 +1,24 @@
+"""One pass of the background worker: renewals (with payments), then the outbox."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from .billing.renewals import run_renewals
+from .billing.seller import Seller
+from .config import Settings
+from .db import Database
+from .notifications.sender import build_transport, send_pending
+from .payments.gateway import PaymentGateway
+
+
+def run_once(settings: Settings, database: Database, gateway: PaymentGateway, seller: Seller, *,
+             now: datetime) -> str:
+    stats = run_renewals(database, gateway, seller, now=now)
+    # After the renewals, so the invoices they just issued go out in this same pass.
+    mail = send_pending(database, build_transport(settings), now=now)
+    summary = (f"{now.isoformat()} renewals: {stats.invoiced} invoiced, {stats.paid} paid, {stats.failed} failed, "
+               f"{stats.no_card} without card, {stats.settled} settled; "
+               f"e-mail: {mail.sent} sent, {mail.retrying} to retry, {mail.failed} failed")
+    if mail.unavailable:
+        summary += f" (stopped early: {mail.unavailable})"
+    return summary
