@@ -41,8 +41,35 @@ def demo(port: int, instance_path: str | None, reset: bool):
     click.echo(f"Open {url} and log in with password '{DEMO_PASSWORD}' as:")
     for email, who in DEMO_LOGINS:
         click.echo(f"  {email:24} {who}")
+    click.echo(f"E-mails are written to {settings.instance_path / 'mail'} and shown at {url}demo/mail")
     click.echo("Test mode: the sandbox processor is used; no real card is charged. Press Ctrl+C to stop.")
+    _start_demo_worker(settings, database, app.extensions["portal.gateway"])
     run_simple("127.0.0.1", port, app, threaded=True, use_reloader=False)
+
+
+def _start_demo_worker(settings, database, gateway, interval: float = 15.0) -> None:
+    """In the demo the worker runs inside the same process, so renewals happen and e-mails appear
+    without a second terminal. (Production runs ``portal worker`` as its own process.)"""
+    import threading
+    import time
+
+    from .billing.seller import Seller
+    from .models import utcnow
+    from .worker import run_once
+
+    seller = Seller.from_settings(settings)
+
+    def loop():
+        while True:
+            try:
+                run_once(settings, database, gateway, seller, now=utcnow())
+            except Exception:  # keep the demo serving even if one pass fails; the log has the details
+                import logging
+
+                logging.getLogger(__name__).exception("demo worker pass failed")
+            time.sleep(interval)
+
+    threading.Thread(target=loop, name="demo-worker", daemon=True).start()
 
 
 @main.group()

@@ -46,12 +46,14 @@ def default_card(session: Session, account_id: int) -> PaymentMethod | None:
 def ensure_processor_customer(session: Session, gateway: PaymentGateway, account: Account) -> str:
     """The account's customer at the processor, created on first need.
 
-    The key is stable per account, so two first requests racing each other get the same customer.
+    The key is stable per account, so two first requests racing each other get the same customer; the
+    account's creation time is in it so two installations sharing one Stripe account never collide.
     """
     if account.processor_customer_id:
         return account.processor_customer_id
     customer_id = _processor(gateway.create_customer, email=account.billing_email, name=account.name,
-                             account_id=account.id, idempotency_key=f"customer-{account.id}")
+                             account_id=account.id,
+                             idempotency_key=f"customer-{account.id}-{account.created_at.timestamp():.0f}")
     account.processor_customer_id = customer_id
     session.commit()
     return customer_id

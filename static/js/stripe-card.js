@@ -13,6 +13,9 @@
     var submit = form.querySelector("button[type=submit]");
 
     function fail(message) {
+      // The next attempt may differ (another card, "Save as default" ticked): the processor must see a
+      // new request, not a repeat of this one under the same idempotency key.
+      form.querySelector("[name=idempotency_key]").value = newKey();
       errorBox.hidden = false;
       errorBox.textContent = message || "Your card could not be saved. Please try again.";
       submit.disabled = false;
@@ -30,9 +33,13 @@
         method: "POST", body: body, credentials: "same-origin",
         headers: { "X-CSRFToken": body.get("csrf_token"), "Accept": "application/json" }
       }).then(function (response) {
-        return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+        // An expired form or an outage answers with an HTML page, whose text is no message for a customer.
+        return response.json().catch(function () { return {}; })
+          .then(function (data) { return { ok: response.ok, data: data }; });
       }).then(function (answer) {
-        if (!answer.ok) throw new Error(answer.data.error);
+        if (!answer.ok || !answer.data.client_secret) {
+          throw new Error(answer.data.error || "Your card could not be saved. Please reload the page and try again.");
+        }
         return stripe.confirmCardSetup(answer.data.client_secret, {
           payment_method: { card: card, billing_details: { name: name } }
         });
@@ -43,6 +50,12 @@
         form.submit();
       }).catch(function (error) { fail(error && error.message); });
     });
+  }
+
+  function newKey() {
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
   }
 
   function scan(root) {
