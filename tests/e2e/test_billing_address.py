@@ -29,6 +29,7 @@ def test_update_then_save_changes_the_address_and_the_tax_shown_before_purchase(
 
     address = page.locator("#billing-address")
     address.get_by_role("link", name="Update").click()
+    expect(page.get_by_label("Name or company name")).to_be_focused()
     expect(page.get_by_label("Address line 1")).to_have_value("100 Main Street")
     page.get_by_label("Country").select_option("DE")
     page.get_by_label("Postal or ZIP code").fill("1011")  # too short for Germany
@@ -37,6 +38,7 @@ def test_update_then_save_changes_the_address_and_the_tax_shown_before_purchase(
     page.get_by_label("Address line 1").fill("Friedrichstraße 68")
     address.get_by_role("button", name="Save").click()
     expect(page.locator("#postal_code-error")).to_have_text("Enter a valid postal code for Germany, like 10115.")
+    expect(page.get_by_label("Postal or ZIP code")).to_be_focused()  # the first field to fix
     expect(page.get_by_label("Postal or ZIP code")).to_have_attribute("aria-invalid", "true")
 
     page.get_by_label("Postal or ZIP code").fill("10117")
@@ -51,8 +53,10 @@ def test_update_then_save_changes_the_address_and_the_tax_shown_before_purchase(
 
     settled(page)
     address.get_by_role("link", name="Update").click()
-    page.get_by_label("VAT number").fill("DE 136 695 976")
+    # htmx moves focus to the autofocus field once the form has settled; typing before that would race it.
     settled(page)
+    expect(page.get_by_label("Name or company name")).to_be_focused()
+    page.get_by_label("VAT number").fill("DE 136 695 976")
     address.get_by_role("button", name="Save").click()
     expect(address).to_contain_text("DE136695976")
     expect(address.locator(".badge")).to_have_text("Valid")
@@ -65,6 +69,7 @@ def test_cancel_puts_the_address_back_unchanged(page, live_server, session):
     login(page, live_server)
     address = page.locator("#billing-address")
     address.get_by_role("link", name="Update").click()
+    expect(page.get_by_label("Name or company name")).to_be_focused()
     page.get_by_label("City").fill("Somewhere else")
     address.get_by_role("link", name="Cancel").click()
     expect(address).to_contain_text("Springfield")
