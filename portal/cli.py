@@ -47,7 +47,7 @@ def demo(port: int, instance_path: str | None, reset: bool):
     run_simple("127.0.0.1", port, app, threaded=True, use_reloader=False)
 
 
-def _start_demo_worker(settings, database, gateway, interval: float = 15.0) -> None:
+def _start_demo_worker(settings, database, gateway, interval: float = 5.0) -> None:
     """In the demo the worker runs inside the same process, so renewals happen and e-mails appear
     without a second terminal. (Production runs ``portal worker`` as its own process.)"""
     import threading
@@ -147,6 +147,23 @@ def billing_run(now_text: str | None, batch: int):
     click.echo(f"{now.isoformat()}: {stats.invoiced} invoiced, {stats.paid} paid, {stats.failed} failed, "
                f"{stats.no_card} without a default card, {stats.settled} earlier attempts settled "
                f"in {stats.seconds:.2f}s")
+
+
+@billing.command("reconcile")
+@click.option("--now", "now_text", default=None, help="Pretend it is this moment (ISO-8601, UTC if no offset).")
+@click.option("--older-than", default=10, show_default=True, help="Minutes an outcome must have been unknown.")
+def billing_reconcile(now_text: str | None, older_than: int):
+    """Ask the processor about payments whose outcome is unknown and settle them (never charges again)."""
+    from datetime import timedelta
+
+    from .billing.events import deliver_sandbox_events, reconcile
+
+    now = _parse_now(now_text)
+    _, database, gateway, _ = _services()
+    delivered = deliver_sandbox_events(database, gateway, now=now)
+    counts = reconcile(database, gateway, now=now, older_than=timedelta(minutes=older_than))
+    click.echo(f"{now.isoformat()}: checked {counts['checked']}, settled {counts['settled']}"
+               + (f", {delivered} sandbox events delivered" if delivered else ""))
 
 
 @main.command()

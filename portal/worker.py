@@ -1,8 +1,10 @@
-"""One pass of the background worker: renewals (with payments), then the outbox."""
+"""One pass of the background worker: processor events and reconciliation, renewals (with payments),
+then the outbox."""
 from __future__ import annotations
 
 from datetime import datetime
 
+from .billing.events import deliver_sandbox_events, reconcile
 from .billing.renewals import run_renewals
 from .billing.seller import Seller
 from .config import Settings
@@ -13,11 +15,16 @@ from .payments.gateway import PaymentGateway
 
 def run_once(settings: Settings, database: Database, gateway: PaymentGateway, seller: Seller, *,
              now: datetime) -> str:
+    # Outcomes first (the sandbox's delayed events, answers we never recorded), so a renewal never
+    # retries an invoice that was in fact paid a moment ago.
+    events = deliver_sandbox_events(database, gateway, now=now)
+    settled = reconcile(database, gateway, now=now)
     stats = run_renewals(database, gateway, seller, now=now)
     # After the renewals, so the invoices they just issued go out in this same pass.
     mail = send_pending(database, build_transport(settings), now=now)
     summary = (f"{now.isoformat()} renewals: {stats.invoiced} invoiced, {stats.paid} paid, {stats.failed} failed, "
                f"{stats.no_card} without card, {stats.settled} settled; "
+               f"reconciled {settled['settled']}/{settled['checked']}; sandbox events {events}; "
                f"e-mail: {mail.sent} sent, {mail.retrying} to retry, {mail.failed} failed")
     if mail.unavailable:
         summary += f" (stopped early: {mail.unavailable})"

@@ -76,6 +76,15 @@ def start_card_setup(session: Session, gateway: PaymentGateway, account_id: int,
 def complete_card_setup(session: Session, gateway: PaymentGateway, account_id: int, setup_intent_id: str,
                         *, actor: Actor) -> PaymentMethod:
     """Save the card of a SetupIntent that has succeeded. Safe to call twice (page and webhook)."""
+    card = save_confirmed_card(session, gateway, account_id, setup_intent_id, actor=actor)
+    session.commit()
+    return card
+
+
+def save_confirmed_card(session: Session, gateway: PaymentGateway, account_id: int, setup_intent_id: str,
+                        *, actor: Actor) -> PaymentMethod:
+    """``complete_card_setup`` inside the caller's transaction (the webhook handler commits it together
+    with the event it came from)."""
     account = _account(session, account_id)
     intent = _processor(gateway.retrieve_setup_intent, setup_intent_id)
     # The intent id comes from the browser: only believe it if it is this account's customer's.
@@ -98,7 +107,6 @@ def complete_card_setup(session: Session, gateway: PaymentGateway, account_id: i
     session.flush()
     audit.record(session, actor, "card.added", account_id=account_id, card_id=card.id, card=card.label,
                  default=make_default)
-    session.commit()
     return card
 
 

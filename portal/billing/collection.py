@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from ..db import Database
 from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, Subscription
-from ..payments.gateway import PaymentGateway, PaymentResult, ProcessorError, ProcessorUnavailable
+from ..notifications import outbox
+from ..payments.gateway import PaymentDetails, PaymentGateway, PaymentResult, ProcessorError, ProcessorUnavailable
 from .invoices import mark_paid
 
 log = logging.getLogger(__name__)
@@ -72,10 +73,15 @@ def execute_attempt(database: Database, gateway: PaymentGateway, attempt_id: int
     return AttemptOutcome(attempt_id, invoice_id, status)
 
 
-def record_outcome(session: Session, attempt_id: int, result: PaymentResult, *, now: datetime) -> str:
-    """Apply a processor's answer to an attempt, its invoice and its subscription. Idempotent."""
+OPEN_ATTEMPT_STATUSES = ("pending", "processing", "requires_action")
+
+
+def record_outcome(session: Session, attempt_id: int, result: PaymentResult, *, now: datetime,
+                   details: PaymentDetails | None = None) -> str:
+    """Apply a processor's answer to an attempt, its invoice and its subscription. Idempotent, and state
+    only moves forward: an attempt that has an outcome keeps it, a paid invoice stays paid."""
     attempt = session.scalar(select(PaymentAttempt).where(PaymentAttempt.id == attempt_id).with_for_update())
-    if attempt.status not in ("pending", "processing", "requires_action"):
+    if attempt.status not in OPEN_ATTEMPT_STATUSES:
         return attempt.status  # already recorded (a redelivered webhook, a re-run)
     attempt.status = result.status
     attempt.processor_payment_id = result.payment_id or attempt.processor_payment_id
@@ -86,14 +92,34 @@ def record_outcome(session: Session, attempt_id: int, result: PaymentResult, *, 
     invoice = session.get(Invoice, attempt.invoice_id)
     subscription = session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
     if result.succeeded:
-        if mark_paid(invoice, amount_cents=result.amount_cents, now=now, payment_method_label=attempt.payment_method_label,
-                     transaction_id=result.charge_id or result.payment_id):
-            if subscription is not None:
-                advance_after_payment(subscription, invoice, now=now)
+        if details is not None:
+            attempt.payment_method_label = details.label[:60]
+        settle_paid_invoice(session, invoice, subscription, amount_cents=result.amount_cents, now=now,
+                            label=attempt.payment_method_label,
+                            transaction_id=(details.transaction_id if details else None) or result.charge_id
+                            or result.payment_id)
     elif result.status in ("failed", "requires_action") and subscription is not None:
         if subscription.status == "active" and invoice.status == "open":
             subscription.status = "past_due"
     return attempt.status
+
+
+def settle_paid_invoice(session: Session, invoice: Invoice, subscription: Subscription | None, *, amount_cents: int,
+                        now: datetime, label: str, transaction_id: str) -> bool:
+    """The one place an invoice becomes Paid: access comes back at once and the billing e-mail gets a
+    confirmation. Returns False when the invoice was already paid (nothing happens twice)."""
+    if invoice.status == "void":
+        log.warning("payment received for void invoice %s; recorded on the attempt only", invoice.number)
+        return False
+    was = subscription.status if subscription is not None else None
+    if not mark_paid(invoice, amount_cents=amount_cents, now=now, payment_method_label=label,
+                     transaction_id=transaction_id):
+        return False
+    if subscription is not None:
+        advance_after_payment(subscription, invoice, now=now)
+    account = session.get(Account, invoice.account_id)
+    outbox.payment_received(session, invoice, account, restored=was in ("past_due", "suspended"))
+    return True
 
 
 def advance_after_payment(subscription: Subscription, invoice: Invoice, *, now: datetime) -> None:

@@ -6,13 +6,13 @@ from .credit import CreditEntry
 from .invoice import (STATUS_LABELS, Invoice, InvoiceImmutable, InvoiceLine, InvoiceNumberSequence, InvoicePdf,
                       InvoiceTaxLine)
 from .outbox import OutboxMessage
-from .payment import PaymentAttempt
+from .payment import PaymentAttempt, ProcessorEvent
 from .payment_method import BRAND_NAMES, PaymentMethod
 from .sandbox import SandboxIdempotencyKey, SandboxObject
 from .subscription import BILLABLE_STATUSES, Plan, Subscription
 
 __all__ = [
     "Account", "AuditEvent", "CreditEntry", "Invoice", "InvoiceImmutable", "InvoiceLine", "InvoiceNumberSequence", "InvoicePdf",
-    "InvoiceTaxLine", "OutboxMessage", "PaymentAttempt", "STATUS_LABELS", "BILLABLE_STATUSES", "BRAND_NAMES", "Base", "LoginSession", "PaymentMethod",
+    "InvoiceTaxLine", "OutboxMessage", "PaymentAttempt", "ProcessorEvent", "STATUS_LABELS", "BILLABLE_STATUSES", "BRAND_NAMES", "Base", "LoginSession", "PaymentMethod",
     "Plan", "SandboxIdempotencyKey", "SandboxObject", "Subscription", "User", "utcnow",
 ]

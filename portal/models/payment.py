@@ -32,5 +32,22 @@ class PaymentAttempt(Base):
     failure_message: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Pay now: the Checkout Session this attempt is, where the customer pays, and until when.
+    checkout_session_id: Mapped[str | None] = mapped_column(String(120), unique=True)
+    checkout_url: Mapped[str] = mapped_column(String(500), default="")
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     invoice: Mapped[Invoice] = relationship()
+
+
+class ProcessorEvent(Base):
+    """A processor event (Stripe webhook or sandbox) that has been applied. Written in the same
+    transaction as its effects, so a redelivery finds it and does nothing."""
+
+    __tablename__ = "processor_events"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    type: Mapped[str] = mapped_column(String(80))
+    source: Mapped[str] = mapped_column(String(10), default="stripe")  # stripe | sandbox
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(200), default="")

@@ -38,3 +38,12 @@ def invoice_copy(session: Session, invoice: Invoice, account: Account, *, to: st
                    account_id=account.id, subject=f"Copy of invoice {invoice.number}", template="invoice_copy",
                    context={"invoice": invoice, "account": account},
                    attachments=[{"type": "invoice_pdf", "invoice_id": invoice.id}])
+
+
+def payment_received(session: Session, invoice: Invoice, account: Account, *, restored: bool) -> OutboxMessage | None:
+    """A receipt; when the payment ended a Past due or Suspended spell, it says access is back."""
+    return enqueue(session, dedupe_key=f"payment-received-{invoice.id}", kind="payment_received",
+                   to=account.billing_email, account_id=account.id,
+                   subject=(f"Payment received: your subscription is active again" if restored
+                            else f"Payment received for invoice {invoice.number}"),
+                   template="payment_received", context={"invoice": invoice, "account": account, "restored": restored})

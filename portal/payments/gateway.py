@@ -63,6 +63,27 @@ class PaymentResult:
         return self.status == "succeeded"
 
 
+@dataclass(frozen=True)
+class CheckoutSession:
+    """A hosted payment page for one invoice (Stripe Checkout, or the sandbox's own)."""
+
+    id: str
+    url: str
+    status: str  # open | complete | expired
+    payment_status: str  # unpaid | paid | no_payment_required
+    payment_intent_id: str | None = None
+    expires_at: int | None = None  # Unix time, as Stripe gives it
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PaymentDetails:
+    """How a payment was made, for the invoice: "Visa •••• 4242", "iDEAL", and the transaction id."""
+
+    label: str
+    transaction_id: str
+
+
 class ProcessorError(Exception):
     """The processor refused or could not be reached. ``param`` names the card field at fault, when
     there is one, so the page can put the message next to it."""
@@ -119,3 +140,11 @@ class PaymentGateway(Protocol):
         ...
 
     def retrieve_payment(self, payment_id: str) -> PaymentResult: ...
+
+    def payment_details(self, payment_id: str) -> PaymentDetails: ...
+
+    def create_checkout_session(self, *, customer_id: str, amount_cents: int, currency: str, description: str,
+                                metadata: dict, success_url: str, cancel_url: str, expires_at: int,
+                                idempotency_key: str) -> CheckoutSession: ...
+
+    def retrieve_checkout_session(self, session_id: str) -> CheckoutSession: ...

@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from ..db import Database
 from ..models import SandboxIdempotencyKey, SandboxObject, utcnow
 from . import card_numbers
-from .gateway import (AuthenticationFailed, CardDetails, CardError, CardInfo, PaymentResult, ProcessorError,
-                      SetupIntent)
+from .gateway import (AuthenticationFailed, CardDetails, CardError, CardInfo, CheckoutSession, PaymentDetails,
+                      PaymentResult, ProcessorError, SetupIntent)
 
 # What each documented test number does. Any other valid number of a supported brand just works.
 #   setup:  what happens when the card is saved     charge: what happens when it is charged later
@@ -31,6 +31,20 @@ TEST_CARDS: dict[str, dict[str, str]] = {
     "4000000000000341": {"setup": "ok", "charge": "card_declined"},
     "4000000000009995": {"setup": "ok", "charge": "insufficient_funds"},
 }
+
+# What the sandbox's checkout page offers: Stripe shows these where the customer's region is eligible.
+CHECKOUT_METHODS = {
+    "card": ("Card", "Visa •••• 4242", False),
+    "apple_pay": ("Apple Pay", "Visa •••• 1881 (Apple Pay)", False),
+    "google_pay": ("Google Pay", "Mastercard •••• 4444 (Google Pay)", False),
+    "link": ("Link", "Visa •••• 4242 (Link)", False),
+    "ideal": ("iDEAL (bank redirect)", "iDEAL", True),
+    "bancontact": ("Bancontact (bank redirect)", "Bancontact", True),
+    "blik": ("BLIK (bank redirect)", "BLIK", True),
+    "eps": ("EPS (bank redirect)", "EPS", True),
+}
+# Seconds until a "processing" payment's outcome arrives, like a bank confirming later.
+ASYNC_DELAY = 10
 
 DECLINE_MESSAGES = {
     "card_declined": ("Your card was declined.", "number"),
@@ -196,6 +210,136 @@ class SandboxGateway:
                     pi.data = {**pi.data, "status": "failed", "failure_code": "authentication_failed",
                                "failure_message": "Card authentication failed."}
             return self._payment(pi)
+
+    def payment_details(self, payment_id: str) -> PaymentDetails:
+        with self.db.session() as session:
+            pi = self._get(session, payment_id, "payment_intent")
+            label = pi.data.get("label")
+            if not label and pi.data.get("payment_method"):
+                card = self._get(session, pi.data["payment_method"], "payment_method").data
+                from ..models.payment_method import BRAND_NAMES
+
+                label = f"{BRAND_NAMES.get(card['brand'], card['brand'])} •••• {card['last4']}"
+            return PaymentDetails(label=label or "Card", transaction_id=pi.data.get("charge") or pi.id)
+
+    # --- checkout ---------------------------------------------------------------------------------
+
+    def create_checkout_session(self, *, customer_id: str, amount_cents: int, currency: str, description: str,
+                                metadata: dict, success_url: str, cancel_url: str, expires_at: int,
+                                idempotency_key: str) -> CheckoutSession:
+        def create(session):
+            self._get(session, customer_id, "customer")
+            obj = self._new(session, "cs", "checkout_session", {
+                "customer": customer_id, "amount": amount_cents, "currency": currency.lower(),
+                "description": description, "metadata": {k: str(v) for k, v in metadata.items()},
+                "success_url": success_url, "cancel_url": cancel_url, "expires_at": expires_at,
+                "status": "open", "payment_status": "unpaid", "payment_intent": None})
+            return {"id": obj.id}
+
+        return self.retrieve_checkout_session(self._idempotent(idempotency_key, create)["id"])
+
+    def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:
+        with self.db.session() as session:
+            return self._checkout(self._get(session, session_id, "checkout_session"))
+
+    def pay_checkout_session(self, session_id: str, *, method: str, outcome: str) -> tuple[CheckoutSession, str | None]:
+        """The tester's choice on the sandbox checkout page. Returns the session and, when the payment was
+        declined on the page itself (as Checkout shows card declines), the message to show.
+
+        Outcomes travel as Stripe-shaped events through the same handlers as Stripe's webhooks.
+        """
+        if method not in CHECKOUT_METHODS or outcome not in {"success", "failure", "processing"}:
+            raise ProcessorError("Choose a payment method and an outcome.", code="parameter_invalid")
+        _, label, is_redirect = CHECKOUT_METHODS[method]
+        now = int(self.clock().timestamp())
+        with self.db.session() as session, session.begin():
+            cs = self._get(session, session_id, "checkout_session")
+            if cs.data["status"] != "open":
+                return self._checkout(cs), None
+            if cs.data["expires_at"] and cs.data["expires_at"] <= now:
+                cs.data = {**cs.data, "status": "expired"}
+                self._event(session, "checkout.session.expired", self._checkout_payload(cs), deliver_at=now)
+                return self._checkout(cs), None
+            if outcome == "failure" and not is_redirect:
+                return self._checkout(cs), "Your card was declined. Try another payment method."
+            status = {"success": "succeeded", "processing": "processing", "failure": "processing"}[outcome]
+            pi = self._new(session, "pi", "payment_intent", {
+                "customer": cs.data["customer"], "payment_method": None, "amount": cs.data["amount"],
+                "currency": cs.data["currency"], "status": status, "failure_code": None, "failure_message": None,
+                "metadata": cs.data["metadata"], "off_session": False, "label": label, "method": method,
+                "charge": f"ch_sbx_{secrets.token_hex(10)}" if status == "succeeded" else None})
+            paid = outcome == "success"
+            cs.data = {**cs.data, "status": "complete", "payment_status": "paid" if paid else "unpaid",
+                       "payment_intent": pi.id}
+            self._event(session, "checkout.session.completed", self._checkout_payload(cs), deliver_at=now)
+            if outcome == "processing":
+                self._event(session, "checkout.session.async_payment_succeeded", self._checkout_payload(
+                    cs, payment_status="paid"), deliver_at=now + ASYNC_DELAY, settle_intent=(pi.id, "succeeded"))
+            elif outcome == "failure":
+                self._event(session, "checkout.session.async_payment_failed", self._checkout_payload(cs),
+                            deliver_at=now + ASYNC_DELAY, settle_intent=(pi.id, "failed"))
+            return self._checkout(cs), None
+
+    def _raw(self, object_id: str) -> dict:
+        """The sandbox's own record of an object (its checkout page shows amounts and return URLs)."""
+        with self.db.session() as session:
+            obj = session.get(SandboxObject, object_id)
+            if obj is None:
+                raise ProcessorError(f"No such object: {object_id}", code="resource_missing")
+            return dict(obj.data)
+
+    def due_events(self, *, now: int) -> list[dict]:
+        """Events whose time has come, oldest first (the sandbox's webhook deliveries). A delayed payment
+        outcome (the bank confirming later) becomes true at that moment, before its event is delivered."""
+        with self.db.session() as session, session.begin():
+            rows = session.scalars(select(SandboxObject).where(SandboxObject.kind == "event")
+                                   .order_by(SandboxObject.created_at, SandboxObject.id)).all()
+            due = [r for r in rows if not r.data["delivered"] and r.data["deliver_at"] <= now]
+            for row in due:
+                settle = row.data.get("settle_intent")
+                if settle and not row.data.get("settled"):
+                    self._settle_intent(session, settle[0], settle[1], row.data["event"]["data"]["object"]["id"])
+                    row.data = {**row.data, "settled": True}
+            return [r.data["event"] for r in due]
+
+    def mark_delivered(self, event_id: str) -> None:
+        with self.db.session() as session, session.begin():
+            row = self._get(session, event_id, "event")
+            row.data = {**row.data, "delivered": True}
+
+    def _settle_intent(self, session, payment_id: str, status: str, checkout_id: str) -> None:
+        pi = self._get(session, payment_id, "payment_intent")
+        failed = status == "failed"
+        pi.data = {**pi.data, "status": status, "failure_code": "payment_failed" if failed else None,
+                   "failure_message": "The bank did not authorise the payment." if failed else None,
+                   "charge": None if failed else f"ch_sbx_{secrets.token_hex(10)}"}
+        if not failed:
+            cs = self._get(session, checkout_id, "checkout_session")
+            cs.data = {**cs.data, "payment_status": "paid"}
+
+    def _event(self, session, event_type: str, payload: dict, *, deliver_at: int, settle_intent=None) -> None:
+        event_id = f"evt_sbx_{secrets.token_hex(10)}"
+        event = {"id": event_id, "object": "event", "type": event_type, "created": deliver_at,
+                 "livemode": False, "data": {"object": payload}}
+        session.add(SandboxObject(id=event_id, kind="event", data={
+            "event": event, "deliver_at": deliver_at, "delivered": False, "settle_intent": settle_intent}))
+
+    @staticmethod
+    def _checkout_payload(cs: SandboxObject, **overrides) -> dict:
+        d = cs.data
+        payload = {"id": cs.id, "object": "checkout.session", "customer": d["customer"], "amount_total": d["amount"],
+                   "currency": d["currency"], "metadata": d["metadata"], "status": d["status"],
+                   "payment_status": d["payment_status"], "payment_intent": d["payment_intent"],
+                   "expires_at": d["expires_at"], "mode": "payment"}
+        payload.update(overrides)
+        return payload
+
+    @staticmethod
+    def _checkout(obj: SandboxObject) -> CheckoutSession:
+        d = obj.data
+        return CheckoutSession(id=obj.id, url=f"/sandbox/checkout/{obj.id}", status=d["status"],
+                               payment_status=d["payment_status"], payment_intent_id=d.get("payment_intent"),
+                               expires_at=d.get("expires_at"), metadata=dict(d.get("metadata") or {}))
 
     def count_charges(self, *, status: str | None = "succeeded") -> int:
         """How many payments the sandbox has taken (tests use it to prove nothing was charged twice)."""

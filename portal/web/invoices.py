@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, current_app, redirect, request, url_for
+from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
-from ..billing import invoices
+from ..billing import checkout, invoices
+from ..billing.errors import DomainError
+from ..models import utcnow
 from ..extensions import limiter
 from .auth import customer_required
 from .billing import render_page
-from .context import account_id, db
+from .context import account_id, db, gateway
 from .rendering import done, render
 
 bp = Blueprint("invoices", __name__, url_prefix="/billing/invoices")
@@ -59,10 +61,51 @@ def email_copy(invoice_id: int):
 
 @bp.post("/<int:invoice_id>/pay")
 @customer_required
+@limiter.limit("20 per hour", key_func=lambda: f"pay-now:{current_user.id}")
 def pay(invoice_id: int):
-    """Pay an open invoice online."""
+    """Send the customer to the processor's payment page for an Open invoice."""
+    success = url_for("invoices.paid", invoice_id=invoice_id, _external=True) + "?session_id={CHECKOUT_SESSION_ID}"
+    cancel = url_for("invoices.checkout_canceled", invoice_id=invoice_id, _external=True)
+    try:
+        target = checkout.start_checkout(db(), gateway(), account_id(), invoice_id, success_url=success,
+                                         cancel_url=cancel, now=utcnow())
+    except DomainError as exc:
+        if exc.status == 404:
+            raise
+        if request.htmx:
+            raise  # the error handler shows it as a toast and leaves the page alone
+        flash(exc.message, "error")
+        return redirect(url_for("billing.page") + "#invoices", code=303)
+    if request.htmx:
+        response = current_app.response_class("", 204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, code=303)
+
+
+@bp.get("/<int:invoice_id>/paid")
+@customer_required
+def paid(invoice_id: int):
+    """Back from the payment page: wait for the processor's word (never the URL's) that it is paid."""
+    invoice, attempt = checkout.payment_status(db(), account_id(), invoice_id)
+    return render("invoices/paid.html", invoice=invoice, attempt=attempt)
+
+
+@bp.get("/<int:invoice_id>/payment-status")
+@customer_required
+def payment_status(invoice_id: int):
+    """The waiting page's status block, polled by HTMX until the invoice is Paid (or the payment failed)."""
+    invoice, attempt = checkout.payment_status(db(), account_id(), invoice_id)
+    return render("invoices/paid.html", block="status", invoice=invoice, attempt=attempt)
+
+
+@bp.get("/<int:invoice_id>/checkout-canceled")
+@customer_required
+def checkout_canceled(invoice_id: int):
+    """The customer left the payment page: the invoice stays Open and they are back on Billing details."""
     invoice = invoices.get_invoice(db(), account_id(), invoice_id)
-    return render("invoices/pay_unavailable.html", invoice=invoice)
+    flash(f"Payment canceled. {invoice.number} is still open; you can pay it at any time.", "info")
+    return redirect(url_for("billing.page") + "#invoices", code=303)
 
 
 def _fresh_key() -> str:

@@ -36,3 +36,63 @@ def authenticate_submit(setup_intent_id: str):
         form.form_errors.append(exc.message)
         return section(status=exc.status, adding=True, form=form)
     return finished(f"{saved.label} was added{' and set as your default card' if saved.is_default else ''}.")
+
+
+# --- the sandbox's hosted checkout page ---------------------------------------------------------------
+
+def _own_checkout(session_id: str):
+    """The checkout session, if it is the logged-in customer's; anything else is not found."""
+    from ..billing.errors import NotFound
+    from ..models import Account
+    from ..payments.gateway import ProcessorError
+
+    try:
+        checkout = gateway().retrieve_checkout_session(session_id)
+    except ProcessorError as exc:
+        raise NotFound("That payment page does not exist.") from exc
+    account = db().get(Account, account_id())
+    raw = gateway()._raw(session_id)  # the sandbox's own record: amount, description, return URLs
+    if not account.processor_customer_id or raw["customer"] != account.processor_customer_id:
+        raise NotFound("That payment page does not exist.")
+    return checkout, raw
+
+
+@bp.get("/checkout/<session_id>")
+@customer_required
+def checkout_page(session_id: str):
+    """The sandbox's stand-in for Stripe Checkout: pick a method and what the payment should do."""
+    from ..payments.sandbox_gateway import CHECKOUT_METHODS
+    from .rendering import render
+
+    checkout, raw = _own_checkout(session_id)
+    return render("sandbox/checkout.html", checkout=checkout, raw=raw, methods=CHECKOUT_METHODS, error=None)
+
+
+@bp.post("/checkout/<session_id>")
+@customer_required
+def checkout_submit(session_id: str):
+    """Apply the tester's choice; its events go through the same handlers as Stripe's webhooks."""
+    from flask import redirect
+
+    from ..billing.events import deliver_sandbox_events
+    from ..models import utcnow
+    from ..payments.sandbox_gateway import CHECKOUT_METHODS
+    from .context import settings as _settings
+    from .rendering import render
+
+    checkout, raw = _own_checkout(session_id)
+    method, outcome = request.form.get("method", ""), request.form.get("outcome", "")
+    if method not in CHECKOUT_METHODS or outcome not in {"success", "failure", "processing"}:
+        return render("sandbox/checkout.html", checkout=checkout, raw=raw, methods=CHECKOUT_METHODS, status=422,
+                      error="Choose a payment method and what the payment should do.")
+    checkout, declined = gateway().pay_checkout_session(session_id, method=method, outcome=outcome)
+    if declined:
+        return render("sandbox/checkout.html", checkout=checkout, raw=raw, methods=CHECKOUT_METHODS, status=402,
+                      error=declined)
+    from flask import current_app
+
+    deliver_sandbox_events(current_app.extensions["portal.db"], gateway(), now=utcnow())
+    target = raw["success_url"].replace("{CHECKOUT_SESSION_ID}", checkout.id)
+    if checkout.status == "expired":
+        target = raw["cancel_url"]
+    return redirect(target, code=303)

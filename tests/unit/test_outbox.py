@@ -228,9 +228,11 @@ def issued(database, session):
 def test_a_notice_with_the_same_dedupe_key_is_queued_only_once(database, session, issued):
     invoice, account = issued
     assert session.query(OutboxMessage).filter_by(dedupe_key=f"invoice-issued-{invoice.id}").count() == 1
+    before = session.query(OutboxMessage).count()
     assert outbox.invoice_issued(session, invoice, account) is None
     session.commit()
-    assert session.query(OutboxMessage).count() == 1
+    assert session.query(OutboxMessage).count() == before
+    assert session.query(OutboxMessage).filter_by(kind="invoice_issued").count() == 1
 
 
 def test_the_database_refuses_a_second_row_with_the_same_dedupe_key(session):

@@ -95,14 +95,6 @@ def test_a_double_clicked_email_copy_queues_one_message(browser, session, custom
     assert session.query(OutboxMessage).filter_by(kind="invoice_copy").count() == 1
 
 
-def test_pay_now_does_not_pretend_to_pay(browser, session, customer):
-    invoice = make_invoice(session, customer)
-    body = browser.post(f"/billing/invoices/{invoice.id}/pay").get_data(as_text=True)
-    assert "Nothing has been charged" in body
-    session.refresh(invoice)
-    assert invoice.status == "open"
-
-
 @pytest.mark.parametrize("method, path", [("get", "/billing/invoices/{id}.pdf"), ("post", "/billing/invoices/{id}/email"),
                                           ("post", "/billing/invoices/{id}/pay")])
 def test_another_accounts_invoice_is_not_found(app, browser, session, customer, method, path):

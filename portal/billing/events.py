@@ -1,0 +1,299 @@
+"""Processor events (Stripe webhooks, and the sandbox's own deliveries) mapped to small idempotent handlers.
+
+``process_event`` records the event id in the caller's transaction, together with its effects: a
+redelivered event finds its id and does nothing. Events may arrive in any order, so every handler only
+moves state forward (a Paid invoice never goes back to Open; an attempt with an outcome keeps it).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..db import Database
+from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, ProcessorEvent
+from ..payments.gateway import PaymentGateway, PaymentResult, ProcessorError
+from . import audit, cards
+from .audit import Actor
+from .collection import OPEN_ATTEMPT_STATUSES, record_outcome
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Session, PaymentGateway, dict, datetime], str]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(*event_types: str):
+    def register(fn: Handler) -> Handler:
+        for event_type in event_types:
+            HANDLERS[event_type] = fn
+        return fn
+
+    return register
+
+
+def process_event(session: Session, gateway: PaymentGateway, event: dict, *, now: datetime,
+                  source: str = "stripe") -> str:
+    """Apply one event exactly once, in the caller's transaction (the caller commits). Returns what it did."""
+    if session.get(ProcessorEvent, event["id"]) is not None:
+        return "duplicate"
+    handler = HANDLERS.get(event.get("type", ""))
+    if handler is None:
+        log.info("ignoring processor event %s of type %s", event.get("id"), event.get("type"))
+        outcome = "ignored"
+    else:
+        outcome = handler(session, gateway, event["data"]["object"], now)
+    session.add(ProcessorEvent(id=event["id"], type=event.get("type", "")[:80], source=source, outcome=outcome[:200],
+                               created_at=now))
+    return outcome
+
+
+def apply_event(database: Database, gateway: PaymentGateway, event: dict, *, now: datetime,
+                source: str = "stripe") -> str:
+    """``process_event`` in a transaction of its own; two deliveries racing each other apply it once."""
+    with database.session() as session:
+        outcome = process_event(session, gateway, event, now=now, source=source)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            return "duplicate"
+    return outcome
+
+
+def deliver_sandbox_events(database: Database, gateway: PaymentGateway, *, now: datetime) -> int:
+    """The sandbox's webhook delivery: due events go through the very same handlers as Stripe's."""
+    if getattr(gateway, "name", "") != "sandbox":
+        return 0
+    delivered = 0
+    for event in gateway.due_events(now=int(now.timestamp())):
+        apply_event(database, gateway, event, now=now, source="sandbox")
+        gateway.mark_delivered(event["id"])
+        delivered += 1
+    return delivered
+
+
+# --- Checkout -----------------------------------------------------------------------------------
+
+def _checkout_attempt(session: Session, checkout: dict) -> PaymentAttempt | None:
+    return session.scalar(select(PaymentAttempt).where(PaymentAttempt.checkout_session_id == checkout["id"]))
+
+
+def _paid_by_checkout(session: Session, gateway: PaymentGateway, attempt: PaymentAttempt, checkout: dict,
+                      now: datetime) -> str:
+    payment_id = checkout.get("payment_intent") or ""
+    details = None
+    if payment_id:
+        try:
+            details = gateway.payment_details(payment_id)
+        except ProcessorError:
+            log.warning("could not read how %s was paid; recording it without details", payment_id)
+    result = PaymentResult(payment_id=payment_id, status="succeeded",
+                           amount_cents=int(checkout.get("amount_total") or attempt.amount_cents),
+                           currency=(checkout.get("currency") or attempt.currency).upper())
+    return record_outcome(session, attempt.id, result, now=now, details=details)
+
+
+@handles("checkout.session.completed")
+def checkout_completed(session, gateway, checkout, now) -> str:
+    attempt = _checkout_attempt(session, checkout)
+    if attempt is None:
+        return "unknown checkout session"
+    if checkout.get("payment_status") in ("paid", "no_payment_required"):
+        return _paid_by_checkout(session, gateway, attempt, checkout, now)
+    # A bank redirect or similar: the money arrives later (async_payment_succeeded / _failed).
+    if attempt.status == "pending":
+        attempt.status = "processing"
+        attempt.processor_payment_id = checkout.get("payment_intent") or attempt.processor_payment_id
+    return "processing"
+
+
+@handles("checkout.session.async_payment_succeeded")
+def checkout_async_succeeded(session, gateway, checkout, now) -> str:
+    attempt = _checkout_attempt(session, checkout)
+    if attempt is None:
+        return "unknown checkout session"
+    return _paid_by_checkout(session, gateway, attempt, checkout, now)
+
+
+@handles("checkout.session.async_payment_failed")
+def checkout_async_failed(session, gateway, checkout, now) -> str:
+    attempt = _checkout_attempt(session, checkout)
+    if attempt is None:
+        return "unknown checkout session"
+    result = PaymentResult(payment_id=checkout.get("payment_intent") or "", status="failed",
+                           amount_cents=attempt.amount_cents, currency=attempt.currency,
+                           failure_code="payment_failed", failure_message="The bank did not authorise the payment.")
+    return record_outcome(session, attempt.id, result, now=now)
+
+
+@handles("checkout.session.expired")
+def checkout_expired(session, gateway, checkout, now) -> str:
+    attempt = _checkout_attempt(session, checkout)
+    if attempt is None:
+        return "unknown checkout session"
+    if attempt.status == "pending":
+        attempt.status, attempt.completed_at = "expired", now
+    return attempt.status
+
+
+# --- PaymentIntents (renewal charges that finish later) -----------------------------------------
+
+def _attempt_for_payment(session: Session, intent: dict) -> PaymentAttempt | None:
+    attempt = session.scalar(select(PaymentAttempt).where(PaymentAttempt.processor_payment_id == intent["id"]))
+    if attempt is None:
+        # A charge whose answer we never recorded (a crash): its idempotency key names it in the metadata.
+        meta = intent.get("metadata") or {}
+        if meta.get("invoice_id") and meta.get("attempt"):
+            attempt = session.scalar(select(PaymentAttempt).where(
+                PaymentAttempt.invoice_id == int(meta["invoice_id"]),
+                PaymentAttempt.attempt_number == int(meta["attempt"])))
+    return attempt
+
+
+@handles("payment_intent.succeeded")
+def payment_intent_succeeded(session, gateway, intent, now) -> str:
+    attempt = _attempt_for_payment(session, intent)
+    if attempt is None:
+        return "unknown payment"
+    charge = intent.get("latest_charge")
+    result = PaymentResult(payment_id=intent["id"], status="succeeded", amount_cents=int(intent.get("amount") or 0),
+                           currency=(intent.get("currency") or attempt.currency).upper(),
+                           charge_id=charge if isinstance(charge, str) else None)
+    details = None
+    try:
+        details = gateway.payment_details(intent["id"])
+    except ProcessorError:
+        pass
+    return record_outcome(session, attempt.id, result, now=now, details=details)
+
+
+@handles("payment_intent.payment_failed")
+def payment_intent_failed(session, gateway, intent, now) -> str:
+    attempt = _attempt_for_payment(session, intent)
+    if attempt is None:
+        return "unknown payment"
+    error = intent.get("last_payment_error") or {}
+    code = error.get("decline_code") or error.get("code") or "card_declined"
+    status = "requires_action" if code == "authentication_required" else "failed"
+    result = PaymentResult(payment_id=intent["id"], status=status, amount_cents=int(intent.get("amount") or 0),
+                           currency=(intent.get("currency") or attempt.currency).upper(), failure_code=code,
+                           failure_message=error.get("message") or "The payment failed.")
+    return record_outcome(session, attempt.id, result, now=now)
+
+
+# --- saved cards --------------------------------------------------------------------------------
+
+@handles("setup_intent.succeeded")
+def setup_intent_succeeded(session, gateway, intent, now) -> str:
+    account = session.scalar(select(Account).where(Account.processor_customer_id == intent.get("customer")))
+    if account is None or not intent.get("payment_method"):
+        return "unknown customer"
+    card = cards.save_confirmed_card(session, gateway, account.id, intent["id"], actor=Actor.system())
+    return f"card {card.id} saved"
+
+
+def _card(session: Session, payment_method: dict) -> PaymentMethod | None:
+    return session.scalar(select(PaymentMethod).where(PaymentMethod.processor_id == payment_method["id"]))
+
+
+@handles("payment_method.updated", "payment_method.automatically_updated")
+def payment_method_updated(session, gateway, payment_method, now) -> str:
+    card = _card(session, payment_method)
+    details = payment_method.get("card") or {}
+    if card is None or not details:
+        return "unknown card"
+    before = card.label, card.exp_month, card.exp_year
+    card.brand = details.get("brand") or card.brand
+    card.last4 = details.get("last4") or card.last4
+    card.exp_month = int(details.get("exp_month") or card.exp_month)
+    card.exp_year = int(details.get("exp_year") or card.exp_year)
+    name = (payment_method.get("billing_details") or {}).get("name")
+    if name:
+        card.cardholder_name = name
+    audit.record(session, Actor.system(), "card.updated_by_processor", account_id=card.account_id, card_id=card.id,
+                 before=f"{before[0]} {before[1]:02d}/{before[2]}",
+                 after=f"{card.label} {card.exp_month:02d}/{card.exp_year}")
+    return "card updated"
+
+
+@handles("payment_method.detached")
+def payment_method_detached(session, gateway, payment_method, now) -> str:
+    card = _card(session, payment_method)
+    if card is None or card.detached_at is not None:
+        return "nothing to do"
+    card.detached_at, card.is_default = now, False
+    audit.record(session, Actor.system(), "card.detached_by_processor", account_id=card.account_id, card_id=card.id,
+                 card=card.label)
+    return "card removed"
+
+
+# --- refunds made elsewhere ---------------------------------------------------------------------
+
+@handles("charge.refunded")
+def charge_refunded(session, gateway, charge, now) -> str:
+    ids = [charge.get("id"), charge.get("payment_intent")]
+    invoice = session.scalar(select(Invoice).where(Invoice.processor_transaction_id.in_([i for i in ids if i])))
+    if invoice is None:
+        return "unknown charge"
+    refunded = int(charge.get("amount_refunded") or 0)
+    if refunded > invoice.amount_refunded_cents:  # only forward: a late, smaller total changes nothing
+        invoice.amount_refunded_cents = min(refunded, invoice.amount_paid_cents)
+        invoice.status_version += 1
+    return f"refunded {invoice.amount_refunded_cents}"
+
+
+# Stripe keeps idempotency keys for at least 24 hours; stay safely inside that.
+IDEMPOTENCY_WINDOW = timedelta(hours=23)
+
+
+def reconcile(database: Database, gateway: PaymentGateway, *, now: datetime,
+              older_than: timedelta = timedelta(minutes=10)) -> dict[str, int]:
+    """Ask the processor about attempts whose outcome is still unknown and settle them from its answer.
+    Never charges: it only reads (checkout sessions, payment intents)."""
+    from .collection import execute_attempt
+
+    counts = {"checked": 0, "settled": 0}
+    with database.session() as session:
+        rows = session.scalars(select(PaymentAttempt).where(
+            PaymentAttempt.status.in_(OPEN_ATTEMPT_STATUSES), PaymentAttempt.created_at <= now - older_than)).all()
+        work = [(a.id, a.checkout_session_id, a.processor_payment_id, a.status, a.created_at) for a in rows]
+    for attempt_id, checkout_id, payment_id, status, created_at in work:
+        counts["checked"] += 1
+        with database.session() as session:
+            outcome = None
+            try:
+                if checkout_id:
+                    checkout = gateway.retrieve_checkout_session(checkout_id)
+                    payload = {"id": checkout.id, "payment_intent": checkout.payment_intent_id,
+                               "payment_status": checkout.payment_status, "amount_total": None, "currency": None}
+                    if checkout.status == "complete" and checkout.payment_status == "paid":
+                        outcome = checkout_async_succeeded(session, gateway, payload, now)
+                    elif checkout.status == "expired":
+                        outcome = checkout_expired(session, gateway, payload, now)
+                    elif checkout.payment_intent_id:
+                        payment_id = checkout.payment_intent_id
+                if outcome is None and payment_id:
+                    result = gateway.retrieve_payment(payment_id)
+                    if result.status in ("succeeded", "failed"):
+                        details = gateway.payment_details(payment_id) if result.succeeded else None
+                        outcome = record_outcome(session, attempt_id, result, now=now, details=details)
+            except ProcessorError as exc:
+                log.warning("reconcile: attempt %s still unknown: %s", attempt_id, exc)
+                continue
+            session.commit()
+        if outcome is None and not checkout_id and not payment_id and status == "pending":
+            if now - created_at < IDEMPOTENCY_WINDOW:
+                # Never answered at all: asking again with the same idempotency key returns the first outcome.
+                outcome = execute_attempt(database, gateway, attempt_id, now=now).status
+            else:
+                # Past the processor's idempotency window a repeat could charge again: leave it for a person.
+                log.error("attempt %s has had no answer for over a day; check it in the processor's dashboard",
+                          attempt_id)
+        if outcome not in (None, "pending", "processing", "requires_action"):
+            counts["settled"] += 1
+    return counts
