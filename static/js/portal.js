@@ -100,9 +100,9 @@
   function showToast(message) {
     var toast = document.getElementById("toast");
     if (!toast) return;
-    toast.className = "toast toast-error";
     toast.textContent = "";
     var p = document.createElement("p");
+    p.className = "toast-error";
     p.textContent = message;
     toast.appendChild(p);
     scheduleToastClear();
@@ -114,9 +114,23 @@
     var toast = document.getElementById("toast");
     if (!toast || !toast.textContent.trim()) return;
     clearTimeout(toastTimer);
-    toastTimer = setTimeout(function () { toast.textContent = ""; toast.className = "toast"; }, 8000);
+    toastTimer = setTimeout(function () { toast.textContent = ""; }, 8000);
   }
   document.addEventListener("htmx:oobAfterSwap", scheduleToastClear);
+
+  // After a swap that removed the focused element (a menu item, a Save button), put focus somewhere
+  // sensible instead of letting it fall back to <body>: the swapped section's heading.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var active = document.activeElement;
+    if (active && active !== document.body && document.contains(active)) return;
+    var target = event.detail.target;
+    var section = target && target.id ? document.getElementById(target.id) : null;
+    if (!section) return;
+    var heading = section.querySelector("h2, h1");
+    if (!heading) return;
+    heading.setAttribute("tabindex", "-1");
+    heading.focus();
+  });
 
   document.addEventListener("DOMContentLoaded", function () { enhance(document); scheduleToastClear(); });
   document.addEventListener("htmx:load", function (event) { enhance(event.target); });

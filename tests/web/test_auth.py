@@ -178,3 +178,13 @@ def test_login_limits_are_shared_between_processes_through_redis(settings, datab
     assert worker_two.post("/login", {"email": "ada@example.com", "password": PASSWORD}).status_code == 429
     redis.Redis.from_url(url).flushdb()
     limiter.reset()
+
+
+def test_the_password_field_hides_what_is_typed_and_no_attribute_reads_none(app, browser, session):
+    page = app.test_client().get("/login").get_data(as_text=True)
+    assert 'type="password"' in page
+    make_customer(session)
+    browser.login()
+    for url in ("/login", "/billing", "/billing/cards/new", "/billing/address/edit", "/account"):
+        body = browser.get(url).get_data(as_text=True)
+        assert '="None"' not in body, url
