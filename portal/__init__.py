@@ -34,6 +34,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         RATELIMIT_HEADERS_ENABLED=False,
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
+    from .billing import dunning
+
+    from .notifications import rendering
+
+    rendering.configure(base_url=settings.base_url)
+    dunning.configure(dunning.RetryPolicy.parse(settings.retry_schedule))
     database = database or Database(settings.database_url)
     app.extensions["portal.settings"] = settings
     app.extensions["portal.db"] = database

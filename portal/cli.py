@@ -27,15 +27,21 @@ def demo(port: int, instance_path: str | None, reset: bool):
     from .demo import DEMO_LOGINS, DEMO_PASSWORD, seed
     from .models import utcnow
 
-    settings = load_settings(demo=True, overrides={"instance_path": instance_path} if instance_path else None)
+    overrides = {"base_url": f"http://127.0.0.1:{port}"}
+    if instance_path:
+        overrides["instance_path"] = instance_path
+    settings = load_settings(demo=True, overrides=overrides)
     settings.instance_path.mkdir(parents=True, exist_ok=True)
     if reset and settings.database_url.startswith("sqlite:///"):
-        Path(settings.database_url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+        db_file = Path(settings.database_url.removeprefix("sqlite:///"))
+        for path in (db_file, db_file.with_name(db_file.name + "-wal"), db_file.with_name(db_file.name + "-shm")):
+            path.unlink(missing_ok=True)
     database = Database(settings.database_url)
     database.upgrade()
     app = create_app(settings, database=database)
     with app.app_context(), database.session() as session:
-        created = seed(session, app.extensions["portal.gateway"], today=utcnow().date(), settings=settings)
+        created = seed(session, app.extensions["portal.gateway"], today=utcnow().date(), settings=settings,
+                       database=database)
     url = f"http://127.0.0.1:{port}/"
     click.echo(f"Billing portal demo ({'new data' if created else 'existing data'}; database {database.url})")
     click.echo(f"Open {url} and log in with password '{DEMO_PASSWORD}' as:")
@@ -116,6 +122,12 @@ def _services():
         settings = load_settings(demo=not _has_secret())
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    from .billing import dunning
+
+    from .notifications import rendering
+
+    rendering.configure(base_url=settings.base_url)
+    dunning.configure(dunning.RetryPolicy.parse(settings.retry_schedule))
     database = Database(settings.database_url)
     if database.pending_migrations():
         raise click.ClickException("The database schema is out of date: run `portal db upgrade` first.")

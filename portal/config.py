@@ -52,6 +52,7 @@ class Settings:
     tax_rates_path: str | None = None
     vies_url: str | None = None
     vies_timeout: float = 3.0
+    retry_schedule: str = "3,7"
     smtp_url: str | None = None
     mail_from: str = "Billing <billing@example.com>"
     testing: bool = False
@@ -84,6 +85,7 @@ ENVIRONMENT = [
     ("PORTAL_TAX_RATES_PATH", "tax_rates_path", "A JSON file of tax rates that replaces the built-in table (same shape as `portal/data/tax_rates.json`)."),
     ("PORTAL_VIES_URL", "vies_url", "Switches on the online VAT-number check against the EU's VIES REST API at this base URL. Off by default."),
     ("PORTAL_VIES_TIMEOUT", "vies_timeout", "Seconds to wait for VIES before leaving a VAT number pending. Default `3`."),
+    ("PORTAL_RETRY_SCHEDULE", "retry_schedule", "Days after a failed renewal charge on which to retry automatically; after the last, the subscription is suspended. Default `3,7`."),
     ("PORTAL_SMTP_URL", "smtp_url", "Where the worker sends e-mail: `smtp://user:password@host:587?starttls=1` or `smtps://host:465`. Unset: e-mails are written as `.eml` files under the instance folder."),
     ("PORTAL_MAIL_FROM", "mail_from", "The From address of e-mails. Default `Billing <billing@example.com>`."),
     ("STRIPE_SECRET_KEY", "stripe_secret_key", "Stripe secret key. When unset the built-in sandbox processor is used."),
@@ -119,6 +121,7 @@ def load_settings(*, demo: bool = False, overrides: dict | None = None) -> Setti
         "tax_rates_path": _env("PORTAL_TAX_RATES_PATH"),
         "vies_url": _env("PORTAL_VIES_URL"),
         "vies_timeout": float(_env("PORTAL_VIES_TIMEOUT", "3") or 3),
+        "retry_schedule": _env("PORTAL_RETRY_SCHEDULE", "3,7"),
         "smtp_url": _env("PORTAL_SMTP_URL"),
         "mail_from": _env("PORTAL_MAIL_FROM", "Billing <billing@example.com>"),
         "stripe_secret_key": _env("STRIPE_SECRET_KEY"),
@@ -138,6 +141,12 @@ def load_settings(*, demo: bool = False, overrides: dict | None = None) -> Setti
                               "(only `portal demo` may run without one).")
         # Demo mode: a fresh random key each run is fine, sessions need not outlive the process.
         values["secret_key"] = os.urandom(32).hex()
+    from .billing.dunning import RetryPolicy
+
+    try:
+        RetryPolicy.parse(values["retry_schedule"])
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
     if values["stripe_secret_key"] and not values["stripe_publishable_key"]:
         raise ConfigError("STRIPE_SECRET_KEY is set but STRIPE_PUBLISHABLE_KEY is not; Stripe.js needs it.")
     return Settings(**values)

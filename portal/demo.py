@@ -18,6 +18,7 @@ DEMO_PASSWORD = "demo"
 DEMO_LOGINS = [("customer@example.com", "customer, US, 14 months of invoices"),
                ("germany@example.com", "customer in Germany with a valid VAT number (reverse charge)"),
                ("france@example.com", "customer in France without a VAT number (French VAT)"),
+               ("pastdue@example.com", "customer whose renewal failed: Past due, a retry scheduled"),
                ("support@example.com", "support staff")]
 
 
@@ -34,7 +35,7 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
 
 
-def seed(session: Session, gateway: PaymentGateway, *, today: date, settings=None) -> bool:
+def seed(session: Session, gateway: PaymentGateway, *, today: date, settings=None, database=None) -> bool:
     """Create the demo accounts unless they exist. Returns False when there was nothing to do."""
     if session.scalar(select(User).where(User.email == "customer@example.com")):
         return False
@@ -88,7 +89,29 @@ def seed(session: Session, gateway: PaymentGateway, *, today: date, settings=Non
                key=f"demo-setup-{paris.id}")
     _subscribe(session, paris, monthly, today)
     _history(session, gateway, paris, monthly, seller, months=3, today=today)
+
+    if database is not None:
+        _past_due_customer(session, database, gateway, password, monthly, seller, today=today)
     return True
+
+
+def _past_due_customer(session: Session, database, gateway: PaymentGateway, password: str, plan: Plan,
+                       seller: Seller, *, today: date) -> None:
+    """A renewal two days ago failed on a card that saves fine but declines charges (…0341): the
+    subscription is Past due, the invoice Open, and the first automatic retry is tomorrow."""
+    from .billing.renewals import run_renewals
+
+    account = _customer(session, password, email="pastdue@example.com", person="Pat Doe", name="Late Payers Ltd",
+                        billing_email="accounts@latepayers.example", address_line1="5 Harbour Road",
+                        city="Cork", postal_code="", country="IE")
+    _save_card(session, gateway, account.id, "4000000000000341", 3, today.year + 2, "Pat Doe", True,
+               key=f"demo-setup-{account.id}")
+    renewal_day = _midnight(today) - timedelta(days=2)
+    session.add(Subscription(account_id=account.id, plan=plan, status="active",
+                             current_period_start=_midnight(add_months(renewal_day.date(), -1)),
+                             current_period_end=renewal_day))
+    session.commit()
+    run_renewals(database, gateway, seller, now=renewal_day + timedelta(minutes=5))
 
 
 def _customer(session: Session, password: str, *, email: str, person: str, **fields) -> Account:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from .billing.dunning import run_retries, send_card_expiry_reminders
 from .billing.events import deliver_sandbox_events, reconcile
 from .billing.renewals import run_renewals
 from .billing.seller import Seller
@@ -20,10 +21,13 @@ def run_once(settings: Settings, database: Database, gateway: PaymentGateway, se
     events = deliver_sandbox_events(database, gateway, now=now)
     settled = reconcile(database, gateway, now=now)
     stats = run_renewals(database, gateway, seller, now=now)
+    retries = run_retries(database, gateway, now=now)
+    reminders = send_card_expiry_reminders(database, now=now)
     # After the renewals, so the invoices they just issued go out in this same pass.
     mail = send_pending(database, build_transport(settings), now=now)
     summary = (f"{now.isoformat()} renewals: {stats.invoiced} invoiced, {stats.paid} paid, {stats.failed} failed, "
                f"{stats.no_card} without card, {stats.settled} settled; "
+               f"retries: {retries['retried']} ({retries['paid']} paid); expiry reminders {reminders}; "
                f"reconciled {settled['settled']}/{settled['checked']}; sandbox events {events}; "
                f"e-mail: {mail.sent} sent, {mail.retrying} to retry, {mail.failed} failed")
     if mail.unavailable:

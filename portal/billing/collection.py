@@ -98,9 +98,10 @@ def record_outcome(session: Session, attempt_id: int, result: PaymentResult, *, 
                             label=attempt.payment_method_label,
                             transaction_id=(details.transaction_id if details else None) or result.charge_id
                             or result.payment_id)
-    elif result.status in ("failed", "requires_action") and subscription is not None:
-        if subscription.status == "active" and invoice.status == "open":
-            subscription.status = "past_due"
+    elif result.status in ("failed", "requires_action"):
+        from .dunning import after_failure
+
+        after_failure(session, attempt, invoice, subscription, now=now)
     return attempt.status
 
 
@@ -123,8 +124,19 @@ def settle_paid_invoice(session: Session, invoice: Invoice, subscription: Subscr
 
 
 def advance_after_payment(subscription: Subscription, invoice: Invoice, *, now: datetime) -> None:
-    """A paid renewal invoice moves the subscription into the period it paid for and restores access."""
-    if invoice.period_start and invoice.period_end and subscription.current_period_end <= invoice.period_start:
+    """A paid renewal invoice moves the subscription into the period it paid for and restores access.
+
+    The rule for a Suspended subscription: it was off for a while, so the period it pays for starts on the
+    day it is paid (and runs one interval from there) rather than on the long-past renewal date. A Past due
+    one keeps its renewal date: the customer paid for the period that started then.
+    """
+    from .renewals import add_interval
+
+    if subscription.status == "suspended":
+        start = now.replace(microsecond=0)
+        subscription.current_period_start = start
+        subscription.current_period_end = add_interval(start, subscription.plan.interval)
+    elif invoice.period_start and invoice.period_end and subscription.current_period_end <= invoice.period_start:
         subscription.current_period_start = invoice.period_start
         subscription.current_period_end = invoice.period_end
     if subscription.status in ("past_due", "suspended"):

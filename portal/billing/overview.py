@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import Account, PaymentMethod, Subscription
+from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, Subscription
 from . import addresses, cards
 from .invoices import InvoicePage, list_invoices
 from .pricing import Quote, quote
@@ -28,12 +28,27 @@ class SubscriptionSummary:
 
 
 @dataclass
+class PaymentProblem:
+    """Why the subscription is Past due or Suspended, for the banner on Billing details."""
+
+    status: str
+    amount_due_cents: int
+    currency: str
+    invoice_count: int
+    failed_at: datetime | None
+    reason: str
+    next_retry_at: datetime | None
+    needs_action: bool
+
+
+@dataclass
 class BillingOverview:
     account: Account
     subscription: SubscriptionSummary | None
     cards: list[PaymentMethod]
     today: date
     invoices: InvoicePage
+    problem: PaymentProblem | None = None
 
     @property
     def default_card(self) -> PaymentMethod | None:
@@ -66,5 +81,31 @@ def billing_overview(session: Session, account_id: int, *, today: date, seller: 
         billing_date = subscription.current_period_end.date() if subscription.status != "canceled" else None
         summary = SubscriptionSummary(subscription=subscription, next_billing_date=billing_date,
                                       next_charge=quote(account, subscription.plan, seller))
+    problem = None
+    if subscription is not None and subscription.status in ("past_due", "suspended"):
+        problem = payment_problem(session, account_id, subscription.status)
     return BillingOverview(account=account, subscription=summary, cards=cards.list_cards(session, account_id),
-                           today=today, invoices=list_invoices(session, account_id, cursor=invoice_cursor))
+                           today=today, invoices=list_invoices(session, account_id, cursor=invoice_cursor),
+                           problem=problem)
+
+
+def payment_problem(session: Session, account_id: int, status: str) -> PaymentProblem | None:
+    from .dunning import reason_text
+
+    open_invoices = list(session.scalars(select(Invoice).where(Invoice.account_id == account_id,
+                                                               Invoice.status == "open")))
+    if not open_invoices:
+        return None
+    last_failure = session.scalar(
+        select(PaymentAttempt).join(Invoice, Invoice.id == PaymentAttempt.invoice_id)
+        .where(Invoice.account_id == account_id, Invoice.status == "open",
+               PaymentAttempt.status.in_(("failed", "requires_action")))
+        .order_by(PaymentAttempt.completed_at.desc(), PaymentAttempt.id.desc()).limit(1))
+    retries = [i.next_retry_at for i in open_invoices if i.next_retry_at and i.auto_retry]
+    return PaymentProblem(status=status, amount_due_cents=sum(i.amount_due_cents for i in open_invoices),
+                          currency=open_invoices[0].currency, invoice_count=len(open_invoices),
+                          failed_at=last_failure.completed_at if last_failure else None,
+                          reason=reason_text(last_failure.failure_code) if last_failure else "",
+                          next_retry_at=min(retries) if retries and status == "past_due" else None,
+                          needs_action=any(not i.auto_retry for i in open_invoices)
+                          or (last_failure is not None and last_failure.status == "requires_action"))

@@ -97,7 +97,9 @@ def claim_and_invoice(database: Database, seller: Seller, *, now: datetime, batc
                     else:
                         attempt = open_attempt(session, invoice, trigger="renewal", now=now)
                         if attempt is None:
-                            subscription.status = "past_due"
+                            from .dunning import record_failure_without_card
+
+                            record_failure_without_card(session, invoice, trigger="renewal", now=now)
                             stats.no_card += 1
                         else:
                             session.flush()

@@ -47,3 +47,40 @@ def payment_received(session: Session, invoice: Invoice, account: Account, *, re
                    subject=(f"Payment received: your subscription is active again" if restored
                             else f"Payment received for invoice {invoice.number}"),
                    template="payment_received", context={"invoice": invoice, "account": account, "restored": restored})
+
+
+def _money(invoice: Invoice) -> str:
+    from ..billing.money import format_money
+
+    return format_money(invoice.amount_due_cents, invoice.currency)
+
+
+def payment_failed(session: Session, invoice: Invoice, account: Account, attempt, *, reason: str, next_retry,
+                   final: bool) -> OutboxMessage | None:
+    return enqueue(session, dedupe_key=f"payment-failed-{attempt.id}", kind="payment_failed",
+                   to=account.billing_email, account_id=account.id,
+                   subject=f"Payment failed: {_money(invoice)} for invoice {invoice.number}",
+                   template="payment_failed",
+                   context={"invoice": invoice, "account": account, "reason": reason, "next_retry": next_retry,
+                            "final": final})
+
+
+def action_required(session: Session, invoice: Invoice, account: Account) -> OutboxMessage | None:
+    return enqueue(session, dedupe_key=f"action-required-{invoice.id}", kind="payment_action_required",
+                   to=account.billing_email, account_id=account.id,
+                   subject=f"Please confirm your payment of {_money(invoice)} with your bank",
+                   template="payment_action_required", context={"invoice": invoice, "account": account})
+
+
+def subscription_suspended(session: Session, invoice: Invoice, account: Account, *, reason: str) -> OutboxMessage | None:
+    return enqueue(session, dedupe_key=f"suspended-{invoice.id}", kind="subscription_suspended",
+                   to=account.billing_email, account_id=account.id,
+                   subject="Your subscription is suspended: payment failed", template="subscription_suspended",
+                   context={"invoice": invoice, "account": account, "reason": reason})
+
+
+def card_expiring(session: Session, card, account: Account, *, expires) -> OutboxMessage | None:
+    return enqueue(session, dedupe_key=f"card-expiring-{card.id}-{card.exp_year}-{card.exp_month:02d}",
+                   kind="card_expiring", to=account.billing_email, account_id=account.id,
+                   subject=f"Your {card.label} expires soon", template="card_expiring",
+                   context={"card": card, "account": account, "expires": expires})

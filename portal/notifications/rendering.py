@@ -19,7 +19,13 @@ def environment() -> Environment:
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["money"] = format_money
     env.filters["date"] = lambda value, fmt="%-d %b %Y": value.strftime(fmt) if value else ""
+    env.globals["base_url"] = "http://127.0.0.1:5000"
     return env
+
+
+def configure(*, base_url: str) -> None:
+    """Links in e-mails point at the portal's public address (``PORTAL_BASE_URL``)."""
+    environment().globals["base_url"] = base_url.rstrip("/")
 
 
 def render(template: str, **context) -> str:

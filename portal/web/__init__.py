@@ -6,7 +6,7 @@ import secrets
 from flask import Flask, get_flashed_messages
 
 from ..billing.money import format_money
-from . import account, auth, billing, billing_info, cards, invoices, webhooks, errors, health, sandbox, security, staff
+from . import account, api, auth, billing, billing_info, cards, dunning, invoices, webhooks, errors, health, sandbox, security, staff
 
 
 def register(app: Flask) -> None:
@@ -19,6 +19,8 @@ def register(app: Flask) -> None:
     app.register_blueprint(account.bp)
     app.register_blueprint(invoices.bp)
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(dunning.bp)
     app.register_blueprint(staff.bp)
     if settings.processor == "sandbox":
         app.register_blueprint(sandbox.bp)

@@ -12,6 +12,7 @@ import secrets
 from flask import Blueprint, jsonify, redirect, request, url_for
 
 from ..billing import cards
+from ..billing.access import paid_access
 from ..billing.errors import DomainError
 from ..payments.gateway import CardDetails
 from .auth import customer_required
@@ -31,6 +32,9 @@ def section(*, status: int = 200, toast: str | None = None, **state):
 
 
 def finished(message: str):
+    if paid_access(db(), account_id()).status in ("past_due", "suspended"):
+        # A new card or default is usually the fix for a failed payment: offer to use it right away.
+        message += " Use “Retry payment” above to pay the outstanding balance with your default card now."
     return done(message, url_for("billing.page"), partial=lambda msg: section(toast=msg))
 
 

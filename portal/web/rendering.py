@@ -26,7 +26,8 @@ def render(template_name: str, *, block: str | None = None, oob: tuple[str, ...]
         parts = [render_block(template_name, block, **context)]
         parts += [render_block(template_name, name, oob_swap=True, **context) for name in oob]
         if toast:
-            parts.append(render_block("base.html", "toast", toast_message=toast, oob_swap=True))
+            kind = "error" if status >= 400 else "success"
+            parts.append(render_block("base.html", "toast", toast_message=toast, toast_kind=kind, oob_swap=True))
         response = make_response(Markup("").join(Markup(p) for p in parts), status)
     else:
         response = make_response(render_template(template_name, **context), status)

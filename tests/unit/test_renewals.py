@@ -82,7 +82,9 @@ def test_without_a_default_card_the_invoice_stays_open_and_the_subscription_is_p
     session.expire_all()
     assert session.query(Invoice).one().status == "open"
     assert session.get(Subscription, sub.id).status == "past_due"
-    assert session.query(PaymentAttempt).count() == 0
+    attempt = session.query(PaymentAttempt).one()  # recorded, so the retry schedule and notices follow
+    assert (attempt.status, attempt.failure_code, attempt.payment_method_id) == ("failed", "no_card", None)
+    assert session.query(OutboxMessage).filter_by(kind="payment_failed").count() == 1
 
 
 def test_credits_are_used_first_and_what_is_left_carries_over(database, session, sandbox, seller):

@@ -1,0 +1,41 @@
+"""Whether an account has paid access right now: the one answer the SaaS product in front asks for."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from .overview import current_subscription
+
+
+@dataclass(frozen=True)
+class Access:
+    paid_access: bool
+    status: str  # active | past_due | suspended | canceled | none
+    reason: str
+    plan: str | None = None
+    current_period_end: datetime | None = None
+
+    def as_json(self) -> dict:
+        return {"paid_access": self.paid_access, "status": self.status, "reason": self.reason, "plan": self.plan,
+                "current_period_end": self.current_period_end.isoformat() if self.current_period_end else None}
+
+
+REASONS = {
+    "active": "The subscription is active and paid.",
+    "past_due": "A payment failed; paid features are paused until the open invoice is paid.",
+    "suspended": "Payment failed repeatedly, so the subscription is suspended until the open invoice is paid.",
+    "canceled": "The subscription was canceled.",
+    "none": "The account has no subscription.",
+}
+
+
+def paid_access(session: Session, account_id: int) -> Access:
+    """True only while the subscription is Active: Past due and Suspended lose paid features at once."""
+    subscription = current_subscription(session, account_id)
+    if subscription is None:
+        return Access(False, "none", REASONS["none"])
+    status = subscription.status
+    return Access(paid_access=status == "active", status=status, reason=REASONS.get(status, status),
+                  plan=subscription.plan.code, current_period_end=subscription.current_period_end)

@@ -1,0 +1,40 @@
+"""Retry payment: the customer asks us to charge the open invoice(s) now."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask_login import current_user
+
+from ..billing import dunning
+from ..billing.errors import DomainError
+from ..extensions import limiter
+from ..models import utcnow
+from .auth import customer_required
+from .billing import render_page
+from .context import account_id, gateway
+
+bp = Blueprint("dunning", __name__)
+
+
+@bp.post("/billing/retry-payment")
+@customer_required
+@limiter.limit("5 per 10 minutes", key_func=lambda: f"retry-payment:{current_user.account_id}")
+def retry():
+    """Charge the open invoices now with the default card; the result shows in the page."""
+    database = current_app.extensions["portal.db"]
+    try:
+        result = dunning.retry_now(database, gateway(), account_id(), now=utcnow())
+    except DomainError as exc:
+        return _answer(exc.message, error=True, status=exc.status)
+    if result.failed:
+        number, reason = result.failed[0]
+        return _answer(f"The payment for {number} failed: {reason}. Try another card, or pay the invoice below.",
+                       error=True, status=402)
+    return _answer(f"Payment received for {', '.join(result.paid)}. Your subscription is active again.", error=False)
+
+
+def _answer(message: str, *, error: bool, status: int = 200):
+    if request.htmx:
+        return render_page(block="subscription", oob=("invoices",), status=status, toast=message,
+                           retry_error=message if error else None)
+    flash(message, "error" if error else "success")
+    return redirect(url_for("billing.page"), code=303)
