@@ -214,12 +214,62 @@ def worker(interval: float, once: bool, now_text: str | None):
 
 @main.command()
 @click.option("--database-url", default=None, help="Measure on this (empty) database instead of a temporary SQLite file.")
-@click.option("--renewals", default=1000, show_default=True, help="Due subscriptions to renew for renewals_per_s.")
-def bench(database_url: str | None, renewals: int):
-    """Seed a fresh database and print the performance figures as JSON."""
+@click.option("--postgres-url", default=None,
+              help="Measure on a throwaway database created on this PostgreSQL server (dropped afterwards).")
+@click.option("--renewals", default=1000, show_default=True, help="Due subscriptions to renew for each renewals figure.")
+@click.option("--http-seconds", default=8.0, show_default=True, help="Seconds of wrk load per HTTP figure.")
+@click.option("--web-workers", default=4, show_default=True, help="gunicorn worker processes for the HTTP figures.")
+@click.option("--connections", default=16, show_default=True, help="wrk connections for the HTTP figures.")
+@click.option("--no-http", is_flag=True, help="Skip the HTTP figures (gunicorn + wrk).")
+@click.option("--json", "json_path", default=None, help="Write the JSON report to this file instead of stdout.")
+@click.option("--load", is_flag=True, help="Run the load test instead (same options as `portal load`).")
+@click.option("--users", default=50, show_default=True, help="With --load: concurrent users.")
+@click.option("--duration", default=120.0, show_default=True, help="With --load: seconds of load.")
+def bench(database_url: str | None, postgres_url: str | None, renewals: int, http_seconds: float, web_workers: int,
+          connections: int, no_http: bool, json_path: str | None, load: bool, users: int, duration: float):
+    """Seed a fresh database and report the performance figures (JSON, plus a table on stderr)."""
+    if load:
+        _run_load(database_url=database_url, postgres_url=postgres_url, users=users, duration=duration,
+                  web_workers=web_workers, json_path=json_path)
+        return
     from .bench import main as bench_main
 
-    bench_main(database_url=database_url, renewals=renewals)
+    try:
+        bench_main(database_url=database_url, renewals=renewals, json_path=json_path, postgres_url=postgres_url,
+                   http=not no_http, http_seconds=http_seconds, web_workers=web_workers, connections=connections)
+    except (RuntimeError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.option("--database-url", default=None, help="Run against this (empty) database instead of a temporary SQLite file.")
+@click.option("--postgres-url", default=None,
+              help="Run against a throwaway database created on this PostgreSQL server (dropped afterwards).")
+@click.option("--users", default=50, show_default=True, help="Concurrent users, each with an account of their own.")
+@click.option("--duration", default=120.0, show_default=True, help="Seconds of load.")
+@click.option("--web-workers", default=4, show_default=True, help="gunicorn worker processes.")
+@click.option("--think", default=1.0, show_default=True, help="Mean pause between one user's requests, in seconds.")
+@click.option("--no-worker", is_flag=True, help="Don't run the renewal worker alongside the users.")
+@click.option("--json", "json_path", default=None, help="Write the JSON summary to this file instead of stdout.")
+def load(database_url: str | None, postgres_url: str | None, users: int, duration: float, web_workers: int,
+         think: float, no_worker: bool, json_path: str | None):
+    """Load test: many users clicking through Billing details at once, then consistency checks.
+
+    Exits non-zero when a check fails (a 5xx, a lost write, a ledger that no longer adds up).
+    """
+    _run_load(database_url=database_url, postgres_url=postgres_url, users=users, duration=duration,
+              web_workers=web_workers, think=think, worker=not no_worker, json_path=json_path)
+
+
+def _run_load(*, json_path: str | None, **options) -> None:
+    from .loadtest import main as load_main
+
+    try:
+        ok = load_main(json_path=json_path, **options)
+    except (RuntimeError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not ok:
+        sys.exit(1)
 
 
 def _has_secret() -> bool:

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from .billing.dunning import run_retries, send_card_expiry_reminders
 from .billing.events import deliver_sandbox_events, reconcile
+from .billing.refunds import settle_pending_refunds
 from .billing.renewals import run_renewals
 from .billing.seller import Seller
 from .config import Settings
@@ -20,6 +21,7 @@ def run_once(settings: Settings, database: Database, gateway: PaymentGateway, se
     # retries an invoice that was in fact paid a moment ago.
     events = deliver_sandbox_events(database, gateway, now=now)
     settled = reconcile(database, gateway, now=now)
+    refunds = settle_pending_refunds(database, gateway, now=now)
     stats = run_renewals(database, gateway, seller, now=now)
     retries = run_retries(database, gateway, now=now)
     reminders = send_card_expiry_reminders(database, now=now)
@@ -28,7 +30,8 @@ def run_once(settings: Settings, database: Database, gateway: PaymentGateway, se
     summary = (f"{now.isoformat()} renewals: {stats.invoiced} invoiced, {stats.paid} paid, {stats.failed} failed, "
                f"{stats.no_card} without card, {stats.settled} settled; "
                f"retries: {retries['retried']} ({retries['paid']} paid); expiry reminders {reminders}; "
-               f"reconciled {settled['settled']}/{settled['checked']}; sandbox events {events}; "
+               f"reconciled {settled['settled']}/{settled['checked']}, refunds settled {refunds}; "
+               f"sandbox events {events}; "
                f"e-mail: {mail.sent} sent, {mail.retrying} to retry, {mail.failed} failed")
     if mail.unavailable:
         summary += f" (stopped early: {mail.unavailable})"

@@ -35,6 +35,12 @@ def start_checkout(session: Session, gateway: PaymentGateway, account_id: int, i
     if invoice.status == "void":
         raise InvoiceNotPayable(f"{invoice.number} was voided, so no payment is needed.")
     attempts = session.scalars(select(PaymentAttempt).where(PaymentAttempt.invoice_id == invoice.id)).all()
+    for attempt in attempts:
+        if (attempt.status == "pending" and not attempt.checkout_session_id and attempt.payment_method_id is None
+                and attempt.created_at < now - timedelta(minutes=2)):
+            # An earlier Pay now died before its page existed: nobody can pay it, so it no longer blocks.
+            attempt.status, attempt.completed_at = "expired", now
+            attempt.failure_message = "The payment page was never opened."
     if any(a.status == "processing" or (a.status == "pending" and not a.checkout_session_id) for a in attempts):
         raise InvoiceNotPayable(f"A payment for {invoice.number} is already being processed. We'll update the "
                                 "invoice as soon as it completes; nothing more is needed.")

@@ -148,9 +148,10 @@ def settle_pending_attempts(database: Database, gateway: PaymentGateway, *, now:
     """Finish attempts whose outcome was never recorded (a crash, a timeout) by asking again with the same
     idempotency key. Never charges twice; returns how many were settled."""
     with database.session() as session:
+        # Card charges only: a Pay-now attempt has no card and is settled from its checkout session.
         ids = list(session.scalars(select(PaymentAttempt.id).where(
-            PaymentAttempt.status == "pending", PaymentAttempt.created_at <= now - older_than)
-            .order_by(PaymentAttempt.id)))
+            PaymentAttempt.status == "pending", PaymentAttempt.created_at <= now - older_than,
+            PaymentAttempt.payment_method_id.is_not(None)).order_by(PaymentAttempt.id)))
     settled = 0
     for attempt_id in ids:
         if execute_attempt(database, gateway, attempt_id, now=now).status != "pending":

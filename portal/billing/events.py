@@ -149,9 +149,11 @@ def _attempt_for_payment(session: Session, intent: dict) -> PaymentAttempt | Non
         # A charge whose answer we never recorded (a crash): its idempotency key names it in the metadata.
         meta = intent.get("metadata") or {}
         if meta.get("invoice_id") and meta.get("attempt"):
-            attempt = session.scalar(select(PaymentAttempt).where(
+            attempt = session.scalar(select(PaymentAttempt).join(PaymentAttempt.invoice).join(
+                Account, Account.id == Invoice.account_id).where(  # and the customer's: ids repeat across installations
                 PaymentAttempt.invoice_id == int(meta["invoice_id"]),
-                PaymentAttempt.attempt_number == int(meta["attempt"])))
+                PaymentAttempt.attempt_number == int(meta["attempt"]),
+                Account.processor_customer_id == intent.get("customer")))
     return attempt
 
 
@@ -236,15 +238,10 @@ def payment_method_detached(session, gateway, payment_method, now) -> str:
 
 @handles("charge.refunded")
 def charge_refunded(session, gateway, charge, now) -> str:
-    ids = [charge.get("id"), charge.get("payment_intent")]
-    invoice = session.scalar(select(Invoice).where(Invoice.processor_transaction_id.in_([i for i in ids if i])))
-    if invoice is None:
-        return "unknown charge"
-    refunded = int(charge.get("amount_refunded") or 0)
-    if refunded > invoice.amount_refunded_cents:  # only forward: a late, smaller total changes nothing
-        invoice.amount_refunded_cents = min(refunded, invoice.amount_paid_cents)
-        invoice.status_version += 1
-    return f"refunded {invoice.amount_refunded_cents}"
+    """Refunds made anywhere (our console, the processor's dashboard) become Refund rows, once each."""
+    from .refunds import apply_charge_refunded
+
+    return apply_charge_refunded(session, gateway, charge, now)
 
 
 # Stripe keeps idempotency keys for at least 24 hours; stay safely inside that.
@@ -261,8 +258,9 @@ def reconcile(database: Database, gateway: PaymentGateway, *, now: datetime,
     with database.session() as session:
         rows = session.scalars(select(PaymentAttempt).where(
             PaymentAttempt.status.in_(OPEN_ATTEMPT_STATUSES), PaymentAttempt.created_at <= now - older_than)).all()
-        work = [(a.id, a.checkout_session_id, a.processor_payment_id, a.status, a.created_at) for a in rows]
-    for attempt_id, checkout_id, payment_id, status, created_at in work:
+        work = [(a.id, a.checkout_session_id, a.processor_payment_id, a.status, a.created_at, a.payment_method_id)
+                for a in rows]
+    for attempt_id, checkout_id, payment_id, status, created_at, card_id in work:
         counts["checked"] += 1
         with database.session() as session:
             outcome = None
@@ -286,7 +284,17 @@ def reconcile(database: Database, gateway: PaymentGateway, *, now: datetime,
                 log.warning("reconcile: attempt %s still unknown: %s", attempt_id, exc)
                 continue
             session.commit()
-        if outcome is None and not checkout_id and not payment_id and status == "pending":
+        if outcome is None and not checkout_id and not payment_id and status == "pending" and card_id is None:
+            # A Pay-now attempt whose payment page was never created (a crash in between): the customer
+            # never saw a page to pay on, so there is nothing to ask about; close it so Pay now works again.
+            with database.session() as session:
+                abandoned = session.get(PaymentAttempt, attempt_id)
+                if abandoned.status == "pending":
+                    abandoned.status, abandoned.completed_at = "expired", now
+                    abandoned.failure_message = "The payment page was never opened."
+                session.commit()
+            outcome = "expired"
+        elif outcome is None and not checkout_id and not payment_id and status == "pending":
             if now - created_at < IDEMPOTENCY_WINDOW:
                 # Never answered at all: asking again with the same idempotency key returns the first outcome.
                 outcome = execute_attempt(database, gateway, attempt_id, now=now).status

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, Subscription
 from . import addresses, cards
-from .invoices import InvoicePage, list_invoices
+from .invoices import InvoicePage, credit_balance, list_invoices
 from .pricing import Quote, quote
 from .seller import Seller
 from .errors import NotFound
@@ -80,7 +80,8 @@ def billing_overview(session: Session, account_id: int, *, today: date, seller: 
     if subscription is not None:
         billing_date = subscription.current_period_end.date() if subscription.status != "canceled" else None
         summary = SubscriptionSummary(subscription=subscription, next_billing_date=billing_date,
-                                      next_charge=quote(account, subscription.plan, seller))
+                                      next_charge=quote(account, subscription.plan, seller,
+                                                        credit_balance_cents=credit_balance(session, account_id)))
     problem = None
     if subscription is not None and subscription.status in ("past_due", "suspended"):
         problem = payment_problem(session, account_id, subscription.status)

@@ -8,6 +8,7 @@ from .invoice import (STATUS_LABELS, Invoice, InvoiceImmutable, InvoiceLine, Inv
 from .outbox import OutboxMessage
 from .payment import PaymentAttempt, ProcessorEvent
 from .payment_method import BRAND_NAMES, PaymentMethod
+from .refund import Refund
 from .sandbox import SandboxIdempotencyKey, SandboxObject
 from .subscription import BILLABLE_STATUSES, Plan, Subscription
 

@@ -50,9 +50,17 @@ class User(UserMixin, Base):
     # Set by the session loader: Flask-Login keeps this token, not the user id, in the cookie, so that
     # logging out revokes exactly one server-side session (see portal/auth/sessions.py).
     session_token = None
+    # Set by the session loader while a staff member views this customer's pages (see
+    # portal/auth/impersonation.py): the live Impersonation, whose staff_user is the person at the keyboard.
+    impersonation = None
 
     def get_id(self):
         return self.session_token
+
+    @property
+    def impersonator(self) -> User | None:
+        """The staff member viewing the portal as this user in this request, if any."""
+        return self.impersonation.staff_user if self.impersonation is not None else None
 
     @property
     def is_staff(self) -> bool:
@@ -71,5 +79,40 @@ class LoginSession(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(300), default="")
+    # When the password was last entered. Rotating the session (impersonation start and stop) keeps it, so
+    # "logged in within the last 15 minutes" means the password, not the latest rotation.
+    authenticated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set while this browser views a customer's pages as support staff.
+    impersonation_id: Mapped[int | None] = mapped_column(ForeignKey("impersonations.id"), index=True)
 
     user: Mapped[User] = relationship()
+    impersonation: Mapped[Impersonation | None] = relationship()
+
+    @property
+    def logged_in_at(self) -> datetime:
+        return self.authenticated_at or self.created_at
+
+
+class Impersonation(Base):
+    """A staff member viewing the portal as a customer of one account: read-only, for 30 minutes at most."""
+
+    __tablename__ = "impersonations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    # The customer user whose view is shown.
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(String(500))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # stopped | expired | logout
+    end_reason: Mapped[str] = mapped_column(String(20), default="")
+    # SHA-256 of the staff session's token it was started from (revoked at the start: sessions rotate).
+    parent_session_hash: Mapped[str] = mapped_column(String(64))
+    ip: Mapped[str] = mapped_column(String(64), default="")
+
+    staff_user: Mapped[User] = relationship(foreign_keys=[staff_user_id])
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    account: Mapped[Account] = relationship()

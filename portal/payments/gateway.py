@@ -148,3 +148,33 @@ class PaymentGateway(Protocol):
                                 idempotency_key: str) -> CheckoutSession: ...
 
     def retrieve_checkout_session(self, session_id: str) -> CheckoutSession: ...
+
+
+# --- refunds ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RefundResult:
+    """A refund as the processor describes it. ``metadata`` carries our own refund id, which is how a
+    refund reported by a webhook before we recorded the call's answer is still matched to its row."""
+
+    id: str
+    status: str  # pending | succeeded | failed
+    amount: int
+    currency: str = ""
+    payment_id: str | None = None
+    charge_id: str | None = None
+    metadata: dict = field(default_factory=dict)
+    failure_message: str | None = None
+
+
+class RefundingGateway(Protocol):
+    """What refunds need from a processor (both gateways implement it alongside ``PaymentGateway``)."""
+
+    def refund(self, payment_id_or_charge_id: str, amount_cents: int, idempotency_key: str,
+               metadata: dict) -> RefundResult:
+        """Send ``amount_cents`` of a payment back to where it came from. The same key never refunds twice."""
+        ...
+
+    def list_refunds(self, payment_id_or_charge_id: str) -> list[RefundResult]:
+        """Every refund of a payment, wherever it was made (our calls and the processor's dashboard)."""
+        ...

@@ -17,7 +17,7 @@ from ..db import Database
 from ..models import SandboxIdempotencyKey, SandboxObject, utcnow
 from . import card_numbers
 from .gateway import (AuthenticationFailed, CardDetails, CardError, CardInfo, CheckoutSession, PaymentDetails,
-                      PaymentResult, ProcessorError, SetupIntent)
+                      PaymentResult, ProcessorError, RefundResult, SetupIntent)
 
 # What each documented test number does. Any other valid number of a supported brand just works.
 #   setup:  what happens when the card is saved     charge: what happens when it is charged later
@@ -430,6 +430,88 @@ class SandboxGateway:
         return CardInfo(processor_id=obj.id, brand=d["brand"], last4=d["last4"], exp_month=d["exp_month"],
                         exp_year=d["exp_year"], cardholder_name=d["name"], customer_id=d.get("customer"))
 
+
+    # --- refunds ---------------------------------------------------------------------------------
+
+    def refund(self, payment_id_or_charge_id: str, amount_cents: int, idempotency_key: str,
+               metadata: dict) -> RefundResult:
+        """Refund part or all of a succeeded payment, as Stripe does: never more than is left unrefunded,
+        once per key, and followed by a ``charge.refunded`` event."""
+        def create(session):
+            pi = self._payment_for(session, payment_id_or_charge_id)
+            if pi.data["status"] != "succeeded" or not pi.data.get("charge"):
+                raise ProcessorError("This payment did not succeed, so there is nothing to refund.",
+                                     code="charge_not_refundable")
+            refunded = int(pi.data.get("amount_refunded") or 0)
+            if amount_cents <= 0 or amount_cents > pi.data["amount"] - refunded:
+                raise ProcessorError("The refund is larger than what is left to refund of this payment.",
+                                     code="amount_too_large")
+            refund = self._new(session, "re", "refund", {
+                "payment_intent": pi.id, "charge": pi.data["charge"], "amount": amount_cents,
+                "currency": pi.data["currency"], "status": "succeeded",
+                "metadata": {k: str(v) for k, v in (metadata or {}).items()}, "created": int(self.clock().timestamp())})
+            pi.data = {**pi.data, "amount_refunded": refunded + amount_cents,
+                       "refunds": [*(pi.data.get("refunds") or []), refund.id]}
+            session.flush()
+            self._event(session, "charge.refunded", self._charge_payload(session, pi),
+                        deliver_at=int(self.clock().timestamp()))
+            return {"id": refund.id}
+
+        result = self._idempotent(idempotency_key, create)
+        with self.db.session() as session:
+            return self._refund(self._get(session, result["id"], "refund"))
+
+    def list_refunds(self, payment_id_or_charge_id: str) -> list[RefundResult]:
+        with self.db.session() as session:
+            pi = self._payment_for(session, payment_id_or_charge_id, lock=False)
+            return [self._refund(self._get(session, rid, "refund")) for rid in pi.data.get("refunds") or []]
+
+    def dashboard_refund(self, payment_id_or_charge_id: str, amount_cents: int | None = None) -> RefundResult:
+        """A refund made by hand in the sandbox's "dashboard", outside the portal (tests and demos): the
+        portal learns of it only from the ``charge.refunded`` event, as with Stripe's dashboard."""
+        if amount_cents is None:
+            with self.db.session() as session:
+                pi = self._payment_for(session, payment_id_or_charge_id, lock=False)
+                amount_cents = pi.data["amount"] - int(pi.data.get("amount_refunded") or 0)
+        return self.refund(payment_id_or_charge_id, amount_cents, f"dashboard-{secrets.token_hex(8)}", {})
+
+    def _payment_for(self, session, payment_id_or_charge_id: str, *, lock: bool = True) -> SandboxObject:
+        if payment_id_or_charge_id.startswith("pi_"):
+            query = select(SandboxObject).where(SandboxObject.id == payment_id_or_charge_id,
+                                                SandboxObject.kind == "payment_intent")
+            pi = session.scalar(query.with_for_update() if lock else query)
+        else:
+            rows = session.scalars(select(SandboxObject).where(SandboxObject.kind == "payment_intent")).all()
+            match = next((r for r in rows if r.data.get("charge") == payment_id_or_charge_id), None)
+            pi = None
+            if match is not None:
+                query = select(SandboxObject).where(SandboxObject.id == match.id)
+                pi = session.scalar(query.with_for_update() if lock else query)
+        if pi is None:
+            raise ProcessorError(f"No such payment: {payment_id_or_charge_id}", code="resource_missing")
+        return pi
+
+    def _charge_payload(self, session, pi: SandboxObject) -> dict:
+        d = pi.data
+        refunds = [self._refund_payload(self._get(session, rid, "refund")) for rid in d.get("refunds") or []]
+        refunded = int(d.get("amount_refunded") or 0)
+        return {"id": d["charge"], "object": "charge", "payment_intent": pi.id, "amount": d["amount"],
+                "amount_refunded": refunded, "refunded": refunded >= d["amount"], "currency": d["currency"],
+                "metadata": d.get("metadata") or {},
+                "refunds": {"object": "list", "data": list(reversed(refunds)), "has_more": False}}
+
+    @staticmethod
+    def _refund_payload(obj: SandboxObject) -> dict:
+        d = obj.data
+        return {"id": obj.id, "object": "refund", "amount": d["amount"], "currency": d["currency"],
+                "charge": d["charge"], "payment_intent": d["payment_intent"], "status": d["status"],
+                "metadata": d.get("metadata") or {}, "created": d.get("created")}
+
+    @staticmethod
+    def _refund(obj: SandboxObject) -> RefundResult:
+        d = obj.data
+        return RefundResult(id=obj.id, status=d["status"], amount=d["amount"], currency=d["currency"].upper(),
+                            payment_id=d["payment_intent"], charge_id=d["charge"], metadata=dict(d.get("metadata") or {}))
 
 def _expired(exp_month: int, exp_year: int, today: date) -> bool:
     return (exp_year, exp_month) < (today.year, today.month)

@@ -9,8 +9,8 @@ import stripe
 
 import logging
 
-from .gateway import (AuthenticationFailed, CardDetails, CardError, CardInfo, PaymentResult, ProcessorError,
-                      ProcessorUnavailable, SetupIntent)
+from .gateway import (AuthenticationFailed, CardDetails, CardError, CardInfo, CheckoutSession, PaymentDetails,
+                      PaymentResult, ProcessorError, ProcessorUnavailable, SetupIntent)
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,6 @@ class StripeGateway:
         params = {"amount": amount_cents, "currency": currency.lower(), "customer": customer_id,
                   "payment_method": payment_method_id, "confirm": True, "off_session": off_session,
                   "metadata": {k: str(v) for k, v in metadata.items()}}
-        if metadata.get("invoice_number"):
-            params["description"] = f"Invoice {metadata['invoice_number']}"
         try:
             intent = self.client.v1.payment_intents.create(params=params,
                                                            options={"idempotency_key": idempotency_key})
@@ -120,6 +118,52 @@ class StripeGateway:
 
     def retrieve_payment(self, payment_id: str) -> PaymentResult:
         return _payment(self._call(self.client.v1.payment_intents.retrieve, payment_id))
+
+    def payment_details(self, payment_id: str) -> PaymentDetails:
+        """How a PaymentIntent was paid ("Visa •••• 4242", "iDEAL") and its transaction id (the charge)."""
+        intent = _plain(self._call(self.client.v1.payment_intents.retrieve, payment_id,
+                                   params={"expand": ["latest_charge"]}))
+        charge = intent.get("latest_charge")
+        if isinstance(charge, str):  # not expanded after all: the id is still the transaction id
+            charge = {"id": charge}
+        charge = charge or {}
+        label = _method_label(charge.get("payment_method_details"))
+        if label is None:
+            # Stripe always describes the method on the charge; servers that mimic it may not. Ask the
+            # PaymentMethod itself instead, and settle for a neutral label if even that is unknown.
+            pm = charge.get("payment_method") or intent.get("payment_method")
+            pm_id = pm if isinstance(pm, str) or pm is None else pm.get("id")
+            if pm_id:
+                try:
+                    label = _method_label(_plain(self._call(self.client.v1.payment_methods.retrieve, pm_id)))
+                except ProcessorError:
+                    log.warning("could not read payment method %s of %s", pm_id, payment_id)
+        return PaymentDetails(label=label or "Online payment", transaction_id=charge.get("id") or intent["id"])
+
+    # --- checkout --------------------------------------------------------------------------------
+
+    def create_checkout_session(self, *, customer_id: str, amount_cents: int, currency: str, description: str,
+                                metadata: dict, success_url: str, cancel_url: str, expires_at: int,
+                                idempotency_key: str) -> CheckoutSession:
+        """A Stripe Checkout page for one amount. No ``payment_method_types``: Stripe's dynamic payment methods
+        offer what suits the customer (cards, wallets, bank redirects where eligible)."""
+        meta = {k: str(v) for k, v in metadata.items()}
+        session = self._call(self.client.v1.checkout.sessions.create, params={
+            "mode": "payment",
+            "customer": customer_id,
+            "line_items": [{"quantity": 1, "price_data": {"currency": currency.lower(), "unit_amount": amount_cents,
+                                                          "product_data": {"name": description}}}],
+            "metadata": meta,
+            # The PaymentIntent carries the invoice too, so its own events and the dashboard name it.
+            "payment_intent_data": {"metadata": meta},
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "expires_at": expires_at,
+        }, options={"idempotency_key": idempotency_key})
+        return _checkout(session)
+
+    def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:
+        return _checkout(self._call(self.client.v1.checkout.sessions.retrieve, session_id))
 
     # --- internals -------------------------------------------------------------------------------
 
@@ -152,6 +196,25 @@ class StripeGateway:
             raise ProcessorUnavailable("The payment processor had a problem. Nothing was changed; "
                                        "please try again in a moment.") from exc
 
+
+    # --- refunds ---------------------------------------------------------------------------------
+
+    def refund(self, payment_id_or_charge_id: str, amount_cents: int, idempotency_key: str, metadata: dict):
+        """A Refund of a PaymentIntent (``pi_``) or a Charge (``ch_``), with our idempotency key: a repeat
+        after a timeout returns the first refund instead of refunding twice. The reason travels in the
+        metadata (Stripe's own ``reason`` takes only its three fixed values)."""
+        key = "payment_intent" if payment_id_or_charge_id.startswith("pi_") else "charge"
+        refund = self._call(self.client.v1.refunds.create, params={
+            key: payment_id_or_charge_id, "amount": amount_cents,
+            "metadata": {k: str(v)[:500] for k, v in (metadata or {}).items()},
+        }, options={"idempotency_key": idempotency_key})
+        return _refund(refund)
+
+    def list_refunds(self, payment_id_or_charge_id: str) -> list:
+        """Every refund of a payment, newest first, including those made in Stripe's dashboard."""
+        key = "payment_intent" if payment_id_or_charge_id.startswith("pi_") else "charge"
+        page = self._call(self.client.v1.refunds.list, params={key: payment_id_or_charge_id, "limit": 100})
+        return [_refund(r) for r in _plain(page).get("data") or []]
 
 def _plain(obj) -> dict:
     # stripe-python 13+ objects are no longer dicts (``.get`` raises); read plain data instead.
@@ -188,6 +251,52 @@ def _payment(intent) -> PaymentResult:
                          failure_message=error.get("message"))
 
 
+def _checkout(session) -> CheckoutSession:
+    session = _plain(session)
+    pi = session.get("payment_intent")
+    return CheckoutSession(id=session["id"], url=session.get("url") or "", status=session.get("status") or "open",
+                           payment_status=session.get("payment_status") or "unpaid",
+                           payment_intent_id=pi if isinstance(pi, str) or pi is None else pi.get("id"),
+                           expires_at=session.get("expires_at"), metadata=dict(session.get("metadata") or {}))
+
+
+# Payment method types by the name customers know them by; anything else is spelled out from its type.
+_METHOD_NAMES = {
+    "ideal": "iDEAL", "bancontact": "Bancontact", "blik": "BLIK", "eps": "EPS", "giropay": "giropay",
+    "p24": "Przelewy24", "sofort": "Sofort", "sepa_debit": "SEPA Direct Debit", "bacs_debit": "Bacs Direct Debit",
+    "au_becs_debit": "BECS Direct Debit", "acss_debit": "Pre-authorized debit", "us_bank_account": "US bank account",
+    "link": "Link", "paypal": "PayPal", "klarna": "Klarna", "affirm": "Affirm", "afterpay_clearpay": "Afterpay",
+    "cashapp": "Cash App Pay", "amazon_pay": "Amazon Pay", "revolut_pay": "Revolut Pay", "alipay": "Alipay",
+    "wechat_pay": "WeChat Pay", "twint": "TWINT", "mobilepay": "MobilePay", "multibanco": "Multibanco",
+}
+_WALLET_NAMES = {"apple_pay": "Apple Pay", "google_pay": "Google Pay", "samsung_pay": "Samsung Pay", "link": "Link"}
+
+
+def _method_label(details: dict | None) -> str | None:
+    """A label from a charge's ``payment_method_details`` or a PaymentMethod (both have ``type`` and a hash
+    named after it): "Visa •••• 4242", "Visa •••• 4242 (Apple Pay)", "iDEAL", "SEPA Direct Debit •••• 3000"."""
+    from ..models.payment_method import BRAND_NAMES
+
+    method_type = (details or {}).get("type")
+    if not method_type:
+        return None
+    specifics = details.get(method_type) or {}
+    if method_type in ("card", "card_present"):
+        brand = specifics.get("brand") or ""
+        label = BRAND_NAMES.get(brand, brand.replace("_", " ").title() or "Card")
+        if specifics.get("last4"):
+            label += f" •••• {specifics['last4']}"
+        wallet = (specifics.get("wallet") or {}).get("type")
+        if wallet:
+            label += f" ({_WALLET_NAMES.get(wallet, wallet.replace('_', ' ').title())})"
+        return label
+    label = _METHOD_NAMES.get(method_type, method_type.replace("_", " ").title())
+    if method_type.endswith("_debit") or method_type == "us_bank_account":
+        if specifics.get("last4"):  # a debited account, like a card, is recognised by its last digits
+            label += f" •••• {specifics['last4']}"
+    return label
+
+
 def _card(pm) -> CardInfo:
     pm = _plain(pm)
     card = pm["card"]
@@ -197,3 +306,20 @@ def _card(pm) -> CardInfo:
     return CardInfo(processor_id=pm["id"], brand=card.get("brand", "unknown"), last4=card["last4"],
                     exp_month=int(card["exp_month"]), exp_year=int(card["exp_year"]),
                     cardholder_name=billing.get("name") or "", customer_id=customer_id)
+
+
+_REFUND_STATUS = {"succeeded": "succeeded", "pending": "pending", "requires_action": "pending",
+                  "failed": "failed", "canceled": "failed"}
+
+
+def _refund(refund):
+    from .gateway import RefundResult
+
+    refund = _plain(refund)
+    charge, intent = refund.get("charge"), refund.get("payment_intent")
+    return RefundResult(id=refund["id"], status=_REFUND_STATUS.get(refund.get("status") or "", "pending"),
+                        amount=int(refund.get("amount") or 0), currency=(refund.get("currency") or "").upper(),
+                        payment_id=intent if isinstance(intent, str) or intent is None else intent.get("id"),
+                        charge_id=charge if isinstance(charge, str) or charge is None else charge.get("id"),
+                        metadata=dict(refund.get("metadata") or {}),
+                        failure_message=refund.get("failure_reason"))

@@ -22,6 +22,8 @@ def register(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(dunning.bp)
     app.register_blueprint(staff.bp)
+    from . import staff_actions  # the console's refunds, credits and invoice actions
+    app.register_blueprint(staff_actions.bp)
     if settings.processor == "sandbox":
         app.register_blueprint(sandbox.bp)
     if settings.demo:

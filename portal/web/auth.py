@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, current_app, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
-from ..auth import sessions
+from ..auth import impersonation, sessions
 from ..extensions import limiter, login_manager
 from .context import client_ip, db, settings
 from .forms import LoginForm
@@ -97,7 +97,8 @@ def register_login_manager(app) -> None:
     @login_manager.user_loader
     def load_user(token: str):
         found = sessions.load_session(db(), token)
-        return found[1] if found else None
+        # While a staff member views an account as its customer, the request acts as that customer.
+        return impersonation.effective_user(*found) if found else None
 
     @login_manager.unauthorized_handler
     def unauthorized():

@@ -45,4 +45,9 @@ def account_id() -> int:
 
 
 def actor() -> Actor:
-    return Actor(user_id=current_user.id if current_user.is_authenticated else None, ip=client_ip())
+    """Who is acting; while impersonating, the customer being viewed with the staff member behind them."""
+    if not current_user.is_authenticated:
+        return Actor(user_id=None, ip=client_ip())
+    impersonation = getattr(current_user, "impersonation", None)
+    return Actor(user_id=current_user.id, ip=client_ip(),
+                 impersonator_id=impersonation.staff_user_id if impersonation is not None else None)

@@ -42,6 +42,21 @@ def register(app: Flask) -> None:
     settings = app.extensions["portal.settings"]
     csp = content_security_policy(settings)
 
+    @app.before_request
+    def refuse_nul_bytes():
+        # No field of ours can hold a NUL character (PostgreSQL text refuses it outright); say so plainly
+        # instead of failing deep inside a query.
+        if request.method in ("POST", "PUT", "PATCH") and request.mimetype != "application/json" \
+                and request.endpoint != "webhooks.stripe_webhook":
+            if any("\x00" in value for value in request.form.values()):
+                from .errors import error_page
+
+                return error_page(400, "The form contained characters that can't be saved. Please check it.")
+        if any("\x00" in value for value in request.args.values()):
+            from .errors import error_page
+
+            return error_page(400, "The address contained characters that can't be used.")
+
     @app.after_request
     def headers(response):
         response.headers.setdefault("Content-Security-Policy", csp)

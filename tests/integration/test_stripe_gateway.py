@@ -338,3 +338,15 @@ def test_a_card_no_subscription_relies_on_is_deleted_here_and_detached_at_stripe
 
     assert [c.last4 for c in cards.list_cards(session, account.id)] == ["4242"]
     assert localstripe.get(f"/v1/payment_methods/{spare.processor_id}")["customer"] is None
+
+
+def test_an_off_session_charge_of_a_saved_card_succeeds_once_per_idempotency_key(stripe_gateway, stripe_js):
+    customer = new_customer(stripe_gateway)
+    card = confirmed_card(stripe_gateway, stripe_js, customer)
+    request = dict(customer_id=customer, payment_method_id=card, amount_cents=2125, currency="USD",
+                   idempotency_key="invoice-1-attempt-1", metadata={"invoice_id": 1, "attempt": 1})
+    first = stripe_gateway.charge(**request)
+    again = stripe_gateway.charge(**request)
+    assert first.succeeded and (first.amount_cents, first.currency) == (2125, "USD")
+    assert again.payment_id == first.payment_id  # the repeat is the same payment, not a second charge
+    assert stripe_gateway.retrieve_payment(first.payment_id).succeeded

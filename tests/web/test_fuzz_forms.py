@@ -69,3 +69,11 @@ def test_no_form_input_causes_a_server_error_and_refused_input_changes_nothing(a
             browser.login()  # stay logged in as the customer for the next example
 
     check()
+
+
+def test_a_nul_character_in_any_form_is_refused_plainly_and_changes_nothing(database, browser, ready):
+    before = fingerprint(database)
+    for url in ("/login", "/billing/address", "/billing/cards"):
+        response = browser.post(url, {"email": "a\x00@b.c", "name": "x\x00", "number": "4242\x00"})
+        assert response.status_code == 400 and "characters that can" in response.get_data(as_text=True)
+    assert fingerprint(database) == before

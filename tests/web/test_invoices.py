@@ -109,3 +109,16 @@ def test_another_accounts_invoice_is_not_found(app, browser, session, customer, 
 def test_email_copy_without_csrf_token_is_refused(browser, session, customer):
     invoice = make_invoice(session, customer)
     assert browser.post(f"/billing/invoices/{invoice.id}/email", csrf=False).status_code == 400
+
+
+def test_the_next_charge_shows_credits_applied_before_tax(browser, session, customer):
+    from portal.models import CreditEntry
+
+    from ..helpers import make_subscription
+
+    make_subscription(session, customer)
+    session.add(CreditEntry(account_id=customer.id, amount_cents=500, currency="USD", kind="grant", reason="sorry"))
+    session.commit()
+    body = browser.get("/billing").get_data(as_text=True)
+    # $20.00 - $5.00 credit = $15.00, + 6.25% MA sales tax = $15.94 (half-up on the total)
+    assert "$15.94 on 1 Dec 2026" in body and "after $5.00 of your credit" in body

@@ -1,0 +1,226 @@
+"""What support staff do to an account's invoices from the console: void, retry payment, resend, record a
+wire transfer; and what the console's action panel shows (refundable amounts, the credit balance).
+
+Refunds and credits live in ``refunds`` and ``credits``. Every action here is audited with the staff member
+as the actor, and each runs in a transaction of its own.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+from decimal import Decimal, InvalidOperation
+
+from babel.numbers import get_currency_precision
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..db import Database
+from ..models import Account, Invoice, PaymentAttempt, Subscription
+from ..notifications import outbox
+from . import audit, credits, refunds
+from .audit import Actor
+from .collection import advance_after_payment, settle_paid_invoice
+from .dunning import NothingToPay, PaymentInProgress, _has_open_attempt, outstanding_invoices, reason_text
+from .errors import DomainError, InvalidInput, NotFound
+
+_AMOUNT = re.compile(r"^\d{1,9}(\.\d{1,3})?$")
+
+
+class InvoiceNotOpen(DomainError):
+    code = "invoice_not_open"
+    status = 409
+
+
+# --- input --------------------------------------------------------------------------------------
+
+def parse_amount(text: str | None, currency: str, *, field: str = "amount") -> int:
+    """``"12.50"`` (or ``"$1,012.50"``) in major units -> integer minor units, exactly; InvalidInput otherwise."""
+    cleaned = re.sub(r"[\s,$€£¥]", "", text or "")
+    if not cleaned:
+        raise InvalidInput({field: "Enter an amount."})
+    if cleaned.startswith("-"):
+        raise InvalidInput({field: "Enter an amount greater than zero."})
+    precision = get_currency_precision(currency.upper())
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        value = None
+    if value is None or not _AMOUNT.match(cleaned) or value.as_tuple().exponent < -precision:
+        example = "12" if precision == 0 else "12." + "5" * precision
+        raise InvalidInput({field: f"Enter the amount in {currency.upper()}, like {example}."})
+    cents = int(value.scaleb(precision))
+    if cents <= 0:
+        raise InvalidInput({field: "Enter an amount greater than zero."})
+    return cents
+
+
+def amount_text(cents: int, currency: str) -> str:
+    """Minor units as the plain number a form field shows (``2125`` -> ``"21.25"``)."""
+    precision = get_currency_precision(currency.upper())
+    return f"{Decimal(cents).scaleb(-precision):.{precision}f}"
+
+
+# --- what the panel shows -----------------------------------------------------------------------
+
+@dataclass
+class InvoiceActions:
+    invoice: Invoice
+    refundable_cents: int
+    refunds: list
+    can_refund_to_card: bool
+
+    @property
+    def refund_phrase(self) -> str:
+        return refunds.refund_phrase(self.invoice)
+
+
+@dataclass
+class AccountActions:
+    account: Account
+    currency: str
+    credit: credits.CreditSummary
+    invoices: list[InvoiceActions]
+
+
+def account_actions(session: Session, account: Account, invoices: list[Invoice]) -> AccountActions:
+    """What the console's action panel needs for an account and the invoices it lists."""
+    by_invoice = refunds.refunds_by_invoice(session, [i.id for i in invoices])
+    rows = []
+    for invoice in invoices:
+        used = sum(r.amount_cents for r in by_invoice.get(invoice.id, []) if r.counts)
+        refundable = max(0, invoice.amount_paid_cents - used) if invoice.status == "paid" else 0
+        rows.append(InvoiceActions(invoice=invoice, refundable_cents=refundable, refunds=by_invoice.get(invoice.id, []),
+                                   can_refund_to_card=refundable > 0
+                                   and refunds.original_payment_id(session, invoice) is not None))
+    currency = credits.account_currency(session, account)
+    return AccountActions(account=account, currency=currency, credit=credits.credit_summary(session, account.id,
+                                                                                           currency=currency),
+                          invoices=rows)
+
+
+# --- actions ------------------------------------------------------------------------------------
+
+def void_invoice(session: Session, account_id: int, invoice_id: int, *, reason: str, actor: Actor,
+                 now: datetime) -> Invoice:
+    """Void an Open invoice: nothing is owed any more, automatic retries stop, and a subscription that was
+    Past due or Suspended only for it is active again. A paid invoice can't be voided (refund it instead)."""
+    reason = (reason or "").strip()
+    invoice = refunds.lock_invoice(session, invoice_id, account_id=account_id)
+    if invoice.status == "paid":
+        raise InvoiceNotOpen(f"{invoice.number} is paid, so it can't be voided. Refund it instead.")
+    if invoice.status != "open":
+        raise InvoiceNotOpen(f"{invoice.number} is already {invoice.status_label.lower()}.")
+    if not reason:
+        raise InvalidInput({"reason": "Enter the reason for voiding this invoice."})
+    if len(reason) > 300:
+        raise InvalidInput({"reason": "Use at most 300 characters."})
+    if _has_open_attempt(session, invoice):
+        raise PaymentInProgress(f"A payment for {invoice.number} is in progress; wait for its outcome before "
+                                "voiding the invoice.")
+    invoice.status, invoice.voided_at, invoice.void_reason = "void", now, reason
+    invoice.auto_retry, invoice.next_retry_at = False, None
+    invoice.status_version = invoice.status_version + 1
+    subscription = session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
+    if subscription is not None and subscription.status in ("past_due", "suspended"):
+        session.flush()
+        if not outstanding_invoices(session, invoice.account_id):
+            advance_after_payment(subscription, invoice, now=now)
+    audit.record(session, actor, "invoice.voided", account_id=invoice.account_id, invoice_id=invoice.id,
+                 invoice_number=invoice.number, amount_cents=invoice.total_cents, currency=invoice.currency,
+                 reason=reason)
+    session.commit()
+    return invoice
+
+
+@dataclass
+class RetryOutcome:
+    invoice_number: str
+    status: str
+    message: str
+
+
+def retry_invoice_payment(database: Database, gateway, account_id: int, invoice_id: int, *, actor: Actor,
+                          now: datetime) -> RetryOutcome:
+    """Charge one Open invoice now with the account's default card (collection's three steps)."""
+    from .collection import execute_attempt, open_attempt
+
+    with database.session() as session:
+        invoice = refunds.lock_invoice(session, invoice_id, account_id=account_id)
+        if invoice.status != "open":
+            raise InvoiceNotOpen(f"{invoice.number} is {invoice.status_label.lower()}: there is nothing to collect.")
+        if _has_open_attempt(session, invoice):
+            raise PaymentInProgress(f"A payment for {invoice.number} is already in progress.")
+        attempt = open_attempt(session, invoice, trigger="staff", now=now)
+        if attempt is None:
+            raise NothingToPay("The account has no default card to charge.")
+        session.flush()
+        audit.record(session, actor, "invoice.payment_retried", account_id=invoice.account_id, invoice_id=invoice.id,
+                     invoice_number=invoice.number, amount_cents=attempt.amount_cents, currency=attempt.currency,
+                     attempt_id=attempt.id)
+        number = invoice.number
+        session.commit()
+        attempt_id = attempt.id
+    outcome = execute_attempt(database, gateway, attempt_id, now=now)
+    if outcome.status == "succeeded":
+        return RetryOutcome(number, "succeeded", f"Payment received for {number}.")
+    with database.session() as session:
+        attempt = session.get(PaymentAttempt, attempt_id)
+        if outcome.status == "pending":
+            return RetryOutcome(number, "pending", f"The payment for {number} is being processed.")
+        why = attempt.failure_message or reason_text(attempt.failure_code)
+        return RetryOutcome(number, outcome.status, f"The payment for {number} failed: {why}")
+
+
+def resend_invoice(session: Session, account_id: int, invoice_id: int, *, actor: Actor, request_key: str) -> Invoice:
+    """E-mail the invoice (with its PDF) to the billing e-mail again: a new message per request."""
+    invoice = session.scalar(select(Invoice).where(Invoice.id == invoice_id, Invoice.account_id == account_id,
+                                                   Invoice.status != "draft"))
+    if invoice is None:
+        raise NotFound("That invoice does not exist.")
+    account = session.get(Account, account_id)
+    outbox.enqueue(session, dedupe_key=f"invoice-resent-{invoice.id}-{request_key}", kind="invoice_resent",
+                   to=account.billing_email, account_id=account.id,
+                   subject=f"Invoice {invoice.number} from {invoice.seller_snapshot.get('name', '')}".strip(),
+                   template="invoice_copy", context={"invoice": invoice, "account": account},
+                   attachments=[{"type": "invoice_pdf", "invoice_id": invoice.id}])
+    audit.record(session, actor, "invoice.resent", account_id=account.id, invoice_id=invoice.id,
+                 invoice_number=invoice.number, to=account.billing_email)
+    session.commit()
+    return invoice
+
+
+def parse_date(text: str | None, *, field: str, today: date) -> date:
+    try:
+        value = date.fromisoformat((text or "").strip())
+    except ValueError:
+        raise InvalidInput({field: "Enter the date the money arrived, as YYYY-MM-DD."}) from None
+    if value > today:
+        raise InvalidInput({field: "The date can't be in the future."})
+    return value
+
+
+def record_wire_payment(session: Session, account_id: int, invoice_id: int, *, reference: str, received_on: date,
+                        actor: Actor, now: datetime) -> Invoice:
+    """A payment that arrived by wire transfer: the invoice becomes Paid the one usual way (access restored,
+    receipt sent), labelled "Wire transfer" with the bank's reference as its transaction id."""
+    reference = (reference or "").strip()
+    invoice = refunds.lock_invoice(session, invoice_id, account_id=account_id)
+    if invoice.status != "open":
+        raise InvoiceNotOpen(f"{invoice.number} is {invoice.status_label.lower()}: only an Open invoice can be "
+                             "paid by wire transfer.")
+    if not reference:
+        raise InvalidInput({"reference": "Enter the bank's reference of the transfer."})
+    if len(reference) > 80:
+        raise InvalidInput({"reference": "Use at most 80 characters."})
+    amount = invoice.amount_due_cents
+    paid_at = datetime.combine(received_on, time(12, 0), tzinfo=timezone.utc)
+    paid_at = min(paid_at, now)
+    subscription = session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
+    settle_paid_invoice(session, invoice, subscription, amount_cents=amount, now=paid_at, label="Wire transfer",
+                        transaction_id=reference)
+    audit.record(session, actor, "invoice.wire_payment_recorded", account_id=invoice.account_id,
+                 invoice_id=invoice.id, invoice_number=invoice.number, amount_cents=amount, currency=invoice.currency,
+                 reference=reference, received_on=received_on.isoformat())
+    session.commit()
+    return invoice

@@ -1,0 +1,90 @@
+"""axe-core on every page and open state of the portal, in sandbox mode: no serious or critical violations."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
+
+from ..helpers import PASSWORD, add_card, make_customer, make_invoice, make_subscription
+from .conftest import settled
+
+AXE = Axe()
+
+
+def violations(page) -> list[str]:
+    results = AXE.run(page)
+    return [f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def assert_accessible(page, where: str):
+    found = violations(page)
+    assert not found, f"{where}: " + "; ".join(found)
+
+
+@pytest.fixture
+def customer_page(page, live_server, session):
+    gateway = live_server.app.extensions["portal.gateway"]
+    account, _ = make_customer(session, address_line1="1 Main St", city="Boston", postal_code="02101", region="MA")
+    make_subscription(session, account)
+    add_card(session, gateway, account, default=True)
+    add_card(session, gateway, account, number="5555555555554444")
+    for i in range(3):
+        make_invoice(session, account, status="paid" if i else "open")
+    page.goto(live_server.url + "/login")
+    assert_accessible(page, "login page")
+    page.get_by_label("Email").fill("ada@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"/billing$"))
+    return page
+
+
+def test_billing_details_and_every_form_it_opens_are_accessible(customer_page, live_server):
+    page = customer_page
+    assert_accessible(page, "Billing details")
+    page.get_by_role("link", name="Add a new card").click()
+    settled(page)
+    assert_accessible(page, "the add-card form")
+    page.get_by_label("Card number").fill("4242")
+    page.get_by_role("button", name="Confirm").click()
+    settled(page)
+    assert_accessible(page, "the add-card form with errors")
+    page.get_by_role("link", name="Cancel").first.click()
+    settled(page)
+    page.locator('summary[aria-label="Actions for Mastercard ending in 4444"]').click()
+    assert_accessible(page, "an open card menu")
+    page.get_by_role("menuitem", name="Edit").click()
+    settled(page)
+    assert_accessible(page, "the edit-card form")
+    page.goto(live_server.url + "/billing/cards/new")
+    page.get_by_label("Cardholder name").fill("Ada")
+    page.get_by_label("Card number").fill("4000 0025 0000 3155")
+    page.get_by_label("Expiry date (MM / YY)").fill("12/30")
+    page.get_by_label("Security code").fill("123")
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_text("Confirm this card with your bank")).to_be_visible()
+    assert_accessible(page, "the 3-D Secure step")
+    page.goto(live_server.url + "/billing/address/edit")
+    assert_accessible(page, "the billing address form")
+    page.goto(live_server.url + "/account")
+    assert_accessible(page, "account settings")
+
+
+def test_pay_now_pages_are_accessible(customer_page, live_server):
+    page = customer_page
+    page.get_by_role("button", name=re.compile("Pay now")).click()
+    expect(page).to_have_url(re.compile(r"/sandbox/checkout/"))
+    assert_accessible(page, "the sandbox checkout page")
+    page.get_by_label("iDEAL (bank redirect)").check()
+    page.get_by_label(re.compile("Process for a while")).check()
+    page.get_by_role("button", name=re.compile("^Pay ")).click()
+    expect(page.get_by_text("Payment processing…")).to_be_visible()
+    assert_accessible(page, "the payment-processing page")
+
+
+def test_error_pages_are_accessible(page, live_server):
+    page.goto(live_server.url + "/no-such-page")
+    assert_accessible(page, "the 404 page")

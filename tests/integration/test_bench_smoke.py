@@ -1,0 +1,105 @@
+"""Smoke test of the performance report's HTTP machinery and of the load test: a few seconds each, so the
+real runs (minutes; see README "Performance") don't break unnoticed.
+
+Runs on a database of its own: a temporary SQLite file, or with PORTAL_TEST_DATABASE_URL a throwaway
+PostgreSQL database on that server (created and dropped here), never the suite's shared schema.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from portal import bench, loadtest
+from portal.auth.passwords import hash_password
+from portal.billing.seller import Seller
+from portal.config import load_settings
+from portal.db import Database
+from portal.models import Plan
+
+pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
+
+
+@pytest.fixture
+def workdir():
+    path = Path(tempfile.mkdtemp(prefix="portal-bench-smoke-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def server_url():
+    """PostgreSQL server URL when the suite runs on PostgreSQL (the tests create their own database)."""
+    return os.environ.get("PORTAL_TEST_DATABASE_URL") or None
+
+
+def test_http_figures_have_rates_and_latencies_for_every_endpoint(workdir, server_url):
+    with bench.bench_database(None, server_url, workdir) as url:
+        database = Database(url)
+        try:
+            database.upgrade()
+            settings = load_settings(demo=True, overrides={"instance_path": workdir, "database_url": url})
+            with database.session() as session:
+                plan = Plan(code="smoke", name="Pro", interval="month", price_cents=2000, currency="USD")
+                session.add(plan)
+                account = bench._account(session, "Smoke Inc.", "smoke@bench.example", hash_password(bench.PASSWORD))
+                for n in range(3):
+                    bench._sandbox_card(session, account, n, default=n == 0)
+                session.commit()
+                bench.seed_invoices(session, Seller.from_settings(settings), account, plan, 15)
+            figures = bench.measure_http(url, workdir, email="smoke@bench.example", seconds=1, warmup=0, workers=2,
+                                         connections=4)
+        finally:
+            database.dispose()
+
+    assert figures["page_bytes"] > 10_000 and 1_000 < figures["partial_bytes"] < figures["page_bytes"]
+    for name in ("healthz", "billing_page", "set_default_partial"):
+        result = figures[name]
+        assert result["rps"] > 0, result
+        assert result["p99_ms"] >= result["p50_ms"] > 0, result
+        assert result["status_2xx"] == result["requests"] > 0, result  # no 4xx/5xx, every answer a 200
+        assert result["socket_errors"] == 0, result
+    for name in ("billing_page", "set_default_partial"):
+        assert 0 < figures[name]["rps_ratio_to_healthz"] <= 1.5
+    table = bench.format_table({"database": "x", "http": figures, "queries_billing_page_5": 1,
+                                "queries_billing_page_2000": 1, "pdf_ms_p50": 1, "pdf_cached_ms_p50": 1,
+                                "renewals_per_s": 1, "renewals_measured": 1})
+    assert "req/s" in table
+
+
+def test_wrk_output_is_parsed_in_every_unit():
+    output = """Running 8s test @ http://127.0.0.1:1/
+  2 threads and 16 connections
+  Latency Distribution
+     50%  850.00us
+     75%    1.20ms
+     90%    2.00s
+     99%    1.00m
+  1000 requests in 8.00s, 1.00MB read
+  Socket errors: connect 0, read 1, write 0, timeout 2
+Requests/sec:    125.00
+STATUS 990 0 4 6
+"""
+    parsed = bench.parse_wrk(output)
+    assert parsed["rps"] == 125.0
+    assert (parsed["p50_ms"], parsed["p75_ms"], parsed["p90_ms"], parsed["p99_ms"]) == (0.85, 1.2, 2000.0, 60000.0)
+    assert parsed["requests"] == 1000 and parsed["seconds"] == 8.0
+    assert parsed["socket_errors"] == 3
+    assert (parsed["status_2xx"], parsed["status_4xx"], parsed["status_5xx"]) == (990, 4, 6)
+
+
+def test_a_short_load_test_passes_every_check(server_url):
+    summary = loadtest.run(postgres_url=server_url, users=4, duration=6, web_workers=2, think=0.3)
+
+    assert summary["passed"], summary["problems"]
+    assert all(summary["checks"].values())
+    assert summary["status_5xx"] == 0 and summary["transport_errors"] == {}
+    assert summary["requests_total"] > 20 and summary["requests_per_s"] > 0
+    assert summary["requests"]["view"]["by_status"].get("200", 0) > 0
+    for figures in summary["requests"].values():
+        assert figures["p99_ms"] >= figures["p50_ms"]
+    assert summary["ledger"]["invoices"] >= 4 * loadtest.INVOICES_PER_ACCOUNT
+    assert summary["worker"]["passes"] >= 1
