@@ -474,8 +474,8 @@ def run(*, database_url: str | None = None, postgres_url: str | None = None, use
                                 start_new_session=True)
                     try:
                         started = time.monotonic()
-                        asyncio.run(_drive(base_url, accounts, tally, started=started, duration=duration,
-                                           think=think, seed=seed))
+                        _run_in_own_loop(_drive(base_url, accounts, tally, started=started, duration=duration,
+                                                think=think, seed=seed))
                         elapsed = time.monotonic() - started
                     finally:
                         if worker_process is not None:
@@ -573,3 +573,23 @@ def main(*, json_path: str | None = None, **options) -> bool:
         print(text)
     print(format_table(summary), file=sys.stderr)
     return summary["passed"]
+
+
+def _run_in_own_loop(coroutine) -> None:
+    """Run the users' event loop in a thread of its own: the caller may already have a loop running in this
+    thread (a test run that also drives a browser), and asyncio allows one per thread."""
+    import threading
+
+    failure: list[BaseException] = []
+
+    def main():
+        try:
+            asyncio.run(coroutine)
+        except BaseException as exc:  # handed back to the caller below
+            failure.append(exc)
+
+    thread = threading.Thread(target=main, name="load-users")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]

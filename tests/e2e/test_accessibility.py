@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from ..helpers import PASSWORD, add_card, make_customer, make_invoice, make_subscription
 from .conftest import settled
+from portal.models import utcnow
 
 AXE = Axe()
 
@@ -88,3 +89,50 @@ def test_pay_now_pages_are_accessible(customer_page, live_server):
 def test_error_pages_are_accessible(page, live_server):
     page.goto(live_server.url + "/no-such-page")
     assert_accessible(page, "the 404 page")
+
+
+def test_the_support_console_and_the_impersonation_banner_are_accessible(page, live_server, session):
+    from ..helpers import make_staff
+
+    gateway = live_server.app.extensions["portal.gateway"]
+    account, _ = make_customer(session, address_line1="1 Main St", city="Boston", postal_code="02101", region="MA")
+    make_subscription(session, account)
+    add_card(session, gateway, account, default=True)
+    make_invoice(session, account, status="paid")
+    make_staff(session, email="agent@support.example")
+    page.goto(live_server.url + "/login")
+    page.get_by_label("Email").fill("agent@support.example")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Support console", level=1)).to_be_visible()
+    assert_accessible(page, "the support console")
+    page.goto(f"{live_server.url}/staff?q=Acme")
+    assert_accessible(page, "search results")
+    page.goto(f"{live_server.url}/staff/accounts/{account.id}")
+    assert_accessible(page, "the staff account page")
+    view_as = page.get_by_role("region", name="View as customer")
+    view_as.get_by_label("Reason").fill("Ticket 1: checking the invoices")
+    view_as.get_by_role("button", name="View as customer").click()
+    expect(page.get_by_role("heading", name="Billing details", level=1)).to_be_visible()
+    assert_accessible(page, "Billing details while impersonating")
+
+
+def test_the_demo_mail_pages_are_accessible(page, live_server_factory, session, tmp_path):
+    server = live_server_factory(demo=True, secure_cookies=False)
+    account, _ = make_customer(session, address_line1="1 Main St", city="Boston", postal_code="02101", region="MA")
+    invoice = make_invoice(session, account)
+    from portal.notifications import outbox
+    from portal.notifications.sender import build_transport, send_pending
+
+    outbox.invoice_issued(session, invoice, account)
+    session.commit()
+    send_pending(server.app.extensions["portal.db"], build_transport(server.app.extensions["portal.settings"]),
+                 now=utcnow())
+    page.goto(server.url + "/login")
+    page.get_by_label("Email").fill("ada@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(server.url + "/demo/mail")
+    assert_accessible(page, "the demo mail list")
+    page.get_by_role("link", name=re.compile("Invoice")).first.click()
+    assert_accessible(page, "a demo e-mail")
