@@ -57,7 +57,6 @@ def seed(session: Session, gateway: PaymentGateway, *, today: date, settings=Non
                              current_period_end=_midnight(add_months(period_start, 1))))
     session.commit()
 
-    system = Actor.system()
     demo_cards = [
         # (number, month, year, name, default)
         ("4242424242424242", 8, today.year + 3, "Ada Lovelace", True),

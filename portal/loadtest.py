@@ -36,7 +36,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from .bench import (CSRF_RE, PASSWORD, _account, _sandbox_card, _stop_process, bench_database, gunicorn_server,

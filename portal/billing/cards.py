@@ -7,7 +7,6 @@ yes, running the verb again converges (every processor call here is safe to repe
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session

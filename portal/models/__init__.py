@@ -15,5 +15,5 @@ from .subscription import BILLABLE_STATUSES, Plan, Subscription
 __all__ = [
     "Account", "AuditEvent", "CreditEntry", "Invoice", "InvoiceImmutable", "InvoiceLine", "InvoiceNumberSequence", "InvoicePdf",
     "InvoiceTaxLine", "OutboxMessage", "PaymentAttempt", "ProcessorEvent", "STATUS_LABELS", "BILLABLE_STATUSES", "BRAND_NAMES", "Base", "LoginSession", "PaymentMethod",
-    "Plan", "SandboxIdempotencyKey", "SandboxObject", "Subscription", "User", "utcnow",
+    "Plan", "Refund", "SandboxIdempotencyKey", "SandboxObject", "Subscription", "User", "utcnow",
 ]

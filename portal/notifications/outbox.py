@@ -44,7 +44,7 @@ def payment_received(session: Session, invoice: Invoice, account: Account, *, re
     """A receipt; when the payment ended a Past due or Suspended spell, it says access is back."""
     return enqueue(session, dedupe_key=f"payment-received-{invoice.id}", kind="payment_received",
                    to=account.billing_email, account_id=account.id,
-                   subject=(f"Payment received: your subscription is active again" if restored
+                   subject=("Payment received: your subscription is active again" if restored
                             else f"Payment received for invoice {invoice.number}"),
                    template="payment_received", context={"invoice": invoice, "account": account, "restored": restored})
 

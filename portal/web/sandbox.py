@@ -77,7 +77,6 @@ def checkout_submit(session_id: str):
     from ..billing.events import deliver_sandbox_events
     from ..models import utcnow
     from ..payments.sandbox_gateway import CHECKOUT_METHODS
-    from .context import settings as _settings
     from .rendering import render
 
     checkout, raw = _own_checkout(session_id)

@@ -7,14 +7,12 @@ security tests at the end run in sandbox mode: the signature check is the same i
 """
 from __future__ import annotations
 
-import threading
 import time
 from datetime import timedelta
 
 import pytest
 import requests
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from portal import create_app
 from portal.billing import checkout, events
@@ -454,23 +452,12 @@ def test_a_pay_now_that_crashed_before_recording_its_session_is_closed_by_reconc
 
 # --- localstripe's own webhook deliveries, to a live portal ---------------------------------------
 
-class LivePortal:
-    """The portal on a loopback port, so that localstripe can POST its webhooks to it."""
-
-    def __init__(self, app):
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.thread.join(timeout=5)
-
-
 @pytest.fixture
 def live_portal(stripe_app):
-    portal = LivePortal(stripe_app)
+    from ..e2e.conftest import LiveServer
+
+    # The portal on a loopback port, so that localstripe can POST its webhooks to it.
+    portal = LiveServer(stripe_app)
     yield portal
     portal.stop()
 

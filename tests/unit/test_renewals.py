@@ -1,7 +1,7 @@
 """The renewal engine: one invoice per period, tax and credits applied, the default card charged."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
@@ -11,7 +11,7 @@ from portal.config import load_settings
 from portal.models import CreditEntry, Invoice, OutboxMessage, PaymentAttempt, Subscription
 from portal.payments.sandbox_gateway import SandboxGateway
 
-from ..helpers import add_card, make_customer, make_plan, make_subscription
+from ..helpers import add_card, make_customer, make_subscription
 
 NOW = datetime(2026, 12, 1, 0, 5, tzinfo=timezone.utc)
 PERIOD_END = datetime(2026, 12, 1, tzinfo=timezone.utc)

@@ -8,7 +8,7 @@ import pytest
 
 from portal.billing.renewals import run_renewals
 from portal.billing.seller import Seller
-from portal.models import Invoice, PaymentAttempt, Subscription
+from portal.models import PaymentAttempt, Subscription
 
 from ..helpers import Browser, add_card, make_customer, make_subscription
 

@@ -9,7 +9,7 @@ from sqlalchemy import event
 
 from portal.models import OutboxMessage
 
-from ..helpers import Browser, make_customer, make_invoice
+from ..helpers import make_customer, make_invoice
 
 US = {"address_line1": "1 Main St", "city": "Boston", "postal_code": "02101", "region": "MA"}
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)

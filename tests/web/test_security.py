@@ -10,9 +10,9 @@ import pytest
 
 from portal import create_app
 from portal.billing.pdf import invoice_pdf
-from portal.models import Account, Invoice, OutboxMessage
+from portal.models import Invoice, OutboxMessage
 
-from ..helpers import Browser, add_card, make_customer, make_invoice
+from ..helpers import add_card, make_customer, make_invoice
 
 PAYLOADS = ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>', "'><svg onload=alert(1)>",
             "javascript:alert(1)", "{{ 7*7 }}"]

@@ -7,7 +7,7 @@ import hashlib
 import re
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from portal.billing import checkout
 from portal.models import Base, utcnow
