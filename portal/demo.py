@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from .auth.passwords import hash_password
 from .billing import cards
 from .billing.audit import Actor
+from .billing.collection import open_attempt
 from .billing.invoices import apply_totals, build_subscription_invoice, issue_invoice, mark_paid
 from .billing.seller import Seller
 from .models import Account, Invoice, InvoiceLine, Plan, Subscription, User
@@ -161,13 +162,18 @@ def _history(session: Session, gateway: PaymentGateway, account: Account, plan: 
             invoice = build_subscription_invoice(session, account, subscription, plan, period_start=issued,
                                                  period_end=_midnight(add_months(start, 1)), seller=seller)
         issue_invoice(session, invoice, account, seller, now=issued)
+        # Written first, as a renewal does; recorded by hand so the history sends no receipts today.
+        attempt = open_attempt(session, invoice, trigger="renewal", now=issued)
         session.commit()
         result = gateway.charge(customer_id=account.processor_customer_id, payment_method_id=card.processor_id,
                                 amount_cents=invoice.total_cents, currency=invoice.currency,
-                                idempotency_key=f"demo-charge-{invoice.id}",
-                                metadata={"invoice_id": invoice.id, "invoice_number": invoice.number})
-        mark_paid(invoice, amount_cents=result.amount_cents, now=issued + timedelta(minutes=3),
-                  payment_method_label=card.label, transaction_id=result.charge_id or result.payment_id)
+                                idempotency_key=attempt.idempotency_key,
+                                metadata={"invoice_id": invoice.id, "invoice_number": invoice.number,
+                                          "attempt": attempt.attempt_number})
+        paid_at = issued + timedelta(minutes=3)
+        attempt.status, attempt.processor_payment_id, attempt.completed_at = result.status, result.payment_id, paid_at
+        mark_paid(invoice, amount_cents=result.amount_cents, now=paid_at, payment_method_label=card.label,
+                  transaction_id=result.charge_id or result.payment_id)
         session.commit()
     if open_extra:
         issued = _midnight(today) - timedelta(days=3)

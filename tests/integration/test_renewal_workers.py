@@ -98,3 +98,19 @@ def test_a_run_killed_between_the_charge_and_the_commit_is_finished_by_the_next_
     assert session.query(PaymentAttempt).one().status == "succeeded"
     assert session.query(Invoice).count() == 1
     assert sandbox.count_charges() == 1
+
+
+def test_a_second_worker_on_sqlite_fails_safe_and_bills_nothing_twice(database, database_url, session):
+    if not database.is_sqlite:
+        pytest.skip("the SQLite set-up: one worker, and a second must not do harm")
+    seed_due(session, 30)
+    workers = [subprocess.Popen([sys.executable, "-m", "portal.cli", "billing", "run", "--now", NOW, "--batch", "5"],
+                                env=portal_env(database_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    outputs = [w.communicate(timeout=300) for w in workers]
+    session.expire_all()
+    # Whether the second one waited its turn or gave up on the lock, nothing is doubled and nothing lost.
+    assert session.query(Invoice).count() == 30
+    assert session.query(PaymentAttempt).count() == 30
+    assert SandboxGateway(database).count_charges(status=None) == 30
+    assert any(w.returncode == 0 for w in workers), outputs
