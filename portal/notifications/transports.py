@@ -7,6 +7,8 @@ the two copies carry the same Message-ID and a receiver (or a person reading the
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import hashlib
 import os
 import re
@@ -73,13 +75,14 @@ def build_email(*, dedupe_key: str, to: str, subject: str, text_body: str, html_
     return email
 
 
-class Transport:
+class Transport(ABC):
     """Delivers built messages. ``close`` ends whatever connection a pass opened."""
 
     mail_from: str = DEFAULT_FROM
 
+    @abstractmethod
     def send(self, email: EmailMessage) -> None:
-        raise NotImplementedError
+        """Deliver one message, or raise DeliveryError / TransportUnavailable."""
 
     def close(self) -> None:
         pass
