@@ -184,8 +184,11 @@ def billing_reconcile(now_text: str | None, older_than: int):
 @click.option("--now", "now_text", default=None, help="Pretend it is this moment (for demos and tests).")
 def worker(interval: float, once: bool, now_text: str | None):
     """Run billing passes and send queued e-mails, forever (or --once)."""
+    import logging
     import signal
     import time
+
+    from sqlalchemy.exc import OperationalError
 
     from .worker import run_once
 
@@ -201,8 +204,19 @@ def worker(interval: float, once: bool, now_text: str | None):
         click.echo("SQLite: run a single worker (a second one waits on the database lock and bills nothing twice).",
                    err=True)
     while True:
-        summary = run_once(settings, database, gateway, seller, now=_parse_now(now_text))
-        click.echo(summary)
+        try:
+            click.echo(run_once(settings, database, gateway, seller, now=_parse_now(now_text)))
+        except OperationalError as exc:
+            if not (database.is_sqlite and "locked" in str(exc)):
+                raise
+            # SQLite has one writer: when the web processes hold the lock longer than the busy timeout,
+            # this pass gives way. Everything it did is committed or rolled back whole; the next pass goes on.
+            click.echo("database busy (SQLite write lock); this pass stops here and the next one continues",
+                       err=True)
+        except Exception:  # noqa: BLE001 - a worker outlives one bad pass; the log has the traceback
+            logging.getLogger("portal.worker").exception("worker pass failed; retrying at the next interval")
+            if once:
+                raise
         if once or stopping["now"]:
             break
         deadline = time.monotonic() + interval

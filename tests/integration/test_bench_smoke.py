@@ -6,6 +6,8 @@ PostgreSQL database on that server (created and dropped here), never the suite's
 """
 from __future__ import annotations
 
+import json
+
 import os
 import shutil
 import tempfile
@@ -92,9 +94,12 @@ STATUS 990 0 4 6
 
 
 def test_a_short_load_test_passes_every_check(server_url):
-    summary = loadtest.run(postgres_url=server_url, users=4, duration=6, web_workers=2, think=0.3)
+    # On SQLite (one writer) the renewal worker alongside busy web processes only measures lock waits, and the
+    # supported SQLite set-up is one process at a time anyway; the worker joins in on PostgreSQL.
+    summary = loadtest.run(postgres_url=server_url, users=4, duration=6, web_workers=2, think=0.3,
+                           worker=server_url is not None)
 
-    assert summary["passed"], summary["problems"]
+    assert summary["passed"], json.dumps({k: v for k, v in summary["problems"].items() if v}, indent=1)
     assert all(summary["checks"].values())
     assert summary["status_5xx"] == 0 and summary["transport_errors"] == {}
     assert summary["requests_total"] > 20 and summary["requests_per_s"] > 0
@@ -102,4 +107,5 @@ def test_a_short_load_test_passes_every_check(server_url):
     for figures in summary["requests"].values():
         assert figures["p99_ms"] >= figures["p50_ms"]
     assert summary["ledger"]["invoices"] >= 4 * loadtest.INVOICES_PER_ACCOUNT
-    assert summary["worker"]["passes"] >= 1
+    if server_url is not None:
+        assert summary["worker"]["passes"] >= 1
