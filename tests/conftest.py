@@ -91,6 +91,22 @@ def gateway(app):
 
 
 @pytest.fixture
+def sandbox(database):
+    """The sandbox processor on its own, for services tested without a web app."""
+    from portal.payments.sandbox_gateway import SandboxGateway
+
+    return SandboxGateway(database)
+
+
+@pytest.fixture
+def seller():
+    """The default seller (an Irish company) with the packaged tax rates."""
+    from portal.billing.seller import Seller
+
+    return Seller.from_settings(load_settings(demo=True))
+
+
+@pytest.fixture
 def session(database):
     with database.session() as s:
         yield s

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import Account, Invoice, PaymentAttempt
 from ..payments.gateway import PaymentGateway, ProcessorError, ProcessorUnavailable
 from .cards import ensure_processor_customer
+from .collection import next_attempt_number
 from .errors import DomainError, NotFound, ProcessorDown
 
 CHECKOUT_LIFETIME = timedelta(hours=1)  # Stripe accepts 30 minutes to 24 hours
@@ -51,8 +52,7 @@ def start_checkout(session: Session, gateway: PaymentGateway, account_id: int, i
             return attempt.checkout_url
     account = session.get(Account, account_id)
     customer_id = ensure_processor_customer(session, gateway, account)
-    number = (session.scalar(select(func.max(PaymentAttempt.attempt_number))
-                             .where(PaymentAttempt.invoice_id == invoice.id)) or 0) + 1
+    number = next_attempt_number(session, invoice.id)
     expires = now + CHECKOUT_LIFETIME
     attempt = PaymentAttempt(invoice_id=invoice.id, attempt_number=number, trigger="customer", status="pending",
                              idempotency_key=f"invoice-{invoice.id}-attempt-{number}",

@@ -29,6 +29,12 @@ class AttemptOutcome:
     status: str  # succeeded | failed | requires_action | processing | pending (outcome unknown)
 
 
+def next_attempt_number(session: Session, invoice_id: int) -> int:
+    """Attempts are numbered per invoice; the number is part of the idempotency key."""
+    return (session.scalar(select(func.max(PaymentAttempt.attempt_number))
+                           .where(PaymentAttempt.invoice_id == invoice_id)) or 0) + 1
+
+
 def open_attempt(session: Session, invoice: Invoice, *, trigger: str, now: datetime) -> PaymentAttempt | None:
     """Write the intent to charge (in the caller's transaction). None when there is no default card."""
     card = session.scalar(select(PaymentMethod).where(
@@ -36,8 +42,7 @@ def open_attempt(session: Session, invoice: Invoice, *, trigger: str, now: datet
         PaymentMethod.detached_at.is_(None)))
     if card is None:
         return None
-    number = (session.scalar(select(func.max(PaymentAttempt.attempt_number))
-                             .where(PaymentAttempt.invoice_id == invoice.id)) or 0) + 1
+    number = next_attempt_number(session, invoice.id)
     attempt = PaymentAttempt(invoice_id=invoice.id, attempt_number=number, trigger=trigger, status="pending",
                              idempotency_key=f"invoice-{invoice.id}-attempt-{number}",
                              amount_cents=invoice.amount_due_cents, currency=invoice.currency,

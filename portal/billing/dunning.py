@@ -118,10 +118,9 @@ def after_failure(session: Session, attempt: PaymentAttempt, invoice: Invoice, s
 def record_failure_without_card(session: Session, invoice: Invoice, *, trigger: str, now: datetime) -> PaymentAttempt:
     """No default card to charge: an attempt that failed before reaching the processor, so the schedule and
     the notices run exactly as for a decline."""
-    from sqlalchemy import func
+    from .collection import next_attempt_number
 
-    number = (session.scalar(select(func.max(PaymentAttempt.attempt_number))
-                             .where(PaymentAttempt.invoice_id == invoice.id)) or 0) + 1
+    number = next_attempt_number(session, invoice.id)
     attempt = PaymentAttempt(invoice_id=invoice.id, attempt_number=number, trigger=trigger, status="failed",
                              idempotency_key=f"invoice-{invoice.id}-attempt-{number}", amount_cents=invoice.amount_due_cents,
                              currency=invoice.currency, failure_code="no_card",

@@ -7,9 +7,11 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, Subscription
+from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, Refund, Subscription
 from . import addresses, cards
-from .invoices import InvoicePage, credit_balance, list_invoices
+from .credits import CreditSummary, credit_summary
+from .invoices import InvoicePage, list_invoices
+from .refunds import refunds_by_invoice
 from .pricing import Quote, quote
 from .seller import Seller
 from .errors import NotFound
@@ -48,6 +50,8 @@ class BillingOverview:
     cards: list[PaymentMethod]
     today: date
     invoices: InvoicePage
+    credits: CreditSummary
+    refunds: dict[int, list[Refund]]  # of the listed invoices, by invoice id
     problem: PaymentProblem | None = None
 
     @property
@@ -76,18 +80,20 @@ def billing_overview(session: Session, account_id: int, *, today: date, seller: 
     if account is None:
         raise NotFound("No such account.")
     subscription = current_subscription(session, account_id)
+    credit = credit_summary(session, account_id, currency=account.currency)
     summary = None
     if subscription is not None:
         billing_date = subscription.current_period_end.date() if subscription.status != "canceled" else None
         summary = SubscriptionSummary(subscription=subscription, next_billing_date=billing_date,
                                       next_charge=quote(account, subscription.plan, seller,
-                                                        credit_balance_cents=credit_balance(session, account_id)))
+                                                        credit_balance_cents=credit.balance_cents))
     problem = None
     if subscription is not None and subscription.status in ("past_due", "suspended"):
         problem = payment_problem(session, account_id, subscription.status)
+    invoices = list_invoices(session, account_id, cursor=invoice_cursor)
     return BillingOverview(account=account, subscription=summary, cards=cards.list_cards(session, account_id),
-                           today=today, invoices=list_invoices(session, account_id, cursor=invoice_cursor),
-                           problem=problem)
+                           today=today, invoices=invoices, credits=credit,
+                           refunds=refunds_by_invoice(session, [i.id for i in invoices.invoices]), problem=problem)
 
 
 def payment_problem(session: Session, account_id: int, status: str) -> PaymentProblem | None:

@@ -280,8 +280,8 @@ class SandboxGateway:
                             deliver_at=now + ASYNC_DELAY, settle_intent=(pi.id, "failed"))
             return self._checkout(cs), None
 
-    def _raw(self, object_id: str) -> dict:
-        """The sandbox's own record of an object (its checkout page shows amounts and return URLs)."""
+    def checkout_details(self, object_id: str) -> dict:
+        """The sandbox's own record of a checkout session: amount, description and return URLs for its page."""
         with self.db.session() as session:
             obj = session.get(SandboxObject, object_id)
             if obj is None:

@@ -38,6 +38,11 @@ def finished(message: str):
     return done(message, url_for("billing.page"), partial=lambda msg: section(toast=msg))
 
 
+def card_added(card):
+    """The answer to every way a card gets saved (form, 3-D Secure step, Stripe.js)."""
+    return finished(f"{card.label} was added{' and set as your default card' if card.is_default else ''}.")
+
+
 def new_key() -> str:
     return secrets.token_hex(16)
 
@@ -88,7 +93,7 @@ def create():
         # The processor has seen this key: a corrected card must go out under a new one.
         form.idempotency_key.data = new_key()
         return section(status=exc.status, adding=True, form=form)
-    return finished(f"{saved.label} was added{' and set as your default card' if saved.is_default else ''}.")
+    return card_added(saved)
 
 
 @bp.post("/setup-intents")
@@ -116,7 +121,7 @@ def _complete_stripe_setup():
     except DomainError as exc:
         return section(status=exc.status, adding=True, form=SetupIntentForm(idempotency_key=new_key()),
                        card_form_error=exc.message)
-    return finished(f"{saved.label} was added{' and set as your default card' if saved.is_default else ''}.")
+    return card_added(saved)
 
 
 # --- edit -----------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from ..models import utcnow
 from ..extensions import limiter
 from .auth import customer_required
 from .billing import render_page
+from .cards import new_key
 from .context import account_id, db, gateway
 from .rendering import done, render
 
@@ -52,7 +53,7 @@ def email_copy(invoice_id: int):
     """Send a copy of the invoice, with its PDF, to the logged-in user's own e-mail."""
     key = request.form.get("request_key", "")
     if not _KEY.match(key):
-        key = _fresh_key()
+        key = new_key()
     invoice = invoices.send_invoice_copy(db(), account_id(), invoice_id, to=current_user.email, request_key=key)
     message = f"A copy of {invoice.number} is on its way to {current_user.email}."
     return done(message, url_for("billing.page") + "#invoices",
@@ -107,8 +108,3 @@ def checkout_canceled(invoice_id: int):
     flash(f"Payment canceled. {invoice.number} is still open; you can pay it at any time.", "info")
     return redirect(url_for("billing.page") + "#invoices", code=303)
 
-
-def _fresh_key() -> str:
-    import secrets
-
-    return secrets.token_hex(16)

@@ -6,7 +6,7 @@ from flask import Blueprint, request
 from ..billing import cards
 from ..billing.errors import DomainError
 from .auth import customer_required
-from .cards import finished, new_key, section
+from .cards import card_added, new_key, section
 from .context import account_id, actor, db, gateway
 from .forms import SandboxCardForm
 
@@ -35,7 +35,7 @@ def authenticate_submit(setup_intent_id: str):
                                save_as_default=intent.metadata.get("save_as_default") == "1")
         form.form_errors.append(exc.message)
         return section(status=exc.status, adding=True, form=form)
-    return finished(f"{saved.label} was added{' and set as your default card' if saved.is_default else ''}.")
+    return card_added(saved)
 
 
 # --- the sandbox's hosted checkout page ---------------------------------------------------------------
@@ -51,7 +51,7 @@ def _own_checkout(session_id: str):
     except ProcessorError as exc:
         raise NotFound("That payment page does not exist.") from exc
     account = db().get(Account, account_id())
-    raw = gateway()._raw(session_id)  # the sandbox's own record: amount, description, return URLs
+    raw = gateway().checkout_details(session_id)
     if not account.processor_customer_id or raw["customer"] != account.processor_customer_id:
         raise NotFound("That payment page does not exist.")
     return checkout, raw

@@ -45,23 +45,6 @@ def _staff_account_actions(account: Account, invoices) -> staff_actions.AccountA
     return staff_actions.account_actions(db(), account, list(listed))
 
 
-@bp.app_template_global("invoice_refunds")
-def _invoice_refunds(invoices) -> dict:
-    """For Billing details: the refunds of a page of invoices, in one query."""
-    return refunds.refunds_by_invoice(db(), [i.id for i in invoices or []])
-
-
-@bp.app_template_global("account_credits")
-def _account_credits(account: Account) -> credits.CreditSummary:
-    """For Billing details: the credit balance and its history."""
-    return credits.credit_summary(db(), account.id, currency=account.currency)
-
-
-@bp.app_template_global("refund_phrase")
-def _refund_phrase(invoice: Invoice) -> str:
-    return refunds.refund_phrase(invoice)
-
-
 @bp.app_template_global("amount_text")
 def _amount_text(cents: int, currency: str) -> str:
     return staff_actions.amount_text(cents, currency)
@@ -77,11 +60,8 @@ def _account(account_id: int) -> Account:
 
 
 def account_page_url(account_id: int) -> str:
-    """The staff console's page of the account when there is one, else this panel's own page."""
-    for rule in current_app.url_map.iter_rules():
-        if rule.rule == "/staff/accounts/<int:account_id>" and "GET" in (rule.methods or ()):
-            return url_for(rule.endpoint, account_id=account_id)
-    return url_for("staff_actions.panel", account_id=account_id)
+    """Where a staff action returns to: the console's page of the account."""
+    return url_for("staff.account", account_id=account_id)
 
 
 def _context(account_id: int, **state) -> dict:

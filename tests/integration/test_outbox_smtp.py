@@ -20,7 +20,6 @@ from portal.models import Account, Invoice, OutboxMessage, utcnow
 from portal.notifications.outbox import enqueue
 from portal.notifications.sender import send_pending
 from portal.notifications.transports import SmtpTransport, message_id
-from portal.payments.sandbox_gateway import SandboxGateway
 
 from ..helpers import add_card, make_customer, make_subscription
 
@@ -92,11 +91,6 @@ def smtp():
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def sandbox(database):
-    return SandboxGateway(database)
 
 
 def issue_invoices(database, session, sandbox, count: int = 1) -> list[tuple[Invoice, Account]]:

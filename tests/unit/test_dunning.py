@@ -9,24 +9,11 @@ import pytest
 from portal.billing import dunning
 from portal.billing.access import paid_access
 from portal.billing.renewals import run_renewals
-from portal.billing.seller import Seller
-from portal.config import load_settings
 from portal.models import Invoice, OutboxMessage, PaymentAttempt, Subscription
-from portal.payments.sandbox_gateway import SandboxGateway
 
 from ..helpers import add_card, make_customer, make_subscription
 
 DAY0 = datetime(2026, 12, 1, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def sandbox(database):
-    return SandboxGateway(database)
-
-
-@pytest.fixture
-def seller():
-    return Seller.from_settings(load_settings(demo=True))
 
 
 @pytest.fixture(autouse=True)

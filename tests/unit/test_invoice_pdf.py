@@ -18,10 +18,7 @@ import portal
 from portal.billing import pdf
 from portal.billing.invoices import build_subscription_invoice, mark_paid
 from portal.billing.renewals import run_renewals
-from portal.billing.seller import Seller
-from portal.config import load_settings
 from portal.models import CreditEntry, Invoice, InvoicePdf
-from portal.payments.sandbox_gateway import SandboxGateway
 
 from ..helpers import add_card, make_customer, make_plan, make_subscription
 
@@ -29,16 +26,6 @@ NOW = datetime(2026, 12, 1, 0, 5, tzinfo=timezone.utc)
 PERIOD_END = datetime(2026, 12, 1, tzinfo=timezone.utc)
 UNICODE_NAME = "Zoë Łukasz 李雷 Ğ"
 SELLER_VAT = "IE6388047V"  # the default seller's (IE), from the settings
-
-
-@pytest.fixture
-def sandbox(database):
-    return SandboxGateway(database)
-
-
-@pytest.fixture
-def seller():
-    return Seller.from_settings(load_settings(demo=True))
 
 
 def eur_invoice(database, session, sandbox, seller, *, name=UNICODE_NAME, card=True, credit_cents=0,

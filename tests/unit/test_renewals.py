@@ -6,25 +6,12 @@ from datetime import datetime, timezone
 import pytest
 
 from portal.billing.renewals import add_interval, run_renewals
-from portal.billing.seller import Seller
-from portal.config import load_settings
 from portal.models import CreditEntry, Invoice, OutboxMessage, PaymentAttempt, Subscription
-from portal.payments.sandbox_gateway import SandboxGateway
 
 from ..helpers import add_card, make_customer, make_subscription
 
 NOW = datetime(2026, 12, 1, 0, 5, tzinfo=timezone.utc)
 PERIOD_END = datetime(2026, 12, 1, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def sandbox(database):
-    return SandboxGateway(database)
-
-
-@pytest.fixture
-def seller():
-    return Seller.from_settings(load_settings(demo=True))
 
 
 def customer_with_card(session, sandbox, *, number="4242424242424242", email="ada@example.com", **fields):
