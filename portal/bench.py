@@ -632,13 +632,18 @@ def format_table(report: dict) -> str:
     return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
 
 
-def main(database_url: str | None = None, renewals: int = 1000, *, json_path: str | None = None,
-         **options) -> dict:
-    report = run(database_url=database_url, renewals=renewals, **options)
+def write_report(report: dict, table: str, json_path: str | None) -> None:
+    """JSON to the file (or stdout), the human table to stderr, so the JSON can be piped on."""
     text = json.dumps(report, indent=2)
     if json_path:
         Path(json_path).write_text(text + "\n")
     else:
         print(text)
-    print(format_table(report), file=sys.stderr)
+    print(table, file=sys.stderr)
+
+
+def main(database_url: str | None = None, renewals: int = 1000, *, json_path: str | None = None,
+         **options) -> dict:
+    report = run(database_url=database_url, renewals=renewals, **options)
+    write_report(report, format_table(report), json_path)
     return report

@@ -25,7 +25,6 @@ the worker stopped, the database is compared with what the users were told:
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import re
 import secrets
@@ -40,7 +39,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from .bench import (CSRF_RE, PASSWORD, _account, _sandbox_card, _stop_process, bench_database, gunicorn_server,
-                    portal_env)
+                    portal_env, write_report)
 
 CARD_RE = re.compile(r'<li class="card( is-default)?" id="card-(\d+)"')
 EXPIRES_RE = re.compile(r'id="card-(\d+)">.*?Expires (\d\d)/(\d{4})', re.S)
@@ -566,12 +565,7 @@ def format_table(summary: dict) -> str:
 
 def main(*, json_path: str | None = None, **options) -> bool:
     summary = run(**options)
-    text = json.dumps(summary, indent=2)
-    if json_path:
-        Path(json_path).write_text(text + "\n")
-    else:
-        print(text)
-    print(format_table(summary), file=sys.stderr)
+    write_report(summary, format_table(summary), json_path)
     return summary["passed"]
 
 
