@@ -35,6 +35,7 @@ from sqlalchemy import event
 
 from .auth.passwords import hash_password
 from .billing.invoices import build_subscription_invoice, issue_invoice, mark_paid
+from .billing.dunning import RetryPolicy
 from .billing.renewals import run_renewals
 from .billing.seller import Seller
 from .config import load_settings
@@ -141,7 +142,8 @@ def measure_renewals(database: Database, seller: Seller, plan: Plan, count: int)
             session.add(Subscription(account_id=account.id, plan=plan, status="active",
                                      current_period_start=end - timedelta(days=30), current_period_end=end))
         session.commit()
-    stats = run_renewals(database, gateway, seller, now=end + timedelta(hours=1))
+    stats = run_renewals(database, gateway, seller, now=end + timedelta(hours=1),
+                         policy=RetryPolicy())  # every card succeeds: the schedule is never read
     if stats.invoiced != count or stats.paid != count:
         raise RuntimeError(f"expected {count} paid renewals, got {stats}")
     return stats.invoiced / stats.seconds
@@ -464,6 +466,7 @@ def measure_http(database_url: str, workdir: Path, *, email: str, seconds: float
 RENEWAL_WORKER = """
 import json, sys, time
 from datetime import datetime
+from portal.billing.dunning import RetryPolicy
 from portal.billing.renewals import run_renewals
 from portal.cli import _services
 
@@ -473,7 +476,8 @@ with database.engine.connect():
 print("ready", flush=True)
 sys.stdin.readline()
 started = time.time()
-stats = run_renewals(database, gateway, seller, now=datetime.fromisoformat(sys.argv[1]), batch=int(sys.argv[2]))
+stats = run_renewals(database, gateway, seller, now=datetime.fromisoformat(sys.argv[1]), batch=int(sys.argv[2]),
+                     policy=RetryPolicy.parse(settings.retry_schedule))
 print(json.dumps({"started": started, "ended": time.time(), "invoiced": stats.invoiced, "paid": stats.paid}), flush=True)
 """
 

@@ -122,12 +122,9 @@ def _services():
         settings = load_settings(demo=not _has_secret())
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    from .billing import dunning
-
     from .notifications import rendering
 
     rendering.configure(base_url=settings.base_url)
-    dunning.configure(dunning.RetryPolicy.parse(settings.retry_schedule))
     database = Database(settings.database_url)
     if database.pending_migrations():
         raise click.ClickException("The database schema is out of date: run `portal db upgrade` first.")
@@ -149,11 +146,13 @@ def billing():
 @click.option("--batch", default=50, show_default=True, help="Subscriptions claimed per transaction.")
 def billing_run(now_text: str | None, batch: int):
     """Renew every subscription whose period has ended and charge its default card (one pass)."""
+    from .billing.dunning import RetryPolicy
     from .billing.renewals import run_renewals
 
     now = _parse_now(now_text)
-    _, database, gateway, seller = _services()
-    stats = run_renewals(database, gateway, seller, now=now, batch=batch, progress=_progress)
+    settings, database, gateway, seller = _services()
+    stats = run_renewals(database, gateway, seller, now=now, policy=RetryPolicy.parse(settings.retry_schedule),
+                         batch=batch, progress=_progress)
     if stats.invoiced:
         click.echo("", err=True)
     click.echo(f"{now.isoformat()}: {stats.invoiced} invoiced, {stats.paid} paid, {stats.failed} failed, "
@@ -168,12 +167,14 @@ def billing_reconcile(now_text: str | None, older_than: int):
     """Ask the processor about payments whose outcome is unknown and settle them (never charges again)."""
     from datetime import timedelta
 
+    from .billing.dunning import RetryPolicy
     from .billing.events import deliver_sandbox_events, reconcile
 
     now = _parse_now(now_text)
-    _, database, gateway, _ = _services()
-    delivered = deliver_sandbox_events(database, gateway, now=now)
-    counts = reconcile(database, gateway, now=now, older_than=timedelta(minutes=older_than))
+    settings, database, gateway, _ = _services()
+    policy = RetryPolicy.parse(settings.retry_schedule)
+    delivered = deliver_sandbox_events(database, gateway, now=now, policy=policy)
+    counts = reconcile(database, gateway, now=now, policy=policy, older_than=timedelta(minutes=older_than))
     click.echo(f"{now.isoformat()}: checked {counts['checked']}, settled {counts['settled']}"
                + (f", {delivered} sandbox events delivered" if delivered else ""))
 

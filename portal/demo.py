@@ -91,16 +91,19 @@ def seed(session: Session, gateway: PaymentGateway, *, today: date, settings=Non
     _history(session, gateway, paris, monthly, seller, months=3, today=today)
 
     if database is not None:
-        _past_due_customer(session, database, gateway, password, monthly, seller, today=today)
+        _past_due_customer(session, database, gateway, password, monthly, seller, today=today, settings=settings)
     return True
 
 
 def _past_due_customer(session: Session, database, gateway: PaymentGateway, password: str, plan: Plan,
-                       seller: Seller, *, today: date) -> None:
+                       seller: Seller, *, today: date, settings=None) -> None:
     """A renewal two days ago failed on a card that saves fine but declines charges (…0341): the
     subscription is Past due, the invoice Open, and the first automatic retry is tomorrow."""
+    from .billing.dunning import RetryPolicy
     from .billing.renewals import run_renewals
 
+    # The demo's own schedule, so "the first automatic retry is tomorrow" matches what its worker will do.
+    policy = RetryPolicy.parse(settings.retry_schedule if settings is not None else None)
     account = _customer(session, password, email="pastdue@example.com", person="Pat Doe", name="Late Payers Ltd",
                         billing_email="accounts@latepayers.example", address_line1="5 Harbour Road",
                         city="Cork", postal_code="", country="IE")
@@ -111,7 +114,7 @@ def _past_due_customer(session: Session, database, gateway: PaymentGateway, pass
                              current_period_start=_midnight(add_months(renewal_day.date(), -1)),
                              current_period_end=renewal_day))
     session.commit()
-    run_renewals(database, gateway, seller, now=renewal_day + timedelta(minutes=5))
+    run_renewals(database, gateway, seller, now=renewal_day + timedelta(minutes=5), policy=policy)
 
 
 def _customer(session: Session, password: str, *, email: str, person: str, **fields) -> Account:

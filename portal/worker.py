@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .billing.dunning import run_retries, send_card_expiry_reminders
+from .billing.collection import run_retries
+from .billing.dunning import RetryPolicy, send_card_expiry_reminders
 from .billing.events import deliver_sandbox_events, reconcile
 from .billing.refunds import settle_pending_refunds
 from .billing.renewals import run_renewals
@@ -17,13 +18,15 @@ from .payments.gateway import PaymentGateway
 
 def run_once(settings: Settings, database: Database, gateway: PaymentGateway, seller: Seller, *,
              now: datetime) -> str:
+    # The retry schedule is the settings' own, passed down to everything that may record a failure.
+    policy = RetryPolicy.parse(settings.retry_schedule)
     # Outcomes first (the sandbox's delayed events, answers we never recorded), so a renewal never
     # retries an invoice that was in fact paid a moment ago.
-    events = deliver_sandbox_events(database, gateway, now=now)
-    settled = reconcile(database, gateway, now=now)
+    events = deliver_sandbox_events(database, gateway, now=now, policy=policy)
+    settled = reconcile(database, gateway, now=now, policy=policy)
     refunds = settle_pending_refunds(database, gateway, now=now)
-    stats = run_renewals(database, gateway, seller, now=now)
-    retries = run_retries(database, gateway, now=now)
+    stats = run_renewals(database, gateway, seller, now=now, policy=policy)
+    retries = run_retries(database, gateway, now=now, policy=policy)
     reminders = send_card_expiry_reminders(database, now=now)
     # After the renewals, so the invoices they just issued go out in this same pass.
     mail = send_pending(database, build_transport(settings), now=now)

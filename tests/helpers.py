@@ -8,10 +8,13 @@ from datetime import datetime, timedelta, timezone
 from portal.auth.passwords import hash_password
 from portal.billing import cards
 from portal.billing.audit import Actor
+from portal.billing.dunning import RetryPolicy
 from portal.models import Account, Plan, Subscription, User
 from portal.payments.gateway import CardDetails
 
 PASSWORD = "correct horse battery staple"
+# The default retry schedule (days 3 and 7), passed to services the way the app passes its settings' one.
+POLICY = RetryPolicy()
 _HASH = None
 
 

@@ -1,7 +1,9 @@
 """Pay now: an Open invoice paid on the processor's hosted page (Stripe Checkout, or the sandbox's).
 
-The attempt is committed before the session is created (written first), its idempotency key ties the
-session to the invoice and the attempt, and the outcome arrives later as events.
+It passes the same guard as every other collection (``collection.claim``): the invoice is locked in a write
+transaction, a charge or debit in flight refuses it, and an open page for the invoice is resumed rather than
+doubled. The attempt is committed before the session is created (written first), its idempotency key ties
+the session to the invoice and the attempt, and the outcome arrives later as events.
 """
 from __future__ import annotations
 
@@ -13,45 +15,33 @@ from sqlalchemy.orm import Session
 from ..models import Account, Invoice, PaymentAttempt
 from ..payments.gateway import PaymentGateway, ProcessorError, ProcessorUnavailable
 from .cards import ensure_processor_customer
-from .collection import next_attempt_number
-from .errors import DomainError, NotFound, ProcessorDown
+from .collection import claim, in_flight_message, next_attempt_number
+from .errors import InvoiceNotPayable, NotFound, PaymentInProgress, ProcessorDown
 
 CHECKOUT_LIFETIME = timedelta(hours=1)  # Stripe accepts 30 minutes to 24 hours
-
-
-class InvoiceNotPayable(DomainError):
-    code = "invoice_not_payable"
-    status = 409
+# A page about to expire is not handed out again: the customer would land on an expired page.
+RESUME_MARGIN = timedelta(minutes=2)
 
 
 def start_checkout(session: Session, gateway: PaymentGateway, account_id: int, invoice_id: int, *, success_url: str,
                    cancel_url: str, now: datetime) -> str:
     """The URL to send the customer to. An open session for this invoice is resumed rather than doubled."""
-    invoice = session.scalar(select(Invoice).where(Invoice.id == invoice_id, Invoice.account_id == account_id,
-                                                   Invoice.status != "draft").with_for_update())
-    if invoice is None:
-        raise NotFound("That invoice does not exist.")
+    account = session.get(Account, account_id)
+    # Before the lock: creating the customer is a processor call, and no call is made while it is held.
+    customer_id = ensure_processor_customer(session, gateway, account)
+    found = claim(session, invoice_id, now=now, account_id=account_id)
+    invoice = found.invoice
     if invoice.status == "paid":
         raise InvoiceNotPayable(f"{invoice.number} is already paid. Nothing was charged.")
     if invoice.status == "void":
         raise InvoiceNotPayable(f"{invoice.number} was voided, so no payment is needed.")
-    attempts = session.scalars(select(PaymentAttempt).where(PaymentAttempt.invoice_id == invoice.id)).all()
-    for attempt in attempts:
-        if (attempt.status == "pending" and not attempt.checkout_session_id and attempt.payment_method_id is None
-                and attempt.created_at < now - timedelta(minutes=2)):
-            # An earlier Pay now died before its page existed: nobody can pay it, so it no longer blocks.
-            attempt.status, attempt.completed_at = "expired", now
-            attempt.failure_message = "The payment page was never opened."
-    if any(a.status == "processing" or (a.status == "pending" and not a.checkout_session_id) for a in attempts):
-        raise InvoiceNotPayable(f"A payment for {invoice.number} is already being processed. We'll update the "
-                                "invoice as soon as it completes; nothing more is needed.")
-    for attempt in attempts:
-        if attempt.checkout_session_id and attempt.status == "pending" and attempt.expires_at \
-                and attempt.expires_at > now + timedelta(minutes=2):
-            session.rollback()
-            return attempt.checkout_url
-    account = session.get(Account, account_id)
-    customer_id = ensure_processor_customer(session, gateway, account)
+    if found.in_flight is not None:
+        session.commit()  # keep what claim closed (abandoned pages)
+        raise PaymentInProgress(in_flight_message(invoice, found.in_flight))
+    for page in found.open_pages:
+        if page.expires_at is not None and page.expires_at > now + RESUME_MARGIN and page.checkout_url:
+            session.commit()
+            return page.checkout_url
     number = next_attempt_number(session, invoice.id)
     expires = now + CHECKOUT_LIFETIME
     attempt = PaymentAttempt(invoice_id=invoice.id, attempt_number=number, trigger="customer", status="pending",

@@ -1,13 +1,25 @@
-"""Collecting an open invoice with the account's default card.
+"""Collecting money for an invoice: the one path every collection takes.
 
-Three steps, never one: (1) commit a PaymentAttempt with its idempotency key, (2) ask the processor,
-(3) commit the outcome. A crash after (2) leaves a pending attempt; ``settle_pending_attempts`` asks the
-processor again with the same key, which answers with the first outcome instead of charging again.
+Renewal charges, automatic retries, Retry payment, staff retries, Pay now (Checkout), wire transfers and
+the processor's events all pass the same rule: **one collection in flight per invoice**.
+
+1. ``claim`` takes the one invoice lock (``invoices.lock_invoice``: ``FOR UPDATE`` on PostgreSQL,
+   ``BEGIN IMMEDIATE`` on SQLite) and reads the invoice's attempts inside that write transaction, so the
+   check and the write that follows are one step. A charge or bank debit still in flight refuses a second
+   collection. An open payment page (a Checkout Session) is expired at the processor *first*
+   (``expire_open_checkouts``), so it can no longer take money once another path pays or voids the invoice.
+2. Written first: the attempt is committed with its idempotency key, then the processor is asked (never
+   while the lock is held), then the outcome is committed. A crash after the call leaves a pending attempt
+   that ``settle_pending_attempts`` asks about again with the same key, which never charges twice.
+3. ``record_outcome`` applies money one way (``settle_payment``): Paid only when paid in full; less is a
+   partial payment; money that cannot be applied (the invoice was already Paid or Void through a race the
+   portal cannot prevent, another currency, more than was due) is refunded automatically, recorded and
+   e-mailed (``refunds.refund_surplus``).
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -17,9 +29,23 @@ from ..db import Database
 from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, Subscription
 from ..notifications import outbox
 from ..payments.gateway import PaymentDetails, PaymentGateway, PaymentResult, ProcessorError, ProcessorUnavailable
-from .invoices import mark_paid
+from . import audit, refunds
+from .audit import Actor
+from .cards import default_card
+from .dunning import AUTOMATIC, RetryPolicy, after_failure, outstanding_invoices, reason_text
+from .errors import InvoiceNotOpen, NothingToPay, PaymentInProgress, ProcessorDown
+from .invoices import PaymentApplied, apply_payment, lock_invoice
+from .money import format_money
+from .periods import add_interval
 
 log = logging.getLogger(__name__)
+
+# An attempt in one of these may still move money: no second collection may start beside it.
+IN_FLIGHT = ("pending", "processing")
+# An attempt in one of these still accepts its outcome (a late webhook, a reconciliation).
+OPEN_ATTEMPT_STATUSES = ("pending", "processing", "requires_action")
+# A Pay-now attempt whose payment page was never created (a crash in between) stops blocking after this.
+ABANDONED_PAGE_AFTER = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -35,11 +61,94 @@ def next_attempt_number(session: Session, invoice_id: int) -> int:
                            .where(PaymentAttempt.invoice_id == invoice_id)) or 0) + 1
 
 
+# --- the guard ----------------------------------------------------------------------------------
+
+@dataclass
+class Claim:
+    """A locked invoice and what is already trying to collect it."""
+
+    invoice: Invoice
+    in_flight: PaymentAttempt | None = None  # a charge, a debit processing, a payment page being opened
+    open_pages: list[PaymentAttempt] = field(default_factory=list)  # Checkout Sessions that can still be paid
+
+
+def claim(session: Session, invoice_id: int, *, now: datetime, account_id: int | None = None) -> Claim:
+    """Lock the invoice and classify its live attempts, in the caller's write transaction."""
+    invoice = lock_invoice(session, invoice_id, account_id=account_id)
+    found = Claim(invoice=invoice)
+    live = session.scalars(select(PaymentAttempt).where(PaymentAttempt.invoice_id == invoice.id,
+                                                        PaymentAttempt.status.in_(IN_FLIGHT))
+                           .order_by(PaymentAttempt.attempt_number)
+                           .execution_options(populate_existing=True)).all()
+    for attempt in live:
+        if attempt.status == "pending" and attempt.checkout_session_id:
+            if attempt.expires_at is not None and attempt.expires_at <= now:
+                # The processor has expired it by itself; its `checkout.session.expired` event may follow.
+                attempt.status, attempt.completed_at = "expired", now
+            else:
+                found.open_pages.append(attempt)
+        elif attempt.status == "pending" and attempt.payment_method_id is None and not attempt.checkout_session_id \
+                and attempt.created_at < now - ABANDONED_PAGE_AFTER:
+            # An earlier Pay now died before its page existed: nobody can pay it, so it no longer blocks.
+            attempt.status, attempt.completed_at = "expired", now
+            attempt.failure_message = "The payment page was never opened."
+        else:
+            found.in_flight = found.in_flight or attempt
+    return found
+
+
+def in_flight_message(invoice: Invoice, attempt: PaymentAttempt) -> str:
+    if attempt.status == "processing":
+        return (f"A payment for {invoice.number} is already being processed. We'll update the invoice as soon as "
+                "it completes; nothing more is needed.")
+    if attempt.payment_method_id is None:
+        return (f"The payment page for {invoice.number} is being opened in another window. Please wait a moment; "
+                "nothing more is needed.")
+    return f"A payment for {invoice.number} is already in progress. Please wait a moment; nothing more is needed."
+
+
+def expire_open_checkouts(database: Database, gateway: PaymentGateway, invoice_id: int, *, now: datetime,
+                          why: str, account_id: int | None = None) -> int:
+    """Close every payment page of the invoice that could still take money, at the processor first.
+
+    Expiring is idempotent and its result also arrives as a ``checkout.session.expired`` event, so a crash
+    between the call and our commit only leaves the attempt for that event or the reconciliation to close.
+    Raises PaymentInProgress when the customer completed a page a moment ago (its payment is on its way).
+    """
+    with database.session() as session:
+        pages = [(a.id, a.checkout_session_id, a.idempotency_key)
+                 for a in claim(session, invoice_id, now=now, account_id=account_id).open_pages]
+        number = session.get(Invoice, invoice_id).number
+        session.commit()
+    for attempt_id, checkout_id, key in pages:
+        try:
+            gateway.expire_checkout_session(checkout_id, idempotency_key=f"{key}-expire")
+        except ProcessorUnavailable as exc:
+            raise ProcessorDown("The payment processor could not be reached, so the open payment page of "
+                                f"{number} could not be closed. Nothing was charged; try again in a moment.") from exc
+        except ProcessorError as exc:
+            if exc.code != "resource_missing":
+                # Most often the customer has just paid on that page: its outcome arrives as an event.
+                raise PaymentInProgress(f"A payment for {number} was just made on its payment page. Wait for it "
+                                        "to be recorded; nothing was charged twice.") from exc
+        with database.session() as session:
+            lock_invoice(session, invoice_id)
+            attempt = session.get(PaymentAttempt, attempt_id, populate_existing=True)
+            if attempt.status == "pending":
+                attempt.status, attempt.completed_at = "expired", now
+                attempt.failure_message = why[:300]
+            session.commit()
+    return len(pages)
+
+
+# --- charging the default card ------------------------------------------------------------------
+
 def open_attempt(session: Session, invoice: Invoice, *, trigger: str, now: datetime) -> PaymentAttempt | None:
-    """Write the intent to charge (in the caller's transaction). None when there is no default card."""
-    card = session.scalar(select(PaymentMethod).where(
-        PaymentMethod.account_id == invoice.account_id, PaymentMethod.is_default.is_(True),
-        PaymentMethod.detached_at.is_(None)))
+    """Write the intent to charge (in the caller's transaction). None when there is no default card.
+
+    Callers hold the invoice lock (``claim``), or, for a renewal, created the invoice in this transaction.
+    """
+    card = default_card(session, invoice.account_id)
     if card is None:
         return None
     number = next_attempt_number(session, invoice.id)
@@ -51,7 +160,71 @@ def open_attempt(session: Session, invoice: Invoice, *, trigger: str, now: datet
     return attempt
 
 
-def execute_attempt(database: Database, gateway: PaymentGateway, attempt_id: int, *, now: datetime) -> AttemptOutcome:
+def record_failure_without_card(session: Session, invoice: Invoice, *, trigger: str, now: datetime,
+                                policy: RetryPolicy) -> PaymentAttempt:
+    """No default card to charge: an attempt that failed before reaching the processor, so the schedule and
+    the notices run exactly as for a decline."""
+    number = next_attempt_number(session, invoice.id)
+    attempt = PaymentAttempt(invoice_id=invoice.id, attempt_number=number, trigger=trigger, status="failed",
+                             idempotency_key=f"invoice-{invoice.id}-attempt-{number}",
+                             amount_cents=invoice.amount_due_cents, currency=invoice.currency, failure_code="no_card",
+                             failure_message="There is no default card to charge.", created_at=now, completed_at=now)
+    session.add(attempt)
+    session.flush()
+    subscription = session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
+    after_failure(session, attempt, invoice, subscription, now=now, policy=policy)
+    return attempt
+
+
+def collect_now(database: Database, gateway: PaymentGateway, invoice_id: int, *, trigger: str, now: datetime,
+                policy: RetryPolicy, account_id: int | None = None, actor: Actor | None = None,
+                only_when_retry_due: bool = False) -> AttemptOutcome | None:
+    """Charge an Open invoice now with the account's default card: the one "collect this invoice now".
+
+    Used by automatic retries (``trigger="retry"``), Retry payment (``"customer"``) and staff (``"staff"``,
+    audited with ``actor``). Refuses while another collection is in flight; closes open payment pages first.
+    Returns None when ``only_when_retry_due`` and the retry is no longer due (another worker took it).
+    """
+    for _ in range(3):
+        with database.session() as session:
+            found = claim(session, invoice_id, now=now, account_id=account_id)
+            invoice = found.invoice
+            if only_when_retry_due and (invoice.status != "open" or not invoice.auto_retry
+                                        or invoice.next_retry_at is None or invoice.next_retry_at > now):
+                session.commit()
+                return None
+            if invoice.status != "open":
+                raise InvoiceNotOpen(f"{invoice.number} is {invoice.status_label.lower()}: there is nothing to collect.")
+            if found.in_flight is not None:
+                raise PaymentInProgress(in_flight_message(invoice, found.in_flight))
+            if found.open_pages:
+                session.commit()
+                expire_open_checkouts(database, gateway, invoice_id, now=now, account_id=account_id,
+                                      why="Closed: the invoice was charged to the card on file instead.")
+                continue  # look again under the lock: something may have changed meanwhile
+            if trigger == "retry":
+                invoice.next_retry_at = None  # claimed: the outcome schedules the next one
+            attempt = open_attempt(session, invoice, trigger=trigger, now=now)
+            if attempt is None:
+                if trigger in AUTOMATIC:
+                    failed = record_failure_without_card(session, invoice, trigger=trigger, now=now, policy=policy)
+                    session.commit()
+                    return AttemptOutcome(failed.id, invoice.id, "failed")
+                raise NothingToPay("There is no default card to charge. Add a card and set it as default first, "
+                                   "then retry the payment.")
+            session.flush()
+            if actor is not None:
+                audit.record(session, actor, "invoice.payment_retried", account_id=invoice.account_id,
+                             invoice_id=invoice.id, invoice_number=invoice.number, amount_cents=attempt.amount_cents,
+                             currency=attempt.currency, attempt_id=attempt.id)
+            session.commit()
+            attempt_id = attempt.id
+        return execute_attempt(database, gateway, attempt_id, now=now, policy=policy)
+    raise PaymentInProgress("The invoice's payment page could not be closed. Please try again in a moment.")
+
+
+def execute_attempt(database: Database, gateway: PaymentGateway, attempt_id: int, *, now: datetime,
+                    policy: RetryPolicy) -> AttemptOutcome:
     """Steps (2) and (3) for a committed attempt: charge, then record what happened."""
     with database.session() as session:
         attempt = session.get(PaymentAttempt, attempt_id)
@@ -73,59 +246,94 @@ def execute_attempt(database: Database, gateway: PaymentGateway, attempt_id: int
         result = PaymentResult(payment_id="", status="failed", amount_cents=request["amount_cents"],
                                currency=request["currency"], failure_code=exc.code, failure_message=exc.message)
     with database.session() as session:
-        status = record_outcome(session, attempt_id, result, now=now)
+        status = record_outcome(session, attempt_id, result, now=now, policy=policy)
         session.commit()
+    if result.succeeded:
+        refunds.send_surplus_refunds(database, gateway, now=now, attempt_id=attempt_id)
     return AttemptOutcome(attempt_id, invoice_id, status)
 
 
-OPEN_ATTEMPT_STATUSES = ("pending", "processing", "requires_action")
+# --- outcomes -----------------------------------------------------------------------------------
 
-
-def record_outcome(session: Session, attempt_id: int, result: PaymentResult, *, now: datetime,
+def record_outcome(session: Session, attempt_id: int, result: PaymentResult, *, now: datetime, policy: RetryPolicy,
                    details: PaymentDetails | None = None) -> str:
-    """Apply a processor's answer to an attempt, its invoice and its subscription. Idempotent, and state
-    only moves forward: an attempt that has an outcome keeps it, a paid invoice stays paid."""
-    attempt = session.scalar(select(PaymentAttempt).where(PaymentAttempt.id == attempt_id).with_for_update())
-    if attempt.status not in OPEN_ATTEMPT_STATUSES:
+    """Apply a processor's answer to an attempt, its invoice and its subscription, under the invoice lock.
+    Idempotent, and state only moves forward: an attempt that has an outcome keeps it."""
+    invoice_id = session.scalar(select(PaymentAttempt.invoice_id).where(PaymentAttempt.id == attempt_id))
+    invoice = lock_invoice(session, invoice_id)
+    attempt = session.get(PaymentAttempt, attempt_id, populate_existing=True)
+    if attempt.status not in OPEN_ATTEMPT_STATUSES and not (attempt.status == "expired" and result.succeeded):
         return attempt.status  # already recorded (a redelivered webhook, a re-run)
+    # An "expired" page that was paid anyway (expiry and payment crossed at the processor) still recorded:
+    # its money is real, and settle_payment sends back whatever the invoice no longer needs.
     attempt.status = result.status
     attempt.processor_payment_id = result.payment_id or attempt.processor_payment_id
     attempt.failure_code = result.failure_code or ""
     attempt.failure_message = (result.failure_message or "")[:300]
     if result.status in ("succeeded", "failed"):
         attempt.completed_at = now
-    invoice = session.get(Invoice, attempt.invoice_id)
     subscription = session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
     if result.succeeded:
         if details is not None:
             attempt.payment_method_label = details.label[:60]
-        settle_paid_invoice(session, invoice, subscription, amount_cents=result.amount_cents, now=now,
-                            label=attempt.payment_method_label,
-                            transaction_id=(details.transaction_id if details else None) or result.charge_id
-                            or result.payment_id)
+        attempt.amount_received_cents = result.amount_cents
+        settle_payment(session, invoice, subscription, amount_cents=result.amount_cents, currency=result.currency,
+                       now=now, label=attempt.payment_method_label, attempt=attempt,
+                       transaction_id=(details.transaction_id if details else None) or result.charge_id
+                       or result.payment_id)
     elif result.status in ("failed", "requires_action"):
-        from .dunning import after_failure
-
-        after_failure(session, attempt, invoice, subscription, now=now)
+        after_failure(session, attempt, invoice, subscription, now=now, policy=policy)
     return attempt.status
 
 
-def settle_paid_invoice(session: Session, invoice: Invoice, subscription: Subscription | None, *, amount_cents: int,
-                        now: datetime, label: str, transaction_id: str) -> bool:
-    """The one place an invoice becomes Paid: access comes back at once and the billing e-mail gets a
-    confirmation. Returns False when the invoice was already paid (nothing happens twice)."""
-    if invoice.status == "void":
-        log.warning("payment received for void invoice %s; recorded on the attempt only", invoice.number)
-        return False
+def settle_payment(session: Session, invoice: Invoice, subscription: Subscription | None, *, amount_cents: int,
+                   currency: str, now: datetime, label: str, transaction_id: str,
+                   attempt: PaymentAttempt | None = None) -> PaymentApplied:
+    """The one place money received reaches an invoice (the caller holds the invoice lock).
+
+    Paid in full: access comes back at once and the billing e-mail gets a receipt. Less: a partial payment,
+    the rest stays due. Whatever cannot be applied goes back to where it came from, automatically.
+    """
     was = subscription.status if subscription is not None else None
-    if not mark_paid(invoice, amount_cents=amount_cents, now=now, payment_method_label=label,
-                     transaction_id=transaction_id):
-        return False
-    if subscription is not None:
-        advance_after_payment(subscription, invoice, now=now)
+    due_before = invoice.amount_due_cents
+    state_before = invoice.status
+    applied = apply_payment(invoice, amount_cents=amount_cents, currency=currency, now=now,
+                            payment_method_label=label, transaction_id=transaction_id)
     account = session.get(Account, invoice.account_id)
-    outbox.payment_received(session, invoice, account, restored=was in ("past_due", "suspended"))
-    return True
+    if applied.paid_in_full:
+        if subscription is not None:
+            advance_after_payment(subscription, invoice, now=now)
+        outbox.payment_received(session, invoice, account, restored=was in ("past_due", "suspended"))
+    elif applied.applied_cents:
+        outbox.payment_received(session, invoice, account, restored=False, partial_key=(attempt.id if attempt else
+                                                                                        transaction_id))
+    if applied.surplus_cents:
+        reason = _surplus_reason(invoice, state_before, currency, amount_cents, due_before, applied)
+        if attempt is not None and attempt.processor_payment_id:
+            refunds.refund_surplus(session, invoice, attempt, amount_cents=applied.surplus_cents,
+                                   currency=currency.upper(), reason=reason, now=now)
+        else:
+            # Money that did not come through the processor (none today): a person must send it back.
+            log.error("surplus of %s on %s without a processor payment to refund", applied.surplus_cents,
+                      invoice.number)
+            audit.record(session, Actor.system(), "payment.surplus_needs_review", account_id=invoice.account_id,
+                         invoice_id=invoice.id, invoice_number=invoice.number, amount_cents=applied.surplus_cents,
+                         currency=currency.upper(), reason=reason)
+    return applied
+
+
+def _surplus_reason(invoice: Invoice, state_before: str, currency: str, amount_cents: int, due_before: int,
+                    applied: PaymentApplied) -> str:
+    if state_before == "paid":
+        return f"{invoice.number} was already paid, so this second payment was refunded automatically."
+    if state_before == "void":
+        return f"{invoice.number} was voided, so this payment was refunded automatically."
+    if currency.upper() != invoice.currency.upper():
+        return (f"This payment was made in {currency.upper()}, but {invoice.number} is billed in "
+                f"{invoice.currency.upper()}, so it was refunded automatically.")
+    return (f"This payment of {format_money(amount_cents, invoice.currency)} was more than the "
+            f"{format_money(due_before, invoice.currency)} due on {invoice.number}, so the difference was refunded "
+            "automatically.")
 
 
 def advance_after_payment(subscription: Subscription, invoice: Invoice, *, now: datetime) -> None:
@@ -135,8 +343,6 @@ def advance_after_payment(subscription: Subscription, invoice: Invoice, *, now: 
     day it is paid (and runs one interval from there) rather than on the long-past renewal date. A Past due
     one keeps its renewal date: the customer paid for the period that started then.
     """
-    from .renewals import add_interval
-
     if subscription.status == "suspended":
         start = now.replace(microsecond=0)
         subscription.current_period_start = start
@@ -148,7 +354,7 @@ def advance_after_payment(subscription: Subscription, invoice: Invoice, *, now: 
         subscription.status = "active"
 
 
-def settle_pending_attempts(database: Database, gateway: PaymentGateway, *, now: datetime,
+def settle_pending_attempts(database: Database, gateway: PaymentGateway, *, now: datetime, policy: RetryPolicy,
                             older_than: timedelta = timedelta(minutes=5)) -> int:
     """Finish attempts whose outcome was never recorded (a crash, a timeout) by asking again with the same
     idempotency key. Never charges twice; returns how many were settled."""
@@ -159,6 +365,62 @@ def settle_pending_attempts(database: Database, gateway: PaymentGateway, *, now:
             PaymentAttempt.payment_method_id.is_not(None)).order_by(PaymentAttempt.id)))
     settled = 0
     for attempt_id in ids:
-        if execute_attempt(database, gateway, attempt_id, now=now).status != "pending":
+        if execute_attempt(database, gateway, attempt_id, now=now, policy=policy).status != "pending":
             settled += 1
     return settled
+
+
+# --- the paths that use it ----------------------------------------------------------------------
+
+def run_retries(database: Database, gateway: PaymentGateway, *, now: datetime, policy: RetryPolicy) -> dict[str, int]:
+    """Charge every invoice whose next automatic retry is due, with the account's current default card."""
+    counts = {"retried": 0, "paid": 0, "failed": 0}
+    with database.session() as session:
+        ids = list(session.scalars(select(Invoice.id).join(Subscription, Subscription.id == Invoice.subscription_id)
+                                   .where(Invoice.status == "open", Invoice.auto_retry.is_(True),
+                                          Invoice.next_retry_at <= now, Subscription.status == "past_due")
+                                   .order_by(Invoice.next_retry_at)))
+    for invoice_id in ids:
+        try:
+            outcome = collect_now(database, gateway, invoice_id, trigger="retry", now=now, policy=policy,
+                                  only_when_retry_due=True)
+        except (PaymentInProgress, InvoiceNotOpen, ProcessorDown) as exc:
+            log.info("retry of invoice %s skipped this pass: %s", invoice_id, exc.message)
+            continue
+        if outcome is None:
+            continue  # another worker took it, or it was paid meanwhile
+        counts["retried"] += 1
+        counts["paid" if outcome.status == "succeeded" else "failed"] += 1
+    return counts
+
+
+@dataclass
+class RetryResult:
+    paid: list[str]
+    failed: list[tuple[str, str]]  # (invoice number, reason)
+
+
+def retry_now(database: Database, gateway: PaymentGateway, account_id: int, *, now: datetime,
+              policy: RetryPolicy) -> RetryResult:
+    """Retry payment, asked for by the customer: each open invoice, now, with the default card."""
+    with database.session() as session:
+        invoices = [(i.id, i.number) for i in outstanding_invoices(session, account_id)]
+    if not invoices:
+        raise NothingToPay("There is nothing to pay: every invoice is paid.")
+    result = RetryResult(paid=[], failed=[])
+    for invoice_id, number in invoices:
+        try:
+            outcome = collect_now(database, gateway, invoice_id, trigger="customer", now=now, policy=policy,
+                                  account_id=account_id)
+        except InvoiceNotOpen:
+            continue  # paid or voided since the list was read
+        if outcome.status == "succeeded":
+            result.paid.append(number)
+        else:
+            with database.session() as session:
+                failed = session.get(PaymentAttempt, outcome.attempt_id)
+                result.failed.append((number, failed.failure_message or reason_text(failed.failure_code)))
+    if not result.paid and not result.failed:
+        # Everything was paid meanwhile (another tab, a webhook): say so rather than "paid" for nothing.
+        raise NothingToPay("There is nothing to pay: every invoice is paid.")
+    return result

@@ -53,3 +53,28 @@ class InvalidInput(DomainError):
     def __init__(self, errors: dict[str, str]):
         super().__init__("Please correct the highlighted fields.")
         self.errors = errors
+
+
+# --- collecting money ---------------------------------------------------------------------------
+
+class PaymentInProgress(DomainError):
+    """Another collection of the invoice is in flight (a charge, a bank debit processing, a payment page
+    being opened); a second one could take the money twice."""
+
+    code = "payment_in_progress"
+    status = 409
+
+
+class NothingToPay(DomainError):
+    code = "nothing_to_pay"
+    status = 409
+
+
+class InvoiceNotOpen(DomainError):
+    code = "invoice_not_open"
+    status = 409
+
+
+class InvoiceNotPayable(DomainError):
+    code = "invoice_not_payable"
+    status = 409

@@ -17,13 +17,15 @@ from sqlalchemy.orm import Session
 from ..db import Database
 from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, ProcessorEvent
 from ..payments.gateway import PaymentGateway, PaymentResult, ProcessorError
-from . import audit, cards
+from . import audit, cards, refunds
 from .audit import Actor
-from .collection import OPEN_ATTEMPT_STATUSES, record_outcome
+from .collection import OPEN_ATTEMPT_STATUSES, execute_attempt, record_outcome
+from .dunning import RetryPolicy
+from .errors import ProcessorDown
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Session, PaymentGateway, dict, datetime], str]
+Handler = Callable[[Session, PaymentGateway, dict, datetime, RetryPolicy], str]
 HANDLERS: dict[str, Handler] = {}
 
 
@@ -36,7 +38,7 @@ def handles(*event_types: str):
     return register
 
 
-def process_event(session: Session, gateway: PaymentGateway, event: dict, *, now: datetime,
+def process_event(session: Session, gateway: PaymentGateway, event: dict, *, now: datetime, policy: RetryPolicy,
                   source: str = "stripe") -> str:
     """Apply one event exactly once, in the caller's transaction (the caller commits). Returns what it did."""
     if session.get(ProcessorEvent, event["id"]) is not None:
@@ -46,32 +48,38 @@ def process_event(session: Session, gateway: PaymentGateway, event: dict, *, now
         log.info("ignoring processor event %s of type %s", event.get("id"), event.get("type"))
         outcome = "ignored"
     else:
-        outcome = handler(session, gateway, event["data"]["object"], now)
+        outcome = handler(session, gateway, event["data"]["object"], now, policy)
     session.add(ProcessorEvent(id=event["id"], type=event.get("type", "")[:80], source=source, outcome=outcome[:200],
                                created_at=now))
     return outcome
 
 
-def apply_event(database: Database, gateway: PaymentGateway, event: dict, *, now: datetime,
+def apply_event(database: Database, gateway: PaymentGateway, event: dict, *, now: datetime, policy: RetryPolicy,
                 source: str = "stripe") -> str:
-    """``process_event`` in a transaction of its own; two deliveries racing each other apply it once."""
+    """``process_event`` in a transaction of its own; two deliveries racing each other apply it once. Money
+    the event brought that the invoice could not take is sent back right after the commit."""
     with database.session() as session:
-        outcome = process_event(session, gateway, event, now=now, source=source)
+        outcome = process_event(session, gateway, event, now=now, policy=policy, source=source)
         try:
             session.commit()
         except IntegrityError:
             session.rollback()
             return "duplicate"
+    refunds.send_surplus_refunds(database, gateway, now=now)
     return outcome
 
 
-def deliver_sandbox_events(database: Database, gateway: PaymentGateway, *, now: datetime) -> int:
+def deliver_sandbox_events(database: Database, gateway: PaymentGateway, *, now: datetime, policy: RetryPolicy) -> int:
     """The sandbox's webhook delivery: due events go through the very same handlers as Stripe's."""
     if getattr(gateway, "name", "") != "sandbox":
         return 0
     delivered = 0
     for event in gateway.due_events(now=int(now.timestamp())):
-        apply_event(database, gateway, event, now=now, source="sandbox")
+        try:
+            apply_event(database, gateway, event, now=now, policy=policy, source="sandbox")
+        except ProcessorDown as exc:
+            log.warning("sandbox event %s left for the next pass: %s", event.get("id"), exc.message)
+            continue
         gateway.mark_delivered(event["id"])
         delivered += 1
     return delivered
@@ -83,28 +91,46 @@ def _checkout_attempt(session: Session, checkout: dict) -> PaymentAttempt | None
     return session.scalar(select(PaymentAttempt).where(PaymentAttempt.checkout_session_id == checkout["id"]))
 
 
+def _amount(value) -> int | None:
+    """An amount from an event: a whole number of minor units, or None when it is missing or not one."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 def _paid_by_checkout(session: Session, gateway: PaymentGateway, attempt: PaymentAttempt, checkout: dict,
-                      now: datetime) -> str:
+                      now: datetime, policy: RetryPolicy) -> str:
+    """A paid checkout session: what it says it collected (amount and currency) is what is applied, never
+    the amount we asked for. Without those in the event, the processor is asked."""
     payment_id = checkout.get("payment_intent") or ""
+    amount, currency = _amount(checkout.get("amount_total")), checkout.get("currency")
+    if (amount is None or not isinstance(currency, str)) and payment_id:
+        received = _processor(gateway.retrieve_payment, payment_id)
+        amount, currency = received.amount_cents, received.currency
+    if amount is None or not isinstance(currency, str):
+        raise ProcessorDown("The payment's amount is unknown; the event is left for a later delivery.")
     details = None
     if payment_id:
         try:
             details = gateway.payment_details(payment_id)
         except ProcessorError:
             log.warning("could not read how %s was paid; recording it without details", payment_id)
-    result = PaymentResult(payment_id=payment_id, status="succeeded",
-                           amount_cents=int(checkout.get("amount_total") or attempt.amount_cents),
-                           currency=(checkout.get("currency") or attempt.currency).upper())
-    return record_outcome(session, attempt.id, result, now=now, details=details)
+    result = PaymentResult(payment_id=payment_id, status="succeeded", amount_cents=amount, currency=currency.upper())
+    return record_outcome(session, attempt.id, result, now=now, policy=policy, details=details)
+
+
+def _processor(call, *args):
+    try:
+        return call(*args)
+    except ProcessorError as exc:
+        raise ProcessorDown(f"The payment processor could not be asked: {exc.message}") from exc
 
 
 @handles("checkout.session.completed")
-def checkout_completed(session, gateway, checkout, now) -> str:
+def checkout_completed(session, gateway, checkout, now, policy) -> str:
     attempt = _checkout_attempt(session, checkout)
     if attempt is None:
         return "unknown checkout session"
     if checkout.get("payment_status") in ("paid", "no_payment_required"):
-        return _paid_by_checkout(session, gateway, attempt, checkout, now)
+        return _paid_by_checkout(session, gateway, attempt, checkout, now, policy)
     # A bank redirect or similar: the money arrives later (async_payment_succeeded / _failed).
     if attempt.status == "pending":
         attempt.status = "processing"
@@ -113,26 +139,26 @@ def checkout_completed(session, gateway, checkout, now) -> str:
 
 
 @handles("checkout.session.async_payment_succeeded")
-def checkout_async_succeeded(session, gateway, checkout, now) -> str:
+def checkout_async_succeeded(session, gateway, checkout, now, policy) -> str:
     attempt = _checkout_attempt(session, checkout)
     if attempt is None:
         return "unknown checkout session"
-    return _paid_by_checkout(session, gateway, attempt, checkout, now)
+    return _paid_by_checkout(session, gateway, attempt, checkout, now, policy)
 
 
 @handles("checkout.session.async_payment_failed")
-def checkout_async_failed(session, gateway, checkout, now) -> str:
+def checkout_async_failed(session, gateway, checkout, now, policy) -> str:
     attempt = _checkout_attempt(session, checkout)
     if attempt is None:
         return "unknown checkout session"
     result = PaymentResult(payment_id=checkout.get("payment_intent") or "", status="failed",
                            amount_cents=attempt.amount_cents, currency=attempt.currency,
                            failure_code="payment_failed", failure_message="The bank did not authorise the payment.")
-    return record_outcome(session, attempt.id, result, now=now)
+    return record_outcome(session, attempt.id, result, now=now, policy=policy)
 
 
 @handles("checkout.session.expired")
-def checkout_expired(session, gateway, checkout, now) -> str:
+def checkout_expired(session, gateway, checkout, now, policy) -> str:
     attempt = _checkout_attempt(session, checkout)
     if attempt is None:
         return "unknown checkout session"
@@ -158,24 +184,29 @@ def _attempt_for_payment(session: Session, intent: dict) -> PaymentAttempt | Non
 
 
 @handles("payment_intent.succeeded")
-def payment_intent_succeeded(session, gateway, intent, now) -> str:
+def payment_intent_succeeded(session, gateway, intent, now, policy) -> str:
     attempt = _attempt_for_payment(session, intent)
     if attempt is None:
         return "unknown payment"
     charge = intent.get("latest_charge")
-    result = PaymentResult(payment_id=intent["id"], status="succeeded", amount_cents=int(intent.get("amount") or 0),
-                           currency=(intent.get("currency") or attempt.currency).upper(),
-                           charge_id=charge if isinstance(charge, str) else None)
+    # What was collected, not what was asked for: ``amount_received`` (Stripe always sends it).
+    amount = _amount(intent.get("amount_received"))
+    currency = intent.get("currency")
+    if amount is None or not isinstance(currency, str):
+        received = _processor(gateway.retrieve_payment, intent["id"])
+        amount, currency = received.amount_cents, received.currency
+    result = PaymentResult(payment_id=intent["id"], status="succeeded", amount_cents=amount,
+                           currency=currency.upper(), charge_id=charge if isinstance(charge, str) else None)
     details = None
     try:
         details = gateway.payment_details(intent["id"])
     except ProcessorError:
         pass
-    return record_outcome(session, attempt.id, result, now=now, details=details)
+    return record_outcome(session, attempt.id, result, now=now, policy=policy, details=details)
 
 
 @handles("payment_intent.payment_failed")
-def payment_intent_failed(session, gateway, intent, now) -> str:
+def payment_intent_failed(session, gateway, intent, now, policy) -> str:
     attempt = _attempt_for_payment(session, intent)
     if attempt is None:
         return "unknown payment"
@@ -185,13 +216,13 @@ def payment_intent_failed(session, gateway, intent, now) -> str:
     result = PaymentResult(payment_id=intent["id"], status=status, amount_cents=int(intent.get("amount") or 0),
                            currency=(intent.get("currency") or attempt.currency).upper(), failure_code=code,
                            failure_message=error.get("message") or "The payment failed.")
-    return record_outcome(session, attempt.id, result, now=now)
+    return record_outcome(session, attempt.id, result, now=now, policy=policy)
 
 
 # --- saved cards --------------------------------------------------------------------------------
 
 @handles("setup_intent.succeeded")
-def setup_intent_succeeded(session, gateway, intent, now) -> str:
+def setup_intent_succeeded(session, gateway, intent, now, policy) -> str:
     account = session.scalar(select(Account).where(Account.processor_customer_id == intent.get("customer")))
     if account is None or not intent.get("payment_method"):
         return "unknown customer"
@@ -204,7 +235,7 @@ def _card(session: Session, payment_method: dict) -> PaymentMethod | None:
 
 
 @handles("payment_method.updated", "payment_method.automatically_updated")
-def payment_method_updated(session, gateway, payment_method, now) -> str:
+def payment_method_updated(session, gateway, payment_method, now, policy) -> str:
     card = _card(session, payment_method)
     details = payment_method.get("card") or {}
     if card is None or not details:
@@ -224,7 +255,7 @@ def payment_method_updated(session, gateway, payment_method, now) -> str:
 
 
 @handles("payment_method.detached")
-def payment_method_detached(session, gateway, payment_method, now) -> str:
+def payment_method_detached(session, gateway, payment_method, now, policy) -> str:
     card = _card(session, payment_method)
     if card is None or card.detached_at is not None:
         return "nothing to do"
@@ -237,23 +268,19 @@ def payment_method_detached(session, gateway, payment_method, now) -> str:
 # --- refunds made elsewhere ---------------------------------------------------------------------
 
 @handles("charge.refunded")
-def charge_refunded(session, gateway, charge, now) -> str:
+def charge_refunded(session, gateway, charge, now, policy) -> str:
     """Refunds made anywhere (our console, the processor's dashboard) become Refund rows, once each."""
-    from .refunds import apply_charge_refunded
-
-    return apply_charge_refunded(session, gateway, charge, now)
+    return refunds.apply_charge_refunded(session, gateway, charge, now)
 
 
 # Stripe keeps idempotency keys for at least 24 hours; stay safely inside that.
 IDEMPOTENCY_WINDOW = timedelta(hours=23)
 
 
-def reconcile(database: Database, gateway: PaymentGateway, *, now: datetime,
+def reconcile(database: Database, gateway: PaymentGateway, *, now: datetime, policy: RetryPolicy,
               older_than: timedelta = timedelta(minutes=10)) -> dict[str, int]:
     """Ask the processor about attempts whose outcome is still unknown and settle them from its answer.
     Never charges: it only reads (checkout sessions, payment intents)."""
-    from .collection import execute_attempt
-
     counts = {"checked": 0, "settled": 0}
     with database.session() as session:
         rows = session.scalars(select(PaymentAttempt).where(
@@ -270,17 +297,18 @@ def reconcile(database: Database, gateway: PaymentGateway, *, now: datetime,
                     payload = {"id": checkout.id, "payment_intent": checkout.payment_intent_id,
                                "payment_status": checkout.payment_status, "amount_total": None, "currency": None}
                     if checkout.status == "complete" and checkout.payment_status == "paid":
-                        outcome = checkout_async_succeeded(session, gateway, payload, now)
+                        outcome = checkout_async_succeeded(session, gateway, payload, now, policy)
                     elif checkout.status == "expired":
-                        outcome = checkout_expired(session, gateway, payload, now)
+                        outcome = checkout_expired(session, gateway, payload, now, policy)
                     elif checkout.payment_intent_id:
                         payment_id = checkout.payment_intent_id
                 if outcome is None and payment_id:
                     result = gateway.retrieve_payment(payment_id)
                     if result.status in ("succeeded", "failed"):
                         details = gateway.payment_details(payment_id) if result.succeeded else None
-                        outcome = record_outcome(session, attempt_id, result, now=now, details=details)
-            except ProcessorError as exc:
+                        outcome = record_outcome(session, attempt_id, result, now=now, policy=policy,
+                                                 details=details)
+            except (ProcessorError, ProcessorDown) as exc:
                 log.warning("reconcile: attempt %s still unknown: %s", attempt_id, exc)
                 continue
             session.commit()
@@ -297,7 +325,7 @@ def reconcile(database: Database, gateway: PaymentGateway, *, now: datetime,
         elif outcome is None and not checkout_id and not payment_id and status == "pending":
             if now - created_at < IDEMPOTENCY_WINDOW:
                 # Never answered at all: asking again with the same idempotency key returns the first outcome.
-                outcome = execute_attempt(database, gateway, attempt_id, now=now).status
+                outcome = execute_attempt(database, gateway, attempt_id, now=now, policy=policy).status
             else:
                 # Past the processor's idempotency window a repeat could charge again: leave it for a person.
                 log.error("attempt %s has had no answer for over a day; check it in the processor's dashboard",

@@ -123,21 +123,79 @@ def next_invoice_number(session: Session, prefix: str) -> str:
     return f"{prefix}-{value:06d}"
 
 
+def begin_write(session: Session) -> None:
+    """Make the caller's transaction a write transaction now, before it reads what it will decide on.
+
+    On PostgreSQL row locks (``FOR UPDATE``) do this per row. SQLite has one writer for the whole file and
+    its default transactions start as readers, so two requests could both read "nothing in flight" and then
+    both write: ``BEGIN IMMEDIATE`` takes the write lock first (waiting for it up to the busy timeout), so the
+    check and the write that follows it are one step. Never call a processor while holding it: the sandbox
+    processor writes to the same file from its own connection.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    if not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def lock_invoice(session: Session, invoice_id: int, *, account_id: int | None = None) -> Invoice:
+    """The one invoice lock: the issued invoice, locked until the caller commits (``FOR UPDATE`` on
+    PostgreSQL, the database's write lock on SQLite), read afresh. Every path that collects, voids, refunds
+    or records money for an invoice takes it first; another account's invoice is not found."""
+    begin_write(session)
+    query = select(Invoice).where(Invoice.id == invoice_id, Invoice.status != "draft")
+    if session.get_bind().dialect.name != "sqlite":
+        query = query.with_for_update()
+    if account_id is not None:
+        query = query.where(Invoice.account_id == account_id)
+    invoice = session.scalar(query.execution_options(populate_existing=True))
+    if invoice is None:
+        raise NotFound("That invoice does not exist.")
+    return invoice
+
+
+@dataclass(frozen=True)
+class PaymentApplied:
+    """What a payment did to an invoice: how much of it counted, whether that paid the invoice in full,
+    and what is left over (money that must go back to the customer)."""
+
+    applied_cents: int
+    paid_in_full: bool
+    surplus_cents: int
+
+
+def apply_payment(invoice: Invoice, *, amount_cents: int, currency: str, now: datetime,
+                  payment_method_label: str = "", transaction_id: str = "") -> PaymentApplied:
+    """Apply money received to an invoice. Paid means paid in full: less than what is due is a partial
+    payment (amount paid grows, the rest stays due); more, money for an invoice that is already Paid or
+    Void, or money in another currency is surplus for the caller to send back."""
+    amount_cents = max(0, int(amount_cents))
+    if invoice.status != "open" or (currency or "").upper() != invoice.currency.upper():
+        return PaymentApplied(applied_cents=0, paid_in_full=False, surplus_cents=amount_cents)
+    applied = min(amount_cents, invoice.amount_due_cents)
+    invoice.amount_paid_cents = invoice.amount_paid_cents + applied
+    invoice.payment_method_label = payment_method_label or invoice.payment_method_label
+    invoice.processor_transaction_id = transaction_id or invoice.processor_transaction_id
+    invoice.status_version = invoice.status_version + 1
+    paid = invoice.amount_paid_cents >= invoice.total_cents
+    if paid:
+        invoice.status = "paid"
+        invoice.paid_at = now
+        invoice.next_retry_at = None
+    return PaymentApplied(applied_cents=applied, paid_in_full=paid, surplus_cents=amount_cents - applied)
+
+
 def mark_paid(invoice: Invoice, *, amount_cents: int, now: datetime, payment_method_label: str = "",
               transaction_id: str = "") -> bool:
-    """Record a payment. Returns False when it was already paid (state only moves forward)."""
+    """Record a payment of the whole amount due (seeding and tests). Returns False when it was already
+    paid; like ``apply_payment`` it never marks Paid for less than the total."""
     if invoice.status == "paid":
         return False
     if invoice.status == "void":
         raise ValueError(f"invoice {invoice.number} is void")
-    invoice.amount_paid_cents = invoice.amount_paid_cents + amount_cents
-    invoice.status = "paid"
-    invoice.paid_at = now
-    invoice.payment_method_label = payment_method_label or invoice.payment_method_label
-    invoice.processor_transaction_id = transaction_id or invoice.processor_transaction_id
-    invoice.next_retry_at = None
-    invoice.status_version = invoice.status_version + 1
-    return True
+    return apply_payment(invoice, amount_cents=amount_cents, currency=invoice.currency, now=now,
+                         payment_method_label=payment_method_label, transaction_id=transaction_id).paid_in_full
 
 
 @dataclass

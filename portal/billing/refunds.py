@@ -14,16 +14,17 @@ import logging
 import secrets
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..db import Database
 from ..models import Account, CreditEntry, Invoice, PaymentAttempt, Refund
 from ..notifications import outbox
-from ..payments.gateway import ProcessorError, ProcessorUnavailable, RefundResult
+from ..payments.gateway import PaymentGateway, ProcessorError, ProcessorUnavailable, RefundResult
 from . import audit
 from .audit import Actor
 from .errors import DomainError, InvalidInput, NotFound
+from .invoices import lock_invoice
 from .money import format_money
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,9 @@ class RefundFailed(DomainError):
 # --- reading ------------------------------------------------------------------------------------
 
 def refunded_or_pending_cents(session: Session, invoice_id: int) -> int:
+    """Paid money that is refunded or on its way back (surplus refunds never were part of what was paid)."""
     return int(session.scalar(select(func.coalesce(func.sum(Refund.amount_cents), 0)).where(
-        Refund.invoice_id == invoice_id, Refund.status.in_(COUNTING))) or 0)
+        Refund.invoice_id == invoice_id, Refund.status.in_(COUNTING), Refund.kind == "refund")) or 0)
 
 
 def refundable_cents(session: Session, invoice: Invoice) -> int:
@@ -93,26 +95,6 @@ def original_payment_id(session: Session, invoice: Invoice) -> str | None:
     if invoice.processor_transaction_id.startswith(("pi_", "ch_", "py_")):
         return invoice.processor_transaction_id
     return None
-
-
-# --- locking ------------------------------------------------------------------------------------
-
-def lock_invoice(session: Session, invoice_id: int, *, account_id: int | None = None) -> Invoice:
-    """The invoice, locked until the caller commits: FOR UPDATE on PostgreSQL; on SQLite a no-op write first
-    takes the database's write lock, so the amounts read next can't go stale before we write."""
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(update(Invoice).where(Invoice.id == invoice_id)
-                        .values(status_version=Invoice.status_version).execution_options(synchronize_session=False))
-        query = select(Invoice)
-    else:
-        query = select(Invoice).with_for_update()
-    query = query.where(Invoice.id == invoice_id, Invoice.status != "draft")
-    if account_id is not None:
-        query = query.where(Invoice.account_id == account_id)
-    invoice = session.scalar(query.execution_options(populate_existing=True))
-    if invoice is None:
-        raise NotFound("That invoice does not exist.")
-    return invoice
 
 
 # --- refunding ----------------------------------------------------------------------------------
@@ -234,7 +216,7 @@ def _set_status(session: Session, invoice: Invoice, refund: Refund, status: str,
             refund.settled_at = now
         session.flush()
         total = int(session.scalar(select(func.coalesce(func.sum(Refund.amount_cents), 0)).where(
-            Refund.invoice_id == invoice.id, Refund.status == "succeeded")) or 0)
+            Refund.invoice_id == invoice.id, Refund.status == "succeeded", Refund.kind == "refund")) or 0)
         invoice.amount_refunded_cents = min(total, invoice.amount_paid_cents)
         invoice.status_version = invoice.status_version + 1
     if refund.status in COUNTING and (refund.processor_refund_id or refund.destination == "credit"):
@@ -245,8 +227,12 @@ def _set_status(session: Session, invoice: Invoice, refund: Refund, status: str,
 def _confirm(session: Session, invoice: Invoice, refund: Refund) -> None:
     account = session.get(Account, invoice.account_id)
     amount = format_money(refund.amount_cents, refund.currency)
-    subject = (f"Refund of {amount} as account credit for invoice {invoice.number}" if refund.destination == "credit"
-               else f"Refund of {amount} for invoice {invoice.number}")
+    if refund.kind == "surplus":
+        subject = f"We sent {amount} back to you: more than was due for invoice {invoice.number}"
+    elif refund.destination == "credit":
+        subject = f"Refund of {amount} as account credit for invoice {invoice.number}"
+    else:
+        subject = f"Refund of {amount} for invoice {invoice.number}"
     outbox.enqueue(session, dedupe_key=f"refund-{refund.id}", kind="refund_issued", to=account.billing_email,
                    account_id=account.id, subject=subject, template="refund_issued",
                    context={"refund": refund, "invoice": invoice, "account": account})
@@ -262,13 +248,9 @@ def settle_pending_refunds(database: Database, gateway, *, now: datetime,
             Refund.processor_refund_id.is_(None), Refund.created_at <= now - older_than)).all()
         work = []
         for refund in rows:
-            invoice = session.get(Invoice, refund.invoice_id)
-            payment_id = original_payment_id(session, invoice)
-            if payment_id:
-                work.append((refund.id, dict(payment_id_or_charge_id=payment_id, amount_cents=refund.amount_cents,
-                                             idempotency_key=refund.idempotency_key,
-                                             metadata={"refund_id": refund.id, "invoice_id": invoice.id,
-                                                       "invoice_number": invoice.number, "reason": refund.reason})))
+            request = _processor_request(session, refund)
+            if request is not None:
+                work.append((refund.id, request))
     settled = 0
     for refund_id, request in work:
         try:
@@ -279,6 +261,68 @@ def settle_pending_refunds(database: Database, gateway, *, now: datetime,
         if refund.processor_refund_id:
             settled += 1
     return settled
+
+
+def _processor_request(session: Session, refund: Refund) -> dict | None:
+    """The processor call for a pending card refund: a refund of a paid invoice goes to the payment that paid
+    it, a surplus refund to the very payment that brought the surplus."""
+    invoice = session.get(Invoice, refund.invoice_id)
+    if refund.kind == "surplus":
+        payment_id = refund.payment_attempt.processor_payment_id if refund.payment_attempt else None
+    else:
+        payment_id = original_payment_id(session, invoice)
+    if not payment_id:
+        return None
+    return dict(payment_id_or_charge_id=payment_id, amount_cents=refund.amount_cents,
+                idempotency_key=refund.idempotency_key,
+                metadata={"refund_id": refund.id, "invoice_id": invoice.id, "invoice_number": invoice.number,
+                          "reason": refund.reason[:200]})
+
+
+# --- money the invoice could not take -----------------------------------------------------------
+
+def refund_surplus(session: Session, invoice: Invoice, attempt: PaymentAttempt, *, amount_cents: int, currency: str,
+                   reason: str, now: datetime) -> Refund:
+    """Written first, in the caller's transaction (the one that records the payment): a pending refund of
+    money the invoice could not take, back to the payment it came from. ``send_surplus_refunds`` (right
+    after the commit, and every worker pass) asks the processor, with a key that never refunds twice."""
+    key = f"surplus-attempt-{attempt.id}"
+    existing = session.scalar(select(Refund).where(Refund.idempotency_key == key))
+    if existing is not None:
+        return existing
+    refund = Refund(invoice_id=invoice.id, account_id=invoice.account_id, amount_cents=amount_cents,
+                    currency=currency, reason=reason[:300], status="pending", destination="card", origin="portal",
+                    kind="surplus", payment_attempt_id=attempt.id, idempotency_key=key, created_at=now)
+    session.add(refund)
+    session.flush()
+    invoice.status_version = invoice.status_version + 1  # the PDF lists the refund
+    audit.record(session, Actor.system(), "refund.surplus_created", account_id=invoice.account_id,
+                 invoice_id=invoice.id, invoice_number=invoice.number, refund_id=refund.id, amount_cents=amount_cents,
+                 currency=currency, attempt_id=attempt.id, reason=reason)
+    log.warning("%s: %s of surplus from attempt %s is being refunded automatically", invoice.number, amount_cents,
+                attempt.id)
+    return refund
+
+
+def send_surplus_refunds(database: Database, gateway: PaymentGateway, *, now: datetime,
+                         attempt_id: int | None = None) -> int:
+    """Ask the processor for surplus refunds not yet sent (those of one attempt, or all). Returns how many."""
+    with database.session() as session:
+        query = select(Refund).where(Refund.kind == "surplus", Refund.status == "pending",
+                                     Refund.processor_refund_id.is_(None))
+        if attempt_id is not None:
+            query = query.where(Refund.payment_attempt_id == attempt_id)
+        work = [(r.id, _processor_request(session, r)) for r in session.scalars(query)]
+    sent = 0
+    for refund_id, request in work:
+        if request is None:
+            continue
+        try:
+            _call_processor(database, gateway, refund_id, request, now=now)
+        except RefundFailed:
+            log.error("surplus refund %s was refused by the processor; a person must send it back", refund_id)
+        sent += 1
+    return sent
 
 
 # --- refunds made in the processor's dashboard --------------------------------------------------

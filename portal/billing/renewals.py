@@ -9,7 +9,6 @@ constraint keeps it from billing a period twice.
 """
 from __future__ import annotations
 
-import calendar
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,17 +21,12 @@ from ..db import Database
 from ..models import Account, Invoice, Subscription
 from ..notifications import outbox
 from ..payments.gateway import PaymentGateway
-from .collection import execute_attempt, open_attempt, settle_pending_attempts
+from .collection import (advance_after_payment, execute_attempt, open_attempt, record_failure_without_card,
+                         settle_pending_attempts)
+from .dunning import RetryPolicy
 from .invoices import build_subscription_invoice, issue_invoice
+from .periods import add_interval
 from .seller import Seller
-
-
-def add_interval(moment: datetime, interval: str) -> datetime:
-    """One billing interval later; the 31st becomes the month's last day when the month is shorter."""
-    months = 12 if interval == "year" else 1
-    index = moment.month - 1 + months
-    year, month = moment.year + index // 12, index % 12 + 1
-    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
 
 
 @dataclass
@@ -66,10 +60,13 @@ def count_due(database: Database, *, now: datetime) -> int:
         return len(session.scalars(_due_query(now)).all())
 
 
-def claim_and_invoice(database: Database, seller: Seller, *, now: datetime, batch: int) -> tuple[list[int], RenewalStats]:
+def claim_and_invoice(database: Database, seller: Seller, *, now: datetime, batch: int,
+                      policy: RetryPolicy) -> tuple[list[int], RenewalStats]:
     """Claim up to ``batch`` due subscriptions and issue their invoices in one transaction.
 
-    Returns the payment attempts to execute (committed before any processor call).
+    Returns the payment attempts to execute (committed before any processor call). Each invoice and its
+    first attempt are written in the same transaction, so no other collection of it can exist yet: this is
+    the one path that opens an attempt without ``collection.claim``.
     """
     stats = RenewalStats()
     attempts: list[PaymentAttemptRef] = []
@@ -90,16 +87,12 @@ def claim_and_invoice(database: Database, seller: Seller, *, now: datetime, batc
                     issue_invoice(session, invoice, account, seller, now=now)
                     outbox.invoice_issued(session, invoice, account)
                     if invoice.status == "paid":  # covered by credit
-                        from .collection import advance_after_payment
-
                         advance_after_payment(subscription, invoice, now=now)
                         stats.paid += 1
                     else:
                         attempt = open_attempt(session, invoice, trigger="renewal", now=now)
                         if attempt is None:
-                            from .dunning import record_failure_without_card
-
-                            record_failure_without_card(session, invoice, trigger="renewal", now=now)
+                            record_failure_without_card(session, invoice, trigger="renewal", now=now, policy=policy)
                             stats.no_card += 1
                         else:
                             session.flush()
@@ -115,16 +108,17 @@ def claim_and_invoice(database: Database, seller: Seller, *, now: datetime, batc
 PaymentAttemptRef = int
 
 
-def run_renewals(database: Database, gateway: PaymentGateway, seller: Seller, *, now: datetime, batch: int = 50,
+def run_renewals(database: Database, gateway: PaymentGateway, seller: Seller, *, now: datetime, policy: RetryPolicy,
+                 batch: int = 50,
                  progress: Callable[[RenewalStats, int], None] | None = None,
                  settle_after: timedelta = timedelta(minutes=5)) -> RenewalStats:
     """One pass: settle attempts left pending by an earlier crash, then renew everything due."""
     started = time.perf_counter()
     total = RenewalStats()
-    total.settled = settle_pending_attempts(database, gateway, now=now, older_than=settle_after)
+    total.settled = settle_pending_attempts(database, gateway, now=now, policy=policy, older_than=settle_after)
     expected = count_due(database, now=now)
     while True:
-        attempt_ids, stats = claim_and_invoice(database, seller, now=now, batch=batch)
+        attempt_ids, stats = claim_and_invoice(database, seller, now=now, batch=batch, policy=policy)
         if stats.due == 0:
             break
         total.due += stats.due
@@ -133,7 +127,7 @@ def run_renewals(database: Database, gateway: PaymentGateway, seller: Seller, *,
         total.paid += stats.paid
         total.skipped += stats.skipped
         for attempt_id in attempt_ids:
-            outcome = execute_attempt(database, gateway, attempt_id, now=now)
+            outcome = execute_attempt(database, gateway, attempt_id, now=now, policy=policy)
             if outcome.status == "succeeded":
                 total.paid += 1
             elif outcome.status != "pending":

@@ -20,16 +20,12 @@ from ..models import Account, Invoice, PaymentAttempt, Subscription
 from ..notifications import outbox
 from . import audit, credits, refunds
 from .audit import Actor
-from .collection import advance_after_payment, settle_paid_invoice
-from .dunning import NothingToPay, PaymentInProgress, _has_open_attempt, outstanding_invoices, reason_text
-from .errors import DomainError, InvalidInput, NotFound
+from ..payments.gateway import PaymentGateway
+from .collection import advance_after_payment, claim, collect_now, expire_open_checkouts, in_flight_message, settle_payment
+from .dunning import RetryPolicy, outstanding_invoices, reason_text
+from .errors import InvalidInput, InvoiceNotOpen, NotFound, PaymentInProgress
 
 _AMOUNT = re.compile(r"^\d{1,9}(\.\d{1,3})?$")
-
-
-class InvoiceNotOpen(DomainError):
-    code = "invoice_not_open"
-    status = 409
 
 
 # --- input --------------------------------------------------------------------------------------
@@ -101,35 +97,54 @@ def account_actions(session: Session, account: Account, invoices: list[Invoice])
 
 # --- actions ------------------------------------------------------------------------------------
 
-def void_invoice(session: Session, account_id: int, invoice_id: int, *, reason: str, actor: Actor,
-                 now: datetime) -> Invoice:
+def void_invoice(database: Database, gateway: PaymentGateway, account_id: int, invoice_id: int, *, reason: str,
+                 actor: Actor, now: datetime) -> Invoice:
     """Void an Open invoice: nothing is owed any more, automatic retries stop, and a subscription that was
-    Past due or Suspended only for it is active again. A paid invoice can't be voided (refund it instead)."""
+    Past due or Suspended only for it is active again. A paid invoice can't be voided (refund it instead).
+
+    Its open payment pages are expired at the processor first, so none can take money for a void invoice;
+    a payment in flight refuses the void until its outcome is known.
+    """
     reason = (reason or "").strip()
-    invoice = refunds.lock_invoice(session, invoice_id, account_id=account_id)
-    if invoice.status == "paid":
-        raise InvoiceNotOpen(f"{invoice.number} is paid, so it can't be voided. Refund it instead.")
-    if invoice.status != "open":
-        raise InvoiceNotOpen(f"{invoice.number} is already {invoice.status_label.lower()}.")
     if not reason:
         raise InvalidInput({"reason": "Enter the reason for voiding this invoice."})
     if len(reason) > 300:
         raise InvalidInput({"reason": "Use at most 300 characters."})
-    if _has_open_attempt(session, invoice):
-        raise PaymentInProgress(f"A payment for {invoice.number} is in progress; wait for its outcome before "
-                                "voiding the invoice.")
-    invoice.status, invoice.voided_at, invoice.void_reason = "void", now, reason
-    invoice.auto_retry, invoice.next_retry_at = False, None
-    invoice.status_version = invoice.status_version + 1
-    subscription = session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
-    if subscription is not None and subscription.status in ("past_due", "suspended"):
-        session.flush()
-        if not outstanding_invoices(session, invoice.account_id):
-            advance_after_payment(subscription, invoice, now=now)
-    audit.record(session, actor, "invoice.voided", account_id=invoice.account_id, invoice_id=invoice.id,
-                 invoice_number=invoice.number, amount_cents=invoice.total_cents, currency=invoice.currency,
-                 reason=reason)
-    session.commit()
+    with database.session() as session:
+        _open_invoice(session, invoice_id, account_id, now=now, paid_message="{number} is paid, so it can't be "
+                      "voided. Refund it instead.")
+    expire_open_checkouts(database, gateway, invoice_id, now=now, account_id=account_id,
+                          why="Closed: the invoice was voided.")
+    with database.session() as session:
+        invoice = _open_invoice(session, invoice_id, account_id, now=now, paid_message="{number} is paid, so it "
+                                "can't be voided. Refund it instead.", verb="voiding the invoice")
+        invoice.status, invoice.voided_at, invoice.void_reason = "void", now, reason
+        invoice.auto_retry, invoice.next_retry_at = False, None
+        invoice.status_version = invoice.status_version + 1
+        subscription = session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
+        if subscription is not None and subscription.status in ("past_due", "suspended"):
+            session.flush()
+            if not outstanding_invoices(session, invoice.account_id):
+                advance_after_payment(subscription, invoice, now=now)
+        audit.record(session, actor, "invoice.voided", account_id=invoice.account_id, invoice_id=invoice.id,
+                     invoice_number=invoice.number, amount_cents=invoice.total_cents, currency=invoice.currency,
+                     reason=reason)
+        session.commit()
+        return invoice
+
+
+def _open_invoice(session: Session, invoice_id: int, account_id: int, *, now: datetime, paid_message: str,
+                  verb: str | None = None) -> Invoice:
+    """The locked invoice, refused unless it is Open (and, with ``verb``, unless nothing is collecting it)."""
+    found = claim(session, invoice_id, now=now, account_id=account_id)
+    invoice = found.invoice
+    if invoice.status == "paid":
+        raise InvoiceNotOpen(paid_message.format(number=invoice.number))
+    if invoice.status != "open":
+        raise InvoiceNotOpen(f"{invoice.number} is already {invoice.status_label.lower()}.")
+    if verb is not None and (found.in_flight is not None or found.open_pages):
+        attempt = found.in_flight or found.open_pages[0]
+        raise PaymentInProgress(f"{in_flight_message(invoice, attempt)} Wait for its outcome before {verb}.")
     return invoice
 
 
@@ -140,32 +155,16 @@ class RetryOutcome:
     message: str
 
 
-def retry_invoice_payment(database: Database, gateway, account_id: int, invoice_id: int, *, actor: Actor,
-                          now: datetime) -> RetryOutcome:
-    """Charge one Open invoice now with the account's default card (collection's three steps)."""
-    from .collection import execute_attempt, open_attempt
-
+def retry_invoice_payment(database: Database, gateway: PaymentGateway, account_id: int, invoice_id: int, *,
+                          actor: Actor, now: datetime, policy: RetryPolicy) -> RetryOutcome:
+    """Charge one Open invoice now with the account's default card (the one collection path), audited."""
+    outcome = collect_now(database, gateway, invoice_id, trigger="staff", now=now, policy=policy,
+                          account_id=account_id, actor=actor)
     with database.session() as session:
-        invoice = refunds.lock_invoice(session, invoice_id, account_id=account_id)
-        if invoice.status != "open":
-            raise InvoiceNotOpen(f"{invoice.number} is {invoice.status_label.lower()}: there is nothing to collect.")
-        if _has_open_attempt(session, invoice):
-            raise PaymentInProgress(f"A payment for {invoice.number} is already in progress.")
-        attempt = open_attempt(session, invoice, trigger="staff", now=now)
-        if attempt is None:
-            raise NothingToPay("The account has no default card to charge.")
-        session.flush()
-        audit.record(session, actor, "invoice.payment_retried", account_id=invoice.account_id, invoice_id=invoice.id,
-                     invoice_number=invoice.number, amount_cents=attempt.amount_cents, currency=attempt.currency,
-                     attempt_id=attempt.id)
-        number = invoice.number
-        session.commit()
-        attempt_id = attempt.id
-    outcome = execute_attempt(database, gateway, attempt_id, now=now)
-    if outcome.status == "succeeded":
-        return RetryOutcome(number, "succeeded", f"Payment received for {number}.")
-    with database.session() as session:
-        attempt = session.get(PaymentAttempt, attempt_id)
+        attempt = session.get(PaymentAttempt, outcome.attempt_id)
+        number = attempt.invoice.number
+        if outcome.status == "succeeded":
+            return RetryOutcome(number, "succeeded", f"Payment received for {number}.")
         if outcome.status == "pending":
             return RetryOutcome(number, "pending", f"The payment for {number} is being processed.")
         why = attempt.failure_message or reason_text(attempt.failure_code)
@@ -200,27 +199,31 @@ def parse_date(text: str | None, *, field: str, today: date) -> date:
     return value
 
 
-def record_wire_payment(session: Session, account_id: int, invoice_id: int, *, reference: str, received_on: date,
-                        actor: Actor, now: datetime) -> Invoice:
+def record_wire_payment(database: Database, gateway: PaymentGateway, account_id: int, invoice_id: int, *,
+                        reference: str, received_on: date, actor: Actor, now: datetime) -> Invoice:
     """A payment that arrived by wire transfer: the invoice becomes Paid the one usual way (access restored,
-    receipt sent), labelled "Wire transfer" with the bank's reference as its transaction id."""
+    receipt sent), labelled "Wire transfer" with the bank's reference as its transaction id. Open payment
+    pages are expired first and a payment in flight refuses it, like every other collection."""
     reference = (reference or "").strip()
-    invoice = refunds.lock_invoice(session, invoice_id, account_id=account_id)
-    if invoice.status != "open":
-        raise InvoiceNotOpen(f"{invoice.number} is {invoice.status_label.lower()}: only an Open invoice can be "
-                             "paid by wire transfer.")
     if not reference:
         raise InvalidInput({"reference": "Enter the bank's reference of the transfer."})
     if len(reference) > 80:
         raise InvalidInput({"reference": "Use at most 80 characters."})
-    amount = invoice.amount_due_cents
-    paid_at = datetime.combine(received_on, time(12, 0), tzinfo=timezone.utc)
-    paid_at = min(paid_at, now)
-    subscription = session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
-    settle_paid_invoice(session, invoice, subscription, amount_cents=amount, now=paid_at, label="Wire transfer",
-                        transaction_id=reference)
-    audit.record(session, actor, "invoice.wire_payment_recorded", account_id=invoice.account_id,
-                 invoice_id=invoice.id, invoice_number=invoice.number, amount_cents=amount, currency=invoice.currency,
-                 reference=reference, received_on=received_on.isoformat())
-    session.commit()
-    return invoice
+    wire_message = "{number} is paid: only an Open invoice can be paid by wire transfer."
+    with database.session() as session:
+        _open_invoice(session, invoice_id, account_id, now=now, paid_message=wire_message)
+    expire_open_checkouts(database, gateway, invoice_id, now=now, account_id=account_id,
+                          why="Closed: the invoice was paid by wire transfer.")
+    with database.session() as session:
+        invoice = _open_invoice(session, invoice_id, account_id, now=now, paid_message=wire_message,
+                                verb="recording the transfer")
+        amount = invoice.amount_due_cents
+        paid_at = min(datetime.combine(received_on, time(12, 0), tzinfo=timezone.utc), now)
+        subscription = session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
+        settle_payment(session, invoice, subscription, amount_cents=amount, currency=invoice.currency, now=paid_at,
+                       label="Wire transfer", transaction_id=reference)
+        audit.record(session, actor, "invoice.wire_payment_recorded", account_id=invoice.account_id,
+                     invoice_id=invoice.id, invoice_number=invoice.number, amount_cents=amount,
+                     currency=invoice.currency, reference=reference, received_on=received_on.isoformat())
+        session.commit()
+        return invoice

@@ -23,8 +23,10 @@ class PaymentAttempt(Base):
     trigger: Mapped[str] = mapped_column(String(12), default="renewal")
     # pending | succeeded | failed | requires_action | processing
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
-    amount_cents: Mapped[int] = mapped_column(Integer)
+    amount_cents: Mapped[int] = mapped_column(Integer)  # what was asked for
     currency: Mapped[str] = mapped_column(String(3))
+    # What the processor says it actually collected (in ``currency`` of its own answer); set on success.
+    amount_received_cents: Mapped[int | None] = mapped_column(Integer)
     payment_method_id: Mapped[int | None] = mapped_column(ForeignKey("payment_methods.id"))
     payment_method_label: Mapped[str] = mapped_column(String(60), default="")
     processor_payment_id: Mapped[str] = mapped_column(String(80), default="")

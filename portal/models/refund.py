@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, UTCDateTime, utcnow
 from .invoice import Invoice
+from .payment import PaymentAttempt
 
 REFUND_STATUS_LABELS = {"pending": "Pending", "succeeded": "Refunded", "failed": "Failed"}
 
@@ -30,6 +31,11 @@ class Refund(Base):
     status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
     # card (back to the original payment) | credit (to the account's credit balance)
     destination: Mapped[str] = mapped_column(String(6), default="card")
+    # refund (staff or the processor's dashboard gave paid money back) | surplus (money the invoice could not
+    # take: a second payment, a payment for a void invoice, too much or another currency; sent back by itself)
+    kind: Mapped[str] = mapped_column(String(8), default="refund")
+    # The payment a surplus refund sends money back to (refunds of paid invoices go to the invoice's payment).
+    payment_attempt_id: Mapped[int | None] = mapped_column(ForeignKey("payment_attempts.id"))
     # portal (made by staff here) | processor (made in the processor's dashboard, learnt from its events)
     origin: Mapped[str] = mapped_column(String(10), default="portal")
     idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
@@ -40,6 +46,8 @@ class Refund(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    payment_attempt: Mapped["PaymentAttempt | None"] = relationship(foreign_keys=[payment_attempt_id])
+
     @property
     def status_label(self) -> str:
         return REFUND_STATUS_LABELS.get(self.status, self.status.title())
@@ -47,7 +55,7 @@ class Refund(Base):
     @property
     def counts(self) -> bool:
         """Whether it uses up refundable money: a failed refund gives its amount back."""
-        return self.status in ("pending", "succeeded")
+        return self.kind == "refund" and self.status in ("pending", "succeeded")
 
 
 # Read-only: an invoice's refunds for its PDF and pages. View-only, so adding a refund never counts as a

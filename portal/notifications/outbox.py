@@ -40,13 +40,22 @@ def invoice_copy(session: Session, invoice: Invoice, account: Account, *, to: st
                    attachments=[{"type": "invoice_pdf", "invoice_id": invoice.id}])
 
 
-def payment_received(session: Session, invoice: Invoice, account: Account, *, restored: bool) -> OutboxMessage | None:
-    """A receipt; when the payment ended a Past due or Suspended spell, it says access is back."""
+def payment_received(session: Session, invoice: Invoice, account: Account, *, restored: bool,
+                     partial_key: object = None) -> OutboxMessage | None:
+    """A receipt; when the payment ended a Past due or Suspended spell, it says access is back. A partial
+    payment (``partial_key`` names the payment) gets a receipt of its own that says what is still due."""
+    if partial_key is not None:
+        return enqueue(session, dedupe_key=f"payment-partial-{invoice.id}-{partial_key}", kind="payment_partial",
+                       to=account.billing_email, account_id=account.id,
+                       subject=f"Partial payment received for invoice {invoice.number}",
+                       template="payment_received", context={"invoice": invoice, "account": account,
+                                                             "restored": False, "partial": True})
     return enqueue(session, dedupe_key=f"payment-received-{invoice.id}", kind="payment_received",
                    to=account.billing_email, account_id=account.id,
                    subject=("Payment received: your subscription is active again" if restored
                             else f"Payment received for invoice {invoice.number}"),
-                   template="payment_received", context={"invoice": invoice, "account": account, "restored": restored})
+                   template="payment_received", context={"invoice": invoice, "account": account, "restored": restored,
+                                                         "partial": False})
 
 
 def _money(invoice: Invoice) -> str:

@@ -149,6 +149,11 @@ class PaymentGateway(Protocol):
 
     def retrieve_checkout_session(self, session_id: str) -> CheckoutSession: ...
 
+    def expire_checkout_session(self, session_id: str, *, idempotency_key: str) -> CheckoutSession:
+        """Close an open payment page so it can no longer take money. Already expired: returned as it is.
+        Already paid: ProcessorError with code ``checkout_complete``."""
+        ...
+
 
 # --- refunds ------------------------------------------------------------------------------------
 

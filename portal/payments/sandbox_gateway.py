@@ -280,6 +280,18 @@ class SandboxGateway:
                             deliver_at=now + ASYNC_DELAY, settle_intent=(pi.id, "failed"))
             return self._checkout(cs), None
 
+    def expire_checkout_session(self, session_id: str, *, idempotency_key: str) -> CheckoutSession:
+        """Close an open checkout page so it can no longer be paid, as Stripe's expire call does."""
+        now = int(self.clock().timestamp())
+        with self.db.session() as session, session.begin():
+            cs = self._get(session, session_id, "checkout_session")
+            if cs.data["status"] == "complete":
+                raise ProcessorError("The customer has already paid on this payment page.", code="checkout_complete")
+            if cs.data["status"] == "open":
+                cs.data = {**cs.data, "status": "expired"}
+                self._event(session, "checkout.session.expired", self._checkout_payload(cs), deliver_at=now)
+            return self._checkout(cs)
+
     def checkout_details(self, object_id: str) -> dict:
         """The sandbox's own record of a checkout session: amount, description and return URLs for its page."""
         with self.db.session() as session:

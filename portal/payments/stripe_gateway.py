@@ -165,6 +165,24 @@ class StripeGateway:
     def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:
         return _checkout(self._call(self.client.v1.checkout.sessions.retrieve, session_id))
 
+    def expire_checkout_session(self, session_id: str, *, idempotency_key: str) -> CheckoutSession:
+        """Close a Checkout page so it can no longer take money (``POST /v1/checkout/sessions/{id}/expire``).
+        Stripe refuses to expire a session that is not open: then its state says why (already expired is
+        fine; complete means the customer paid, reported as ``checkout_complete``)."""
+        try:
+            return _checkout(self._call(self.client.v1.checkout.sessions.expire, session_id,
+                                        options={"idempotency_key": idempotency_key}))
+        except ProcessorUnavailable:
+            raise
+        except ProcessorError:
+            current = self.retrieve_checkout_session(session_id)
+            if current.status == "expired":
+                return current
+            if current.status == "complete":
+                raise ProcessorError("The customer has already paid on this payment page.",
+                                     code="checkout_complete") from None
+            raise
+
     # --- internals -------------------------------------------------------------------------------
 
     @staticmethod
@@ -245,7 +263,10 @@ def _payment(intent) -> PaymentResult:
     charge_id = charge if isinstance(charge, str) or charge is None else charge.get("id")
     pm = intent.get("payment_method")
     return PaymentResult(payment_id=intent["id"], status=_PI_STATUS.get(intent.get("status"), "failed"),
-                         amount_cents=int(intent.get("amount") or 0), currency=(intent.get("currency") or "").upper(),
+                         # Collected, not asked for, once it has succeeded.
+                         amount_cents=int((intent.get("amount_received") if intent.get("status") == "succeeded"
+                                           else None) or intent.get("amount") or 0),
+                         currency=(intent.get("currency") or "").upper(),
                          payment_method_id=pm if isinstance(pm, str) or pm is None else pm.get("id"),
                          charge_id=charge_id, failure_code=error.get("decline_code") or error.get("code"),
                          failure_message=error.get("message"))

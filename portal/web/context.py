@@ -6,6 +6,7 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from ..billing.audit import Actor
+from ..billing.dunning import RetryPolicy
 from ..config import Settings
 from ..payments.gateway import PaymentGateway
 
@@ -22,6 +23,11 @@ def gateway() -> PaymentGateway:
 
 def settings() -> Settings:
     return current_app.extensions["portal.settings"]
+
+
+def retry_policy() -> RetryPolicy:
+    """The failed-payment retry schedule from the settings, for services that may record a failure."""
+    return current_app.extensions["portal.retry_policy"]
 
 
 def seller():

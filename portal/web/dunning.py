@@ -4,13 +4,13 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
-from ..billing import dunning
+from ..billing import collection
 from ..billing.errors import DomainError
 from ..extensions import limiter
 from ..models import utcnow
 from .auth import customer_required
 from .billing import render_page
-from .context import account_id, gateway
+from .context import account_id, gateway, retry_policy
 
 bp = Blueprint("dunning", __name__)
 
@@ -22,7 +22,7 @@ def retry():
     """Charge the open invoices now with the default card; the result shows in the page."""
     database = current_app.extensions["portal.db"]
     try:
-        result = dunning.retry_now(database, gateway(), account_id(), now=utcnow())
+        result = collection.retry_now(database, gateway(), account_id(), now=utcnow(), policy=retry_policy())
     except DomainError as exc:
         return _answer(exc.message, error=True, status=exc.status)
     if result.failed:

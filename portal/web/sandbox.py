@@ -7,7 +7,7 @@ from ..billing import cards
 from ..billing.errors import DomainError
 from .auth import customer_required
 from .cards import card_added, new_key, section
-from .context import account_id, actor, db, gateway
+from .context import account_id, actor, db, gateway, retry_policy
 from .forms import SandboxCardForm
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
@@ -90,7 +90,7 @@ def checkout_submit(session_id: str):
                       error=declined)
     from flask import current_app
 
-    deliver_sandbox_events(current_app.extensions["portal.db"], gateway(), now=utcnow())
+    deliver_sandbox_events(current_app.extensions["portal.db"], gateway(), now=utcnow(), policy=retry_policy())
     target = raw["success_url"].replace("{CHECKOUT_SESSION_ID}", checkout.id)
     if checkout.status == "expired":
         target = raw["cancel_url"]

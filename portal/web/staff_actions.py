@@ -18,7 +18,7 @@ from ..billing import credits, refunds, staff_actions
 from ..billing.errors import DomainError, InvalidInput, NotFound
 from ..billing.invoices import list_invoices
 from ..models import Account, Invoice, utcnow
-from .context import actor, db, gateway
+from .context import actor, db, gateway, retry_policy
 from .rendering import render_block
 from .staff import staff_required
 
@@ -188,8 +188,8 @@ def void(account_id: int, invoice_id: int):
     _account(account_id)
     values = _fields("reason")
     try:
-        invoice = staff_actions.void_invoice(db(), account_id, invoice_id, reason=values["reason"], actor=actor(),
-                                             now=utcnow())
+        invoice = staff_actions.void_invoice(current_app.extensions["portal.db"], gateway(), account_id, invoice_id,
+                                             reason=values["reason"], actor=actor(), now=utcnow())
     except DomainError as exc:
         db().rollback()
         if isinstance(exc, NotFound):
@@ -205,7 +205,7 @@ def retry(account_id: int, invoice_id: int):
     _account(account_id)
     try:
         outcome = staff_actions.retry_invoice_payment(current_app.extensions["portal.db"], gateway(), account_id,
-                                                      invoice_id, actor=actor(), now=utcnow())
+                                                      invoice_id, actor=actor(), now=utcnow(), policy=retry_policy())
     except DomainError as exc:
         if isinstance(exc, NotFound):
             raise
@@ -243,8 +243,9 @@ def wire(account_id: int, invoice_id: int):
             errors.update(exc.errors)
         if errors:
             raise InvalidInput(errors)
-        invoice = staff_actions.record_wire_payment(db(), account_id, invoice_id, reference=values["reference"],
-                                                    received_on=received, actor=actor(), now=now)
+        invoice = staff_actions.record_wire_payment(current_app.extensions["portal.db"], gateway(), account_id,
+                                                    invoice_id, reference=values["reference"], received_on=received,
+                                                    actor=actor(), now=now)
     except DomainError as exc:
         db().rollback()
         if isinstance(exc, NotFound):

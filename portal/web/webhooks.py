@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, request
 from ..billing.events import apply_event
 from ..extensions import csrf
 from ..models import utcnow
-from .context import gateway, settings
+from .context import gateway, retry_policy, settings
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
@@ -36,5 +36,5 @@ def stripe_webhook():
     event = json.loads(payload)
     if not isinstance(event, dict) or "id" not in event or "type" not in event:
         return {"error": "not an event"}, 400
-    outcome = apply_event(current_app.extensions["portal.db"], gateway(), event, now=utcnow())
+    outcome = apply_event(current_app.extensions["portal.db"], gateway(), event, now=utcnow(), policy=retry_policy())
     return {"received": True, "outcome": outcome}, 200

@@ -14,7 +14,7 @@ from portal.billing.events import deliver_sandbox_events
 from portal.billing.money import format_money
 from portal.models import utcnow
 
-from ..helpers import make_customer, make_invoice
+from ..helpers import POLICY, make_customer, make_invoice
 from .test_cards_sandbox import EMAIL, assert_not_reloaded, log_in, remember_this_page
 
 
@@ -85,7 +85,7 @@ def test_a_bank_redirect_shows_processing_and_then_payment_received_without_a_re
     app = live_server.app
     # The bank confirms ten seconds later: the sandbox's delayed event is delivered as a webhook would be.
     delivered = deliver_sandbox_events(app.extensions["portal.db"], app.extensions["portal.gateway"],
-                                       now=utcnow() + timedelta(seconds=11))
+                                       now=utcnow() + timedelta(seconds=11), policy=POLICY)
     assert delivered == 1
     expect(status).to_contain_text("Payment received")  # the page polls every two seconds
     expect(status).to_contain_text("iDEAL")

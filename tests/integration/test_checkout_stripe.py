@@ -21,7 +21,7 @@ from portal.extensions import limiter
 from portal.models import Account, Invoice, OutboxMessage, PaymentAttempt, ProcessorEvent, Subscription, utcnow
 from portal.payments.gateway import ProcessorError, ProcessorUnavailable
 
-from ..helpers import Browser, make_customer, make_invoice, make_subscription
+from ..helpers import POLICY, Browser, make_customer, make_invoice, make_subscription
 from .checkout_standin import CheckoutStandIn, signed_webhook, stripe_signature
 from .conftest import SECRET_KEY
 
@@ -380,8 +380,8 @@ def test_reconcile_settles_a_paid_checkout_whose_webhook_never_arrived_without_c
     standin.pay(checkout_id)  # paid at Stripe; the webhook is lost
     standin.requests.clear()
 
-    too_soon = events.reconcile(database, stripe_gateway, now=utcnow())
-    counts = events.reconcile(database, stripe_gateway, now=utcnow() + timedelta(minutes=15))
+    too_soon = events.reconcile(database, stripe_gateway, now=utcnow(), policy=POLICY)
+    counts = events.reconcile(database, stripe_gateway, now=utcnow() + timedelta(minutes=15), policy=POLICY)
 
     assert too_soon == {"checked": 0, "settled": 0}
     assert counts == {"checked": 1, "settled": 1}
@@ -392,7 +392,7 @@ def test_reconcile_settles_a_paid_checkout_whose_webhook_never_arrived_without_c
     # It only read: the session and the payment. Nothing was created, so nothing was charged.
     assert [r.method for r in standin.requests if r.method != "GET"] == []
     assert len(localstripe.get("/v1/payment_intents")["data"]) == 1
-    assert events.reconcile(database, stripe_gateway, now=utcnow() + timedelta(minutes=30)) == {
+    assert events.reconcile(database, stripe_gateway, now=utcnow() + timedelta(minutes=30), policy=POLICY) == {
         "checked": 0, "settled": 0}
 
 
@@ -441,7 +441,7 @@ def test_a_pay_now_that_crashed_before_recording_its_session_is_closed_by_reconc
     assert "already being processed" in pay_now(stripe_browser, invoice, htmx=True).get_data(as_text=True)
     standin.requests.clear()
 
-    events.reconcile(database, stripe_gateway, now=utcnow() + timedelta(minutes=15))
+    events.reconcile(database, stripe_gateway, now=utcnow() + timedelta(minutes=15), policy=POLICY)
 
     assert standin.received("POST", "/v1/payment_intents") == []
     assert latest_attempt(session, invoice).status != "pending"

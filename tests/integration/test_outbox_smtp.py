@@ -21,7 +21,7 @@ from portal.notifications.outbox import enqueue
 from portal.notifications.sender import send_pending
 from portal.notifications.transports import SmtpTransport, message_id
 
-from ..helpers import add_card, make_customer, make_subscription
+from ..helpers import POLICY, add_card, make_customer, make_subscription
 
 PERIOD_END = datetime(2026, 12, 1, tzinfo=timezone.utc)
 RENEWAL_NOW = datetime(2026, 12, 1, 0, 5, tzinfo=timezone.utc)
@@ -101,7 +101,7 @@ def issue_invoices(database, session, sandbox, count: int = 1) -> list[tuple[Inv
         add_card(session, sandbox, account, default=True)
         make_subscription(session, account, period_end=PERIOD_END)
     seller = Seller.from_settings(load_settings(demo=True))
-    assert run_renewals(database, sandbox, seller, now=RENEWAL_NOW).invoiced == count
+    assert run_renewals(database, sandbox, seller, now=RENEWAL_NOW, policy=POLICY).invoiced == count
     # Only the invoice e-mails matter here; the payment receipts the renewals also queue are set aside.
     session.query(OutboxMessage).filter(OutboxMessage.kind != "invoice_issued").delete()
     session.commit()

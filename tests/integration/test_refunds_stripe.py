@@ -15,7 +15,7 @@ from portal.billing.collection import open_attempt, record_outcome
 from portal.billing.errors import InvalidInput
 from portal.models import Invoice, PaymentAttempt, PaymentMethod, Refund
 
-from ..helpers import make_customer, make_invoice, make_staff
+from ..helpers import POLICY, make_customer, make_invoice, make_staff
 from .conftest import SECRET_KEY
 
 pytestmark = pytest.mark.stripe
@@ -41,7 +41,7 @@ def paid(session, database, stripe_gateway, stripe_js):
                                    amount_cents=attempt.amount_cents, currency="USD",
                                    idempotency_key=attempt.idempotency_key, metadata={"invoice_id": invoice.id})
     assert result.status == "succeeded"
-    record_outcome(session, attempt.id, result, now=NOW)
+    record_outcome(session, attempt.id, result, now=NOW, policy=POLICY)
     session.commit()
     session.expire_all()
     attempt = session.get(PaymentAttempt, attempt.id)
@@ -113,7 +113,7 @@ def test_a_refund_made_in_the_stripe_dashboard_reaches_the_history_once(session,
     charge.pop("refunds", None)
     for event_id in ("evt_1", "evt_1", "evt_2"):
         events.apply_event(database, stripe_gateway, {"id": event_id, "type": "charge.refunded",
-                                                      "data": {"object": charge}}, now=NOW)
+                                                      "data": {"object": charge}}, now=NOW, policy=POLICY)
     session.expire_all()
     [row] = session.scalars(select(Refund)).all()
     assert (row.processor_refund_id, row.amount_cents, row.status, row.origin) == (

@@ -69,8 +69,10 @@ CRASH_AFTER_CHARGE = textwrap.dedent("""
         os._exit(9)  # the processor has charged; our commit never happens
 
     collection.record_outcome = crash
+    from portal.billing.dunning import RetryPolicy
+
     settings, database, gateway, seller = _services()
-    run_renewals(database, gateway, seller, now=datetime.fromisoformat("{now}"))
+    run_renewals(database, gateway, seller, now=datetime.fromisoformat("{now}"), policy=RetryPolicy())
 """)
 
 

@@ -6,21 +6,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from portal.billing import dunning
+from portal.billing import collection, dunning
 from portal.billing.access import paid_access
 from portal.billing.renewals import run_renewals
 from portal.models import Invoice, OutboxMessage, PaymentAttempt, Subscription
 
-from ..helpers import add_card, make_customer, make_subscription
+from ..helpers import POLICY, add_card, make_customer, make_subscription
 
 DAY0 = datetime(2026, 12, 1, tzinfo=timezone.utc)
-
-
-@pytest.fixture(autouse=True)
-def default_schedule():
-    dunning.configure(dunning.RetryPolicy((3, 7)))
-    yield
-    dunning.configure(dunning.RetryPolicy())
 
 
 def subscribed(session, sandbox, number):
@@ -34,9 +27,9 @@ def on(day: float, hours: float = 1) -> datetime:
     return DAY0 + timedelta(days=day, hours=hours)
 
 
-def worker_pass(database, sandbox, seller, now):
-    run_renewals(database, sandbox, seller, now=now)
-    return dunning.run_retries(database, sandbox, now=now)
+def worker_pass(database, sandbox, seller, now, policy=POLICY):
+    run_renewals(database, sandbox, seller, now=now, policy=policy)
+    return collection.run_retries(database, sandbox, now=now, policy=policy)
 
 
 def emails(session):
@@ -71,7 +64,7 @@ def test_fail_retry_retry_suspend_then_a_new_card_and_retry_payment_restore_acce
     assert session.query(Invoice).one().status == "open"
 
     good = add_card(session, sandbox, account, number="4242424242424242", default=True)
-    result = dunning.retry_now(database, sandbox, account.id, now=on(21))
+    result = collection.retry_now(database, sandbox, account.id, now=on(21), policy=POLICY)
     assert result.paid == [invoice.number] and not result.failed
     session.expire_all()
     sub_now = session.get(Subscription, sub.id)
@@ -130,10 +123,10 @@ def test_a_renewal_without_any_card_follows_the_same_schedule(database, session,
 
 
 def test_a_custom_schedule_is_followed(database, session, sandbox, seller):
-    dunning.configure(dunning.RetryPolicy.parse("1,2,4"))
+    policy = dunning.RetryPolicy.parse("1,2,4")
     account, sub = subscribed(session, sandbox, "4000000000000341")
-    worker_pass(database, sandbox, seller, on(0))
-    retried = [worker_pass(database, sandbox, seller, on(day))["retried"] for day in (1, 2, 3, 4)]
+    worker_pass(database, sandbox, seller, on(0), policy)
+    retried = [worker_pass(database, sandbox, seller, on(day), policy)["retried"] for day in (1, 2, 3, 4)]
     assert retried == [1, 1, 0, 1]
     assert status(session, sub) == "suspended"
 
@@ -148,33 +141,45 @@ def test_retry_payment_refuses_while_a_charge_is_in_flight(database, session, sa
     account, sub = subscribed(session, sandbox, "4000000000000341")
     worker_pass(database, sandbox, seller, on(0))
     invoice = session.query(Invoice).one()
+    card = session.query(PaymentAttempt).filter_by(invoice_id=invoice.id).first().payment_method_id
     session.add(PaymentAttempt(invoice_id=invoice.id, attempt_number=9, idempotency_key="in-flight",
-                               trigger="customer", status="pending", amount_cents=1, currency="USD"))
+                               trigger="customer", status="pending", amount_cents=1, currency="USD",
+                               payment_method_id=card, created_at=on(1)))
     session.commit()
-    with pytest.raises(dunning.PaymentInProgress):
-        dunning.retry_now(database, sandbox, account.id, now=on(1))
+    charges = sandbox.count_charges(status=None)
+    with pytest.raises(collection.PaymentInProgress):
+        collection.retry_now(database, sandbox, account.id, now=on(1), policy=POLICY)
+    assert sandbox.count_charges(status=None) == charges
 
 
-def test_two_concurrent_retry_payment_requests_charge_once(database, session, sandbox, seller):
-    if database.is_sqlite:
-        pytest.skip("SQLite serialises writers; the race is proven on PostgreSQL")
+def test_four_concurrent_retry_payment_clicks_charge_once_and_each_gets_a_clear_answer(database, session, sandbox,
+                                                                                        seller):
     account, sub = subscribed(session, sandbox, "4000000000000341")
     worker_pass(database, sandbox, seller, on(0))
     add_card(session, sandbox, account, number="4242424242424242", default=True)
-    outcomes, barrier = [], threading.Barrier(2)
+    charges_before = sandbox.count_charges()
+    results, barrier = {}, threading.Barrier(4)
 
-    def click():
+    def click(n):
         barrier.wait()
         try:
-            outcomes.append(dunning.retry_now(database, sandbox, account.id, now=on(1)))
-        except (dunning.PaymentInProgress, dunning.NothingToPay) as exc:
-            outcomes.append(exc)
+            results[n] = collection.retry_now(database, sandbox, account.id, now=on(1), policy=POLICY)
+        except BaseException as exc:  # every thread's outcome is asserted on below, exceptions included
+            results[n] = exc
 
-    threads = [threading.Thread(target=click) for _ in range(2)]
+    threads = [threading.Thread(target=click, args=(n,)) for n in range(4)]
     [t.start() for t in threads]
     [t.join() for t in threads]
-    assert sandbox.count_charges() == 1
-    assert sum(1 for o in outcomes if isinstance(o, dunning.RetryResult) and o.paid) == 1
+    assert len(results) == 4
+    paid = [r for r in results.values() if isinstance(r, collection.RetryResult) and r.paid]
+    refused = [r for r in results.values() if isinstance(r, (collection.PaymentInProgress, collection.InvoiceNotOpen,
+                                                             collection.NothingToPay))]
+    unexpected = [r for r in results.values() if r not in paid and r not in refused]
+    assert not unexpected, f"a click ended in something other than a payment or a clear refusal: {unexpected!r}"
+    assert len(paid) == 1 and len(refused) == 3
+    assert sandbox.count_charges() - charges_before == 1
+    session.expire_all()
+    assert session.query(PaymentAttempt).filter_by(trigger="customer", status="succeeded").count() == 1
 
 
 def test_the_default_card_gets_one_expiry_reminder_30_days_ahead(database, session, sandbox):

@@ -20,7 +20,7 @@ from portal.billing.invoices import build_subscription_invoice, mark_paid
 from portal.billing.renewals import run_renewals
 from portal.models import CreditEntry, Invoice, InvoicePdf
 
-from ..helpers import add_card, make_customer, make_plan, make_subscription
+from ..helpers import POLICY, add_card, make_customer, make_plan, make_subscription
 
 NOW = datetime(2026, 12, 1, 0, 5, tzinfo=timezone.utc)
 PERIOD_END = datetime(2026, 12, 1, tzinfo=timezone.utc)
@@ -42,7 +42,7 @@ def eur_invoice(database, session, sandbox, seller, *, name=UNICODE_NAME, card=T
         session.commit()
     plan = make_plan(session, code="pro-eur", currency="EUR", price_cents=2000)
     make_subscription(session, account, plan=plan, period_end=PERIOD_END)
-    run_renewals(database, sandbox, seller, now=NOW)
+    run_renewals(database, sandbox, seller, now=NOW, policy=POLICY)
     session.expire_all()
     return session.scalars(select(Invoice)).one()
 

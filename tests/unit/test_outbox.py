@@ -22,7 +22,7 @@ from portal.notifications.transports import (Attachment, DeliveryError, FileTran
 from portal.payments.sandbox_gateway import SandboxGateway
 from portal.worker import run_once
 
-from ..helpers import PASSWORD, Browser, add_card, make_customer, make_staff, make_subscription
+from ..helpers import POLICY, PASSWORD, Browser, add_card, make_customer, make_staff, make_subscription
 
 T0 = datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc)
 MAIL_FROM = "Example Billing <billing@example.com>"
@@ -219,7 +219,7 @@ def issued(database, session):
     add_card(session, sandbox, account, default=True)
     make_subscription(session, account, period_end=datetime(2026, 12, 1, tzinfo=timezone.utc))
     run_renewals(database, sandbox, Seller.from_settings(load_settings(demo=True)),
-                 now=datetime(2026, 12, 1, 0, 5, tzinfo=timezone.utc))
+                 now=datetime(2026, 12, 1, 0, 5, tzinfo=timezone.utc), policy=POLICY)
     session.expire_all()
     invoice = session.query(Invoice).one()
     return invoice, session.get(Account, invoice.account_id)

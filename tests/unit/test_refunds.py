@@ -19,7 +19,7 @@ from portal.models import utcnow
 from portal.models import AuditEvent, CreditEntry, Invoice, OutboxMessage, PaymentAttempt, Refund, SandboxObject
 from portal.payments.gateway import ProcessorUnavailable
 
-from ..helpers import add_card, make_customer, make_invoice, make_staff
+from ..helpers import POLICY, add_card, make_customer, make_invoice, make_staff
 
 US = {"address_line1": "1 Main St", "city": "Boston", "postal_code": "02101", "region": "MA"}
 NOW = datetime(2026, 11, 10, tzinfo=timezone.utc)
@@ -40,7 +40,7 @@ def paid_invoice(database, session, gateway, account, *, amount_cents=2000):
     invoice = make_invoice(session, account, amount_cents=amount_cents)
     attempt = open_attempt(session, invoice, trigger="renewal", now=NOW)
     session.commit()
-    assert execute_attempt(database, gateway, attempt.id, now=NOW).status == "succeeded"
+    assert execute_attempt(database, gateway, attempt.id, now=NOW, policy=POLICY).status == "succeeded"
     session.expire_all()
     invoice = session.get(Invoice, invoice.id)
     assert invoice.status == "paid"
@@ -209,8 +209,8 @@ def test_an_invoice_paid_by_wire_transfer_is_refunded_as_credit_not_to_a_card(da
     invoice = make_invoice(session, customer)
     from portal.billing.staff_actions import record_wire_payment
 
-    record_wire_payment(session, customer.id, invoice.id, reference="WIRE-1", received_on=NOW.date(), actor=actor,
-                        now=NOW)
+    record_wire_payment(database, gateway, customer.id, invoice.id, reference="WIRE-1", received_on=NOW.date(),
+                        actor=actor, now=NOW)
     with pytest.raises(InvalidInput) as refused:
         refund(database, gateway, invoice, actor, 500)
     assert "Wire transfer" in refused.value.errors["destination"]
@@ -263,12 +263,12 @@ def test_a_refund_made_in_the_dashboard_creates_history_once_even_when_delivered
         app, database, session, gateway, invoice):
     attempt = session.scalar(select(PaymentAttempt).where(PaymentAttempt.invoice_id == invoice.id))
     gateway.dashboard_refund(attempt.processor_payment_id, 600)
-    assert events.deliver_sandbox_events(database, gateway, now=utcnow()) == 1
+    assert events.deliver_sandbox_events(database, gateway, now=utcnow(), policy=POLICY) == 1
     event = charge_refunded_event(gateway, session)
-    assert events.apply_event(database, gateway, event, now=NOW, source="sandbox") == "duplicate"
+    assert events.apply_event(database, gateway, event, now=NOW, source="sandbox", policy=POLICY) == "duplicate"
     # The same facts in an event with another id (Stripe may send several): matched by refund id.
     assert events.apply_event(database, gateway, charge_refunded_event(gateway, session, "evt_again"), now=NOW,
-                              source="sandbox").startswith("0 new refund(s)")
+                              source="sandbox", policy=POLICY).startswith("0 new refund(s)")
     session.expire_all()
     [row] = session.scalars(select(Refund)).all()
     assert (row.origin, row.destination, row.status, row.amount_cents) == ("processor", "card", "succeeded", 600)
@@ -280,7 +280,7 @@ def test_a_refund_made_in_the_dashboard_creates_history_once_even_when_delivered
 
 def test_the_event_for_our_own_refund_adds_nothing(database, session, gateway, invoice, actor):
     refund(database, gateway, invoice, actor, 900)
-    assert events.deliver_sandbox_events(database, gateway, now=utcnow()) == 1
+    assert events.deliver_sandbox_events(database, gateway, now=utcnow(), policy=POLICY) == 1
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(Refund)) == 1
     assert session.get(Invoice, invoice.id).amount_refunded_cents == 900
@@ -296,7 +296,7 @@ def test_an_event_for_our_refund_arriving_before_its_answer_was_recorded_is_matc
 
     monkeypatch.setattr(gateway, "refund", lost)
     made = refund(database, gateway, invoice, actor, 400)
-    events.deliver_sandbox_events(database, gateway, now=utcnow())
+    events.deliver_sandbox_events(database, gateway, now=utcnow(), policy=POLICY)
     session.expire_all()
     [row] = session.scalars(select(Refund)).all()
     assert row.id == made.id and row.status == "succeeded" and row.processor_refund_id.startswith("re_sbx_")
@@ -313,7 +313,7 @@ def test_without_a_refund_list_the_missing_amount_is_recorded_once(database, ses
               "amount": 2125, "amount_refunded": 1000}
     for n in range(2):
         events.apply_event(database, gateway, {"id": f"evt_{n}", "type": "charge.refunded",
-                                               "data": {"object": charge}}, now=NOW)
+                                               "data": {"object": charge}}, now=NOW, policy=POLICY)
     session.expire_all()
     [row] = session.scalars(select(Refund)).all()
     assert row.amount_cents == 1000 and row.origin == "processor"

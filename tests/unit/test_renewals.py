@@ -8,7 +8,7 @@ import pytest
 from portal.billing.renewals import add_interval, run_renewals
 from portal.models import CreditEntry, Invoice, OutboxMessage, PaymentAttempt, Subscription
 
-from ..helpers import add_card, make_customer, make_subscription
+from ..helpers import POLICY, add_card, make_customer, make_subscription
 
 NOW = datetime(2026, 12, 1, 0, 5, tzinfo=timezone.utc)
 PERIOD_END = datetime(2026, 12, 1, tzinfo=timezone.utc)
@@ -25,7 +25,7 @@ def customer_with_card(session, sandbox, *, number="4242424242424242", email="ad
 
 def test_a_due_subscription_gets_one_paid_invoice_and_moves_to_the_next_period(database, session, sandbox, seller):
     account, sub = customer_with_card(session, sandbox)
-    stats = run_renewals(database, sandbox, seller, now=NOW)
+    stats = run_renewals(database, sandbox, seller, now=NOW, policy=POLICY)
     assert (stats.invoiced, stats.paid, stats.failed) == (1, 1, 0)
     session.expire_all()
     invoice = session.query(Invoice).one()
@@ -42,15 +42,15 @@ def test_a_due_subscription_gets_one_paid_invoice_and_moves_to_the_next_period(d
 
 def test_running_twice_bills_nothing_more(database, session, sandbox, seller):
     customer_with_card(session, sandbox)
-    run_renewals(database, sandbox, seller, now=NOW)
-    again = run_renewals(database, sandbox, seller, now=NOW)
+    run_renewals(database, sandbox, seller, now=NOW, policy=POLICY)
+    again = run_renewals(database, sandbox, seller, now=NOW, policy=POLICY)
     assert again.invoiced == 0
     assert session.query(Invoice).count() == 1 and sandbox.count_charges() == 1
 
 
 def test_a_declined_renewal_leaves_the_invoice_open_and_the_subscription_past_due(database, session, sandbox, seller):
     account, sub = customer_with_card(session, sandbox, number="4000000000000341")
-    stats = run_renewals(database, sandbox, seller, now=NOW)
+    stats = run_renewals(database, sandbox, seller, now=NOW, policy=POLICY)
     assert stats.failed == 1
     session.expire_all()
     invoice = session.query(Invoice).one()
@@ -64,7 +64,7 @@ def test_without_a_default_card_the_invoice_stays_open_and_the_subscription_is_p
                                                                                        seller):
     account, _ = make_customer(session, region="MA", postal_code="01101")
     sub = make_subscription(session, account, period_end=PERIOD_END)
-    stats = run_renewals(database, sandbox, seller, now=NOW)
+    stats = run_renewals(database, sandbox, seller, now=NOW, policy=POLICY)
     assert stats.no_card == 1
     session.expire_all()
     assert session.query(Invoice).one().status == "open"
@@ -78,10 +78,10 @@ def test_credits_are_used_first_and_what_is_left_carries_over(database, session,
     account, sub = customer_with_card(session, sandbox, country="JP", region="", postal_code="100-0001")
     session.add(CreditEntry(account_id=account.id, amount_cents=3500, currency="USD", kind="grant", reason="goodwill"))
     session.commit()
-    run_renewals(database, sandbox, seller, now=NOW)
+    run_renewals(database, sandbox, seller, now=NOW, policy=POLICY)
     first = session.query(Invoice).one()
     assert (first.credit_applied_cents, first.total_cents, first.status) == (2000, 0, "paid")
-    run_renewals(database, sandbox, seller, now=datetime(2027, 1, 1, 0, 5, tzinfo=timezone.utc))
+    run_renewals(database, sandbox, seller, now=datetime(2027, 1, 1, 0, 5, tzinfo=timezone.utc), policy=POLICY)
     second = session.query(Invoice).order_by(Invoice.id.desc()).first()
     assert (second.credit_applied_cents, second.total_cents, second.amount_paid_cents) == (1500, 500, 500)
     assert sum(e.amount_cents for e in session.query(CreditEntry)) == 0
@@ -91,14 +91,14 @@ def test_credits_are_used_first_and_what_is_left_carries_over(database, session,
 def test_invoice_numbers_are_sequential_without_gaps(database, session, sandbox, seller):
     for i in range(5):
         customer_with_card(session, sandbox, email=f"c{i}@example.com")
-    run_renewals(database, sandbox, seller, now=NOW, batch=2)
+    run_renewals(database, sandbox, seller, now=NOW, batch=2, policy=POLICY)
     numbers = sorted(i.number for i in session.query(Invoice))
     assert numbers == [f"INV-2026-{n:06d}" for n in range(1, 6)]
 
 
 def test_a_subscription_months_behind_is_caught_up_one_invoice_per_period(database, session, sandbox, seller):
     customer_with_card(session, sandbox)
-    run_renewals(database, sandbox, seller, now=datetime(2027, 3, 15, tzinfo=timezone.utc))
+    run_renewals(database, sandbox, seller, now=datetime(2027, 3, 15, tzinfo=timezone.utc), policy=POLICY)
     periods = [i.period_start.month for i in session.query(Invoice).order_by(Invoice.period_start)]
     assert periods == [12, 1, 2, 3]
 

@@ -10,7 +10,7 @@ from portal.billing.renewals import run_renewals
 from portal.billing.seller import Seller
 from portal.models import PaymentAttempt, Subscription
 
-from ..helpers import Browser, add_card, make_customer, make_subscription
+from ..helpers import POLICY, Browser, add_card, make_customer, make_subscription
 
 DAY0 = datetime(2026, 11, 20, tzinfo=timezone.utc)
 
@@ -20,7 +20,7 @@ def past_due(app, browser, session, gateway, settings):
     account, _ = make_customer(session, region="MA", postal_code="01101")
     add_card(session, gateway, account, number="4000000000000341", default=True)
     sub = make_subscription(session, account, period_end=DAY0)
-    run_renewals(app.extensions["portal.db"], gateway, Seller.from_settings(settings), now=DAY0 + timedelta(hours=1))
+    run_renewals(app.extensions["portal.db"], gateway, Seller.from_settings(settings), now=DAY0 + timedelta(hours=1), policy=POLICY)
     browser.login()
     return account, sub
 

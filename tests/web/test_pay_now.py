@@ -9,7 +9,7 @@ import pytest
 from portal.billing.events import deliver_sandbox_events
 from portal.models import Invoice, OutboxMessage, PaymentAttempt, Subscription, utcnow
 
-from ..helpers import Browser, add_card, make_customer, make_invoice, make_subscription
+from ..helpers import POLICY, Browser, add_card, make_customer, make_invoice, make_subscription
 
 US = {"address_line1": "1 Main St", "city": "Boston", "postal_code": "02101", "region": "MA"}
 
@@ -84,7 +84,7 @@ def test_a_bank_redirect_is_processing_until_its_delayed_outcome_arrives(app, br
     waiting = browser.get(f"/billing/invoices/{invoice.id}/payment-status", htmx=True).get_data(as_text=True)
     assert "Payment processing" in waiting and 'hx-trigger="every 2s"' in waiting
     assert pay(browser, invoice, htmx=True).status_code == 409  # already being paid: no second checkout
-    deliver_sandbox_events(app.extensions["portal.db"], gateway, now=utcnow() + timedelta(seconds=11))
+    deliver_sandbox_events(app.extensions["portal.db"], gateway, now=utcnow() + timedelta(seconds=11), policy=POLICY)
     done = browser.get(f"/billing/invoices/{invoice.id}/payment-status", htmx=True).get_data(as_text=True)
     assert "Payment received" in done and "iDEAL" in done and "every 2s" not in done
 
@@ -94,7 +94,7 @@ def test_a_failed_bank_redirect_leaves_the_invoice_open_and_offers_to_try_again(
     invoice = make_invoice(session, customer)
     cs = checkout_id(pay(browser, invoice))
     browser.post(f"/sandbox/checkout/{cs}", {"method": "bancontact", "outcome": "failure"})
-    deliver_sandbox_events(app.extensions["portal.db"], gateway, now=utcnow() + timedelta(seconds=11))
+    deliver_sandbox_events(app.extensions["portal.db"], gateway, now=utcnow() + timedelta(seconds=11), policy=POLICY)
     page = browser.get(f"/billing/invoices/{invoice.id}/paid").get_data(as_text=True)
     assert "did not go through" in page and "Try again" in page
     session.expire_all()

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from portal.billing.collection import execute_attempt, open_attempt
 from portal.models import AuditEvent, CreditEntry, Invoice, OutboxMessage, Refund, Subscription, utcnow
 
-from ..helpers import Browser, add_card, make_customer, make_invoice, make_staff, make_subscription
+from ..helpers import POLICY, Browser, add_card, make_customer, make_invoice, make_staff, make_subscription
 
 US = {"address_line1": "1 Main St", "city": "Boston", "postal_code": "02101", "region": "MA"}
 NOW = datetime(2026, 11, 10, tzinfo=timezone.utc)
@@ -25,7 +25,7 @@ def world(app, session, gateway, database):
     paid = make_invoice(session, account, issued_at=NOW - timedelta(days=40))
     attempt = open_attempt(session, paid, trigger="renewal", now=NOW)
     session.commit()
-    execute_attempt(database, gateway, attempt.id, now=NOW)
+    execute_attempt(database, gateway, attempt.id, now=NOW, policy=POLICY)
     open_ = make_invoice(session, account, issued_at=NOW - timedelta(days=5))
     session.expire_all()
     return {"account": account, "staff": staff, "paid": session.get(Invoice, paid.id), "open": open_}
