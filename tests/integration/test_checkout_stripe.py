@@ -438,7 +438,7 @@ def test_a_pay_now_that_crashed_before_recording_its_session_is_closed_by_reconc
     assert (latest_attempt(session, invoice).status, latest_attempt(session, invoice).checkout_session_id) == (
         "pending", None)
     # The customer never got the payment page's address, so it cannot have been paid: nothing to wait for.
-    assert "already being processed" in pay_now(stripe_browser, invoice, htmx=True).get_data(as_text=True)
+    assert "is being opened in another window" in pay_now(stripe_browser, invoice, htmx=True).get_data(as_text=True)
     standin.requests.clear()
 
     events.reconcile(database, stripe_gateway, now=utcnow() + timedelta(minutes=15), policy=POLICY)
