@@ -618,3 +618,16 @@ def test_every_other_post_route_still_refuses_a_request_without_a_csrf_token(sig
 
     assert len(checked) >= 15 and "/billing/invoices/<int:invoice_id>/pay" in checked
     assert latest_attempt(session, sandbox_checkout[0]).attempt_number == 1
+
+
+@needs_stripe
+def test_a_signed_checkout_completed_for_one_cent_is_a_partial_payment_not_paid(stripe_app, stripe_browser, session,
+                                                                                standin, invoice):
+    checkout_id = started_checkout(stripe_browser, session, standin, invoice)
+    event = standin.pay(checkout_id)
+    event["data"]["object"]["amount_total"] = 1  # correctly signed, but one cent
+    assert deliver(stripe_app.test_client(), event).status_code == 200
+    partly = fresh(session, Invoice, invoice.id)
+    assert partly.status == "open"
+    assert (partly.amount_paid_cents, partly.amount_due_cents) == (1, partly.total_cents - 1)
+    assert receipts(session) == []
