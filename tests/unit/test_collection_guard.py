@@ -250,3 +250,27 @@ def test_a_paid_invoice_refuses_every_collection_path(database, session, sandbox
     with pytest.raises(InvoiceNotOpen):
         wire_transfer(database, sandbox, session, customer, invoice, staff)
     assert sandbox.count_charges() == 0
+
+
+def test_a_partial_payment_and_a_surplus_refund_show_on_billing_details_and_in_the_console(
+        app, database, session, gateway):
+    from ..helpers import Browser
+
+    account, _ = make_customer(session, **US)
+    add_card(session, gateway, account, default=True)
+    invoice = make_invoice(session, account, amount_cents=15000)
+    other = make_invoice(session, account)
+    for target, change in ((invoice, {"amount_total": 100}), (other, {"currency": "eur"})):
+        page_id = open_page(session, gateway, account, target)
+        for event in checkout_events(database, gateway, page_id, **change):
+            apply_event(database, gateway, event, now=utcnow(), policy=POLICY)
+    customer = Browser(app.test_client())
+    customer.login()
+    page = customer.get("/billing").get_data(as_text=True)
+    assert "Partly paid: $1.00" in page and "still due" in page
+    assert "sent back to the payment method it came from" in page and "billed in USD" in page
+    make_staff(session)
+    agent = Browser(app.test_client())
+    agent.login("sam@support.example")
+    console = agent.get(f"/staff/accounts/{account.id}").get_data(as_text=True)
+    assert "Partly paid" in console and "sent back automatically" in console and "(received $1.00)" in console
