@@ -16,6 +16,7 @@ is ``collection``'s, which calls ``after_failure`` here with the policy from the
 """
 from __future__ import annotations
 
+import calendar
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -110,8 +111,6 @@ def outstanding_invoices(session: Session, account_id: int) -> list[Invoice]:
 
 def card_expiry(card: PaymentMethod) -> date:
     """The last day a card works: the end of its expiry month."""
-    import calendar
-
     return date(card.exp_year, card.exp_month, calendar.monthrange(card.exp_year, card.exp_month)[1])
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, Refund, Subscription
 from . import addresses, cards
 from .credits import CreditSummary, credit_summary
+from .dunning import reason_text
 from .invoices import InvoicePage, list_invoices
 from .refunds import refunds_by_invoice
 from .pricing import Quote, quote
@@ -97,8 +98,6 @@ def billing_overview(session: Session, account_id: int, *, today: date, seller: 
 
 
 def payment_problem(session: Session, account_id: int, status: str) -> PaymentProblem | None:
-    from .dunning import reason_text
-
     open_invoices = list(session.scalars(select(Invoice).where(Invoice.account_id == account_id,
                                                                Invoice.status == "open")))
     if not open_invoices:
