@@ -220,7 +220,8 @@ def _guard_invoice_content(mapper, connection, target):
     if ids:
         statuses |= set(connection.scalars(select(Invoice.status).where(Invoice.id.in_(ids))))
     if statuses - {"draft"}:
-        raise InvoiceImmutable(f"invoice {target.invoice_id} is issued; its lines cannot change")
+        what = type(target).__tablename__.replace("_", " ")
+        raise InvoiceImmutable(f"invoice {target.invoice_id} is issued; its {what} cannot change")
 
 
 # Everything an invoice consists of besides its own columns; a test checks that this covers every

@@ -151,10 +151,19 @@ def test_a_draft_is_not_voided_without_being_issued(session):
         session.commit()
 
 
-def test_an_issued_invoice_cannot_be_deleted(session):
-    invoice = issued(session)
+@pytest.mark.parametrize("with_lines", [True, False], ids=["with lines", "without lines"])
+def test_an_issued_invoice_cannot_be_deleted(session, with_lines):
+    if with_lines:
+        invoice = issued(session)
+    else:  # nothing to bill, so nothing but the invoice itself stands in the way
+        account, _ = make_customer(session, **US)
+        invoice = Invoice(account_id=account.id, currency="USD", status="draft")
+        session.add(invoice)
+        issue_invoice(session, invoice, account, Seller.from_settings(load_settings(demo=True)),
+                      now=datetime(2026, 11, 1, tzinfo=timezone.utc))
+        session.commit()
     session.delete(invoice)
-    with pytest.raises(InvoiceImmutable):
+    with pytest.raises(InvoiceImmutable, match="cannot be deleted" if not with_lines else "is issued"):
         session.commit()
     assert stored(session, invoice) is not None
 
@@ -165,7 +174,8 @@ def test_nothing_can_be_appended_to_an_issued_invoices_lines_or_tax_lines(sessio
     count = len(getattr(invoice, rel))
     cls = inspect(Invoice).relationships[rel].mapper.class_
     getattr(invoice, rel).append(new_row(cls))
-    with pytest.raises(InvoiceImmutable):
+    # Refused by the invoice itself, which names what changed, before the row is written.
+    with pytest.raises(InvoiceImmutable, match=f"cannot change {rel}"):
         session.commit()
     assert len(getattr(stored(session, invoice), rel)) == count
 
