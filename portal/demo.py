@@ -159,6 +159,7 @@ def _history(session: Session, gateway: PaymentGateway, account: Account, plan: 
             # Issued with a mistake, voided, and replaced by a one-off invoice for the same period.
             invoice.subscription_id = None
             issue_invoice(session, invoice, account, seller, now=issued)
+            session.flush()  # written as open first: a draft never goes straight to void
             invoice.status, invoice.voided_at, invoice.void_reason = "void", issued, "Issued twice by mistake"
             invoice.status_version += 1
             session.commit()

@@ -144,6 +144,7 @@ def make_invoice(session, account, *, issued_at=None, status="open", amount_cent
         mark_paid(invoice, amount_cents=invoice.total_cents, now=issued_at, payment_method_label="Visa •••• 4242",
                   transaction_id="ch_test_123")
     elif status == "void":
+        session.flush()  # written as open first: a draft never goes straight to void
         invoice.status, invoice.voided_at = "void", issued_at
         invoice.status_version += 1
     session.commit()

@@ -1,22 +1,32 @@
 """Issued bills. Once issued, an invoice's amounts, lines and billing snapshot never change; only its
-status and payment facts move (enforced below, not just by convention)."""
+status (forward) and payment facts move. Enforced below for everything written through the ORM, and on
+PostgreSQL also by triggers (migration 0006) for everything else."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, event
+from sqlalchemy import (JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, event,
+                        inspect, select)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, UTCDateTime, utcnow
 
 STATUS_LABELS = {"draft": "Draft", "open": "Open", "paid": "Paid", "void": "Void"}
 
-# What may still change after an invoice is issued: its status and the facts of its payment.
+# The only columns that may still change once an invoice is issued: its status and the facts of its payment.
+# Everything else -- every other column, columns added later, the lines and tax lines -- is frozen at issue.
+# To let a new column move after issue, add it here AND, in a migration, replace the database function
+# invoice_mutable_after_issue() (migration 0006) with the longer list; a PostgreSQL test compares the two.
 MUTABLE_AFTER_ISSUE = frozenset({
     "status", "status_version", "amount_paid_cents", "paid_at", "voided_at", "void_reason",
     "payment_method_label", "processor_transaction_id", "amount_refunded_cents", "checkout_session_id",
-    "auto_retry", "next_retry_at", "updated_at",
+    "auto_retry", "next_retry_at",
 })
+
+# Where each status may go; a status never moves back, and never to draft. Issuing opens a draft, or pays it
+# when credit covers it all; an open invoice is paid or voided. A paid invoice is refunded, never voided.
+STATUS_MOVES = {"draft": frozenset({"open", "paid"}), "open": frozenset({"paid", "void"}),
+                "paid": frozenset(), "void": frozenset()}
 
 
 class InvoiceImmutable(RuntimeError):
@@ -35,7 +45,9 @@ class Invoice(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"))
     number: Mapped[str | None] = mapped_column(String(32), unique=True)  # assigned when issued
-    status: Mapped[str] = mapped_column(String(8), default="draft")  # draft | open | paid | void
+    # draft | open | paid | void. active_history: the guard below needs the stored status even when the
+    # attribute was expired before it was set.
+    status: Mapped[str] = mapped_column(String(8), default="draft", active_history=True)
     # Bumped on every status or payment change; the PDF cache is keyed by it.
     status_version: Mapped[int] = mapped_column(Integer, default=1)
     currency: Mapped[str] = mapped_column(String(3))
@@ -142,31 +154,80 @@ class InvoicePdf(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+def _statuses(invoice: Invoice) -> set[str]:
+    """The invoice's status in the database and the one this flush writes (one value when unchanged)."""
+    history = inspect(invoice).attrs.status.history
+    return {*history.deleted, *history.unchanged, *history.added} or {invoice.status}
+
+
+def _number(invoice: Invoice) -> str:
+    """The number the invoice is known by (the stored one, not a forged replacement), for messages."""
+    history = inspect(invoice).attrs.number.history
+    if history.added and not history.deleted:  # set while unloaded: the stored number is not known here
+        return f"#{invoice.id}"
+    return (history.deleted or history.unchanged or [invoice.number])[0] or f"#{invoice.id}"
+
+
+def _stored_status(invoice: Invoice) -> str | None:
+    """The status the database holds now (None for an invoice not inserted yet)."""
+    state = inspect(invoice)
+    if state.pending or state.transient:
+        return None
+    history = state.attrs.status.history
+    return (history.deleted or history.unchanged or [invoice.status])[0]
+
+
 @event.listens_for(Invoice, "before_update")
 def _guard_issued_invoice(mapper, connection, target: Invoice):
-    from sqlalchemy import inspect
-
-    history = inspect(target).attrs.status.history
-    was = history.deleted[0] if history.deleted else target.status
+    was, now = _stored_status(target), target.status
+    if now != was and now not in STATUS_MOVES.get(was, ()):
+        raise InvoiceImmutable(f"invoice {_number(target)} cannot go from {was} to {now}")
     if was == "draft":
-        return
-    changed = {a.key for a in inspect(target).attrs if a.history.has_changes()} - {"lines", "tax_lines"}
+        return  # a draft is still being written, and may be issued in this very flush
+    # Every attribute, relationships included, unless named mutable: lines appended to an issued invoice
+    # and columns added to the model later are refused without anyone having to list them.
+    # (View-only relationships, such as refunds, write nothing and are no part of what the invoice says.)
+    state = inspect(target)
+    changed = {prop.key for prop in mapper.attrs
+               if not getattr(prop, "viewonly", False) and state.attrs[prop.key].history.has_changes()}
     forbidden = changed - MUTABLE_AFTER_ISSUE
     if forbidden:
-        raise InvoiceImmutable(f"invoice {target.number} is issued; cannot change {', '.join(sorted(forbidden))}")
+        raise InvoiceImmutable(f"invoice {_number(target)} is issued; cannot change {', '.join(sorted(forbidden))}")
 
 
-def _guard_line(mapper, connection, target):
-    invoice = target.invoice
-    if invoice is not None and invoice.is_issued:
-        from sqlalchemy import inspect
-
-        status_history = inspect(invoice).attrs.status.history
-        if status_history.deleted and status_history.deleted[0] == "draft":
-            return  # being issued in this very flush
-        raise InvoiceImmutable(f"invoice {invoice.number} is issued; its lines cannot change")
+@event.listens_for(Invoice, "before_delete")
+def _guard_issued_invoice_delete(mapper, connection, target: Invoice):
+    if _stored_status(target) != "draft":
+        raise InvoiceImmutable(f"invoice {_number(target)} is issued; it cannot be deleted (void it instead)")
 
 
-for _cls in (InvoiceLine, InvoiceTaxLine):
-    event.listen(_cls, "before_update", _guard_line)
-    event.listen(_cls, "before_delete", _guard_line)
+def _guard_invoice_content(mapper, connection, target):
+    """A line or tax line is written only while its invoice is a draft, before and after this flush.
+
+    The invoice is saved before its lines in a flush, so a line written in the flush that issues its invoice
+    would reach the database after the invoice became open; issue_invoice therefore flushes the draft with
+    its lines first, and anything still added in the issuing flush is refused here as the trigger would.
+    """
+    state = inspect(target)
+    statuses, seen = set(), set()
+    parent = state.attrs.invoice.history
+    for invoice in (*parent.deleted, *parent.unchanged, *parent.added):
+        if invoice is not None:
+            statuses |= _statuses(invoice)
+            seen.add(invoice.id)
+    # Parents known only by id (a line built with invoice_id=, or moved from one invoice to another).
+    ids = {*state.attrs.invoice_id.history.deleted, target.invoice_id} - seen - {None}
+    if ids:
+        statuses |= set(connection.scalars(select(Invoice.status).where(Invoice.id.in_(ids))))
+    if statuses - {"draft"}:
+        what = type(target).__tablename__.replace("_", " ")
+        raise InvoiceImmutable(f"invoice {target.invoice_id} is issued; its {what} cannot change")
+
+
+# Everything an invoice consists of besides its own columns; a test checks that this covers every
+# collection the Invoice model has.
+INVOICE_CONTENT = (InvoiceLine, InvoiceTaxLine)
+
+for _cls in INVOICE_CONTENT:
+    for _event in ("before_insert", "before_update", "before_delete"):
+        event.listen(_cls, _event, _guard_invoice_content)
