@@ -1,7 +1,7 @@
 """issued invoices are immutable in the database
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-30 09:00:00.000000
 
 PostgreSQL only: triggers refuse, for any writer (a psql session, a script, a bulk UPDATE), what the ORM guard
@@ -25,8 +25,8 @@ TRUNCATE fires no row triggers, so emptying the tables (the test suite does, bet
 from alembic import op
 
 
-revision = '0006'
-down_revision = '0005'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
