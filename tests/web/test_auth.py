@@ -164,6 +164,25 @@ def test_failed_logins_are_limited_per_address_across_accounts(browser, session)
     assert blocked.status_code == 429
 
 
+def test_refused_login_attempts_count_towards_no_limit(settings, database, session):
+    import dataclasses
+
+    from portal import create_app
+
+    # A ceiling with the same window as the per-address limit, so both are checked on every attempt.
+    app = create_app(dataclasses.replace(settings, login_limit_per_account="8 per 10 minutes"), database=database)
+    make_customer(session)
+    stranger = browser_at(app, "198.51.100.7")
+    stranger.get("/login")
+    statuses = [stranger.post("/login", {"email": "ada@example.com", "password": "guess"}).status_code
+                for _ in range(12)]
+    assert statuses == [401] * 5 + [429] * 7
+    # Only the five wrong passwords reached the account's ceiling of eight; the refusals checked nothing.
+    owner = browser_at(app, "203.0.113.10")
+    owner.get("/login")
+    assert owner.post("/login", {"email": "ada@example.com", "password": PASSWORD}).status_code == 303
+
+
 def test_staff_without_account_get_404_on_billing_details(browser, session):
     make_staff(session)
     browser.get("/login")
