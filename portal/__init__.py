@@ -45,6 +45,16 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.extensions["portal.db"] = database
     app.extensions["portal.gateway"] = gateway or build_gateway(settings, database)
 
+    if settings.proxy_hops:
+        # Each trusted proxy appends the address it saw to X-Forwarded-For; the last N entries are theirs and
+        # anything before them is whatever the client sent. X-Forwarded-Proto gives the scheme the customer used
+        # (Stripe return URLs are built from it). X-Forwarded-Host is not trusted: the proxy passes the Host
+        # header through, and a proxy that doesn't overwrite X-Forwarded-Host would let clients pick our name.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
+                                x_host=0, x_port=0, x_prefix=0)
+
     csrf.init_app(app)
     htmx.init_app(app)
     limiter.init_app(app)

@@ -167,7 +167,8 @@ def portal_env(database_url: str, instance_path: Path, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "PORTAL_"))}
     env.update(PORTAL_DATABASE_URL=database_url, PORTAL_SECRET_KEY=SERVER_SECRET, PORTAL_SECURE_COOKIES="0",
                PORTAL_INSTANCE_PATH=str(instance_path), PORTAL_LOGIN_LIMIT_PER_IP="100000 per minute",
-               PORTAL_LOGIN_LIMIT_PER_ACCOUNT="100000 per minute", PORTAL_BASE_URL="http://127.0.0.1")
+               PORTAL_LOGIN_LIMIT_PER_ACCOUNT="100000 per minute", PORTAL_LOGIN_LIMIT_PER_ACCOUNT_AND_IP="100000 per minute",
+               PORTAL_BASE_URL="http://127.0.0.1")
     env.update(extra)
     return env
 

@@ -293,14 +293,33 @@ def _has_secret() -> bool:
     return bool(os.environ.get("PORTAL_SECRET_KEY"))
 
 
+# gunicorn's exit status for "the app failed to load": its master then stops instead of starting the worker
+# again, and again, each time with the same complaint.
+APP_LOAD_ERROR = 4
+
+
+def check_environment() -> None:
+    """Exit at once, with one line on stderr, when the environment does not describe a portal that may start.
+
+    ``gunicorn.conf.py`` calls this in gunicorn's master process, before any worker exists.
+    """
+    try:
+        load_settings()
+    except ConfigError as exc:
+        sys.exit(f"portal: {exc}")
+
+
 def app_from_environment():
-    """The WSGI app for gunicorn: refuses to start without PORTAL_SECRET_KEY."""
+    """The WSGI app for gunicorn: refuses to start without a good PORTAL_SECRET_KEY."""
     from . import create_app
 
     try:
-        return create_app(load_settings())
+        settings = load_settings()
     except ConfigError as exc:
-        sys.exit(f"portal: {exc}")
+        # Reached in a worker only when gunicorn was started without our gunicorn.conf.py (another folder, -c).
+        print(f"portal: {exc}", file=sys.stderr, flush=True)
+        sys.exit(APP_LOAD_ERROR)
+    return create_app(settings)
 
 
 if __name__ == "__main__":

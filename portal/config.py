@@ -14,6 +14,10 @@ class ConfigError(RuntimeError):
     """The environment does not describe a portal that may start."""
 
 
+# The key signs session cookies; anything shorter than 256 bits is within reach of an offline search.
+MIN_SECRET_KEY_BYTES = 32
+
+
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
@@ -40,8 +44,15 @@ class Settings:
     stripe_api_base: str | None = None
     stripe_js_url: str = "https://js.stripe.com/v3/"
     ratelimit_storage_url: str = "memory://"
+    # Failed logins: one address guessing one account, one address guessing any account, and everyone together
+    # guessing one account (high, so strangers cannot lock an owner out, yet a distributed guess is capped).
+    login_limit_per_account_and_ip: str = "5 per 10 minutes"
     login_limit_per_ip: str = "20 per 10 minutes"
-    login_limit_per_account: str = "5 per 10 minutes"
+    login_limit_per_account: str = "100 per hour"
+    # Wrong current passwords on the account settings forms, per user and address, and per user.
+    password_check_limit_per_user_and_ip: str = "5 per 10 minutes"
+    password_check_limit_per_user: str = "20 per hour"
+    proxy_hops: int = 0
     base_url: str = "http://127.0.0.1:5000"
     # Secure cookies are only sent over HTTPS; demo mode serves plain HTTP on 127.0.0.1.
     secure_cookies: bool = True
@@ -75,8 +86,12 @@ ENVIRONMENT = [
     ("PORTAL_INSTANCE_PATH", "instance_path", "Folder for the SQLite file, demo e-mails and caches. Default `instance/`."),
     ("PORTAL_BASE_URL", "base_url", "Public URL of the portal, used in e-mails and processor return URLs."),
     ("PORTAL_RATELIMIT_STORAGE_URL", "ratelimit_storage_url", "Where login rate limits are counted: `memory://` (one process) or `redis://host:6379` (several)."),
-    ("PORTAL_LOGIN_LIMIT_PER_IP", "login_limit_per_ip", "Failed logins allowed per client address. Default `20 per 10 minutes`."),
-    ("PORTAL_LOGIN_LIMIT_PER_ACCOUNT", "login_limit_per_account", "Failed logins allowed per e-mail address. Default `5 per 10 minutes`."),
+    ("PORTAL_PROXY_HOPS", "proxy_hops", "How many reverse proxies are in front of the portal; their `X-Forwarded-For` and `X-Forwarded-Proto` are trusted. Default `0`."),
+    ("PORTAL_LOGIN_LIMIT_PER_ACCOUNT_AND_IP", "login_limit_per_account_and_ip", "Failed logins allowed for one e-mail address from one client address. Default `5 per 10 minutes`."),
+    ("PORTAL_LOGIN_LIMIT_PER_IP", "login_limit_per_ip", "Failed logins allowed per client address, whatever the e-mail. Default `20 per 10 minutes`."),
+    ("PORTAL_LOGIN_LIMIT_PER_ACCOUNT", "login_limit_per_account", "Failed logins allowed per e-mail address from all client addresses together. Default `100 per hour`."),
+    ("PORTAL_PASSWORD_CHECK_LIMIT_PER_USER_AND_IP", "password_check_limit_per_user_and_ip", "Wrong current passwords allowed on the account settings forms per user and client address. Default `5 per 10 minutes`."),
+    ("PORTAL_PASSWORD_CHECK_LIMIT_PER_USER", "password_check_limit_per_user", "Wrong current passwords allowed on the account settings forms per user. Default `20 per hour`."),
     ("PORTAL_SECURE_COOKIES", "secure_cookies", "Mark the session cookie `Secure` (HTTPS only). Default on, off in demo mode."),
     ("PORTAL_SELLER_NAME", "seller_name", "Your company's name, as printed on invoices."),
     ("PORTAL_SELLER_ADDRESS", "seller_address", "Your company's address on invoices; separate lines with `;`."),
@@ -111,8 +126,12 @@ def load_settings(*, demo: bool = False, overrides: dict | None = None) -> Setti
         "secret_key": _env("PORTAL_SECRET_KEY"),
         "base_url": _env("PORTAL_BASE_URL", "http://127.0.0.1:5000"),
         "ratelimit_storage_url": _env("PORTAL_RATELIMIT_STORAGE_URL", "memory://"),
+        "login_limit_per_account_and_ip": _env("PORTAL_LOGIN_LIMIT_PER_ACCOUNT_AND_IP", "5 per 10 minutes"),
         "login_limit_per_ip": _env("PORTAL_LOGIN_LIMIT_PER_IP", "20 per 10 minutes"),
-        "login_limit_per_account": _env("PORTAL_LOGIN_LIMIT_PER_ACCOUNT", "5 per 10 minutes"),
+        "login_limit_per_account": _env("PORTAL_LOGIN_LIMIT_PER_ACCOUNT", "100 per hour"),
+        "password_check_limit_per_user_and_ip": _env("PORTAL_PASSWORD_CHECK_LIMIT_PER_USER_AND_IP", "5 per 10 minutes"),
+        "password_check_limit_per_user": _env("PORTAL_PASSWORD_CHECK_LIMIT_PER_USER", "20 per hour"),
+        "proxy_hops": _env("PORTAL_PROXY_HOPS", "0"),
         "secure_cookies": _flag("PORTAL_SECURE_COOKIES", default=not demo),
         "seller_name": _env("PORTAL_SELLER_NAME", "Example Software Ltd."),
         "seller_address": _env("PORTAL_SELLER_ADDRESS", "1 Dock Road; Dublin 2, D02 X285; Ireland"),
@@ -130,6 +149,7 @@ def load_settings(*, demo: bool = False, overrides: dict | None = None) -> Setti
         "stripe_api_base": _env("STRIPE_API_BASE"),
         "stripe_js_url": _env("STRIPE_JS_URL", "https://js.stripe.com/v3/"),
     }
+    key_from_environment = "secret_key" not in overrides
     values.update(overrides)
     known = {f.name for f in fields(Settings)}
     unknown = set(values) - known
@@ -141,6 +161,12 @@ def load_settings(*, demo: bool = False, overrides: dict | None = None) -> Setti
                               "(only `portal demo` may run without one).")
         # Demo mode: a fresh random key each run is fine, sessions need not outlive the process.
         values["secret_key"] = os.urandom(32).hex()
+    elif key_from_environment and len(values["secret_key"].encode()) < MIN_SECRET_KEY_BYTES:
+        # A short key can be guessed offline from one signed cookie. Keys given in code (the tests') are exempt.
+        raise ConfigError(f"PORTAL_SECRET_KEY is {len(values['secret_key'].encode())} bytes long; use at least "
+                          f"{MIN_SECRET_KEY_BYTES} random bytes, e.g. the output of "
+                          '`python3 -c "import secrets; print(secrets.token_hex(32))"`.')
+    values["proxy_hops"] = _proxy_hops(values["proxy_hops"])
     from .billing.dunning import RetryPolicy
 
     try:
@@ -150,3 +176,14 @@ def load_settings(*, demo: bool = False, overrides: dict | None = None) -> Setti
     if values["stripe_secret_key"] and not values["stripe_publishable_key"]:
         raise ConfigError("STRIPE_SECRET_KEY is set but STRIPE_PUBLISHABLE_KEY is not; Stripe.js needs it.")
     return Settings(**values)
+
+
+def _proxy_hops(value) -> int:
+    try:
+        hops = int(str(value).strip())
+    except ValueError:
+        hops = -1
+    if hops < 0:
+        raise ConfigError(f"PORTAL_PROXY_HOPS must be a whole number, 0 or more (got {value!r}): the number of "
+                          "reverse proxies in front of the portal.")
+    return hops

@@ -149,3 +149,13 @@ def make_invoice(session, account, *, issued_at=None, status="open", amount_cent
         invoice.status_version += 1
     session.commit()
     return invoice
+
+
+def browser_at(app, address: str, *, forwarded_for: str | None = None) -> Browser:
+    """A browser whose requests arrive from ``address``; with ``forwarded_for``, as a proxy at ``address``
+    forwarding them with that X-Forwarded-For header."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    if forwarded_for is not None:
+        client.environ_base["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    return Browser(client)

@@ -14,6 +14,15 @@ from .sessions import _digest
 MIN_PASSWORD_LENGTH = 12
 
 
+class WrongPassword(InvalidInput):
+    """The current password given to confirm a change is wrong: a guess, which the web layer rate-limits."""
+
+    code = "wrong_password"
+
+    def __init__(self):
+        super().__init__({"current_password": "That isn't your current password."})
+
+
 def _user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
@@ -26,7 +35,7 @@ def change_email(session: Session, user_id: int, *, new_email: str, current_pass
     user = _user(session, user_id)
     new_email = new_email.strip()
     if not verify_password(user.password_hash, current_password):
-        raise InvalidInput({"current_password": "That isn't your current password."})
+        raise WrongPassword()
     taken = session.scalar(select(User.id).where(func.lower(User.email) == new_email.lower(), User.id != user.id))
     if taken:
         raise InvalidInput({"email": "Another user already logs in with that e-mail address."})
@@ -44,7 +53,7 @@ def change_password(session: Session, user_id: int, *, current_password: str, ne
     """Set a new password and sign out every other browser, so a leaked old password is worthless."""
     user = _user(session, user_id)
     if not verify_password(user.password_hash, current_password):
-        raise InvalidInput({"current_password": "That isn't your current password."})
+        raise WrongPassword()
     if len(new_password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput({"new_password": f"Use at least {MIN_PASSWORD_LENGTH} characters."})
     if new_password == current_password:

@@ -1,18 +1,40 @@
 """Account settings: the user's own login e-mail and password (separate from the billing e-mail)."""
 from __future__ import annotations
 
-from flask import Blueprint, url_for
+from flask import Blueprint, g, request, url_for
 from flask_login import current_user, login_required
 
 from ..auth import profile
 from ..billing.errors import InvalidInput
-from .context import actor, db
+from ..extensions import limiter
+from .auth import retry_hint
+from .context import actor, client_ip, db
+from .context import settings as portal_settings
 from .forms import PasswordForm, ProfileEmailForm
 from .rendering import done, render
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
 PAGE = "account/settings.html"
+
+
+def _user_key() -> str:
+    return f"current-password:{getattr(current_user, 'id', None) or 'anonymous'}"
+
+
+def _wrong_password(_response) -> bool:
+    # Only a wrong current password is a guess; a new password that is too short or a taken e-mail is not.
+    return bool(g.get("wrong_current_password"))
+
+
+# Both forms ask for the current password, so a borrowed session could use either to guess it: they share
+# the counts. Per user and address the limit is modest; per user alone it is higher, so someone holding a
+# copied session elsewhere cannot stop the owner from changing the password (which signs that copy out).
+_per_user_and_ip = limiter.shared_limit(lambda: portal_settings().password_check_limit_per_user_and_ip,
+                                        scope="current-password-ip", key_func=lambda: f"{_user_key()}|{client_ip()}",
+                                        deduct_when=_wrong_password)
+_per_user = limiter.shared_limit(lambda: portal_settings().password_check_limit_per_user, scope="current-password",
+                                 key_func=_user_key, deduct_when=_wrong_password)
 
 
 def page(*, block: str | None = None, status: int = 200, email_form=None, password_form=None, toast=None):
@@ -29,6 +51,8 @@ def settings():
 
 
 @bp.post("/email")
+@_per_user_and_ip
+@_per_user
 @login_required
 def change_email():
     """Change the e-mail address used to log in."""
@@ -39,12 +63,17 @@ def change_email():
                                  current_password=form.current_password.data, actor=actor())
             return done("Your login email was changed. Your billing email is unchanged.", url_for("account.settings"),
                         partial=lambda msg: page(block="email_section", toast=msg))
+        except profile.WrongPassword as exc:
+            g.wrong_current_password = True
+            _attach(form, exc)
         except InvalidInput as exc:
             _attach(form, exc)
     return page(block="email_section", status=422, email_form=form)
 
 
 @bp.post("/password")
+@_per_user_and_ip
+@_per_user
 @login_required
 def change_password():
     """Set a new password; other browsers signed in as this user are signed out."""
@@ -56,9 +85,24 @@ def change_password():
                                     actor=actor())
             return done("Your password was changed. Other browsers were signed out.", url_for("account.settings"),
                         partial=lambda msg: page(block="password_section", toast=msg))
+        except profile.WrongPassword as exc:
+            g.wrong_current_password = True
+            _attach(form, exc)
         except InvalidInput as exc:
             _attach(form, exc)
     return page(block="password_section", status=422, password_form=form)
+
+
+def too_many_password_checks(exc):
+    """The form again, with why and for how long next to the current password, instead of a bare 429."""
+    message = "Too many wrong passwords." + retry_hint(exc)
+    if request.endpoint == "account.change_email":
+        email_form = ProfileEmailForm()
+        email_form.current_password.errors = [message]
+        return page(block="email_section", status=429, email_form=email_form)
+    password_form = PasswordForm()
+    password_form.current_password.errors = [message]
+    return page(block="password_section", status=429, password_form=password_form)
 
 
 def _attach(form, exc: InvalidInput) -> None:

@@ -16,13 +16,28 @@ from .rendering import render
 bp = Blueprint("auth", __name__)
 
 
-def _login_email_key() -> str:
-    return "login-email:" + (request.form.get("email") or "").strip().lower()
+def _login_email() -> str:
+    return (request.form.get("email") or "").strip().lower()
+
+
+def _account_and_ip_key() -> str:
+    return f"login-email-ip:{_login_email()}|{client_ip()}"
+
+
+def _account_key() -> str:
+    return "login-email:" + _login_email()
 
 
 def _failed(response) -> bool:
-    # Only failed attempts count towards the limits; a successful login answers 303.
-    return response.status_code != 303
+    # Only a wrong e-mail or password (401) counts. A refused attempt (429) checked no password: counting it
+    # would let one address that is already stopped go on filling the account's shared allowance.
+    return response.status_code == 401
+
+
+def retry_hint(exc) -> str:
+    """How long to wait, as a sentence: the window of the limit that was exceeded."""
+    item = getattr(getattr(exc, "limit", None), "limit", None)
+    return f" Try again in {max(1, item.get_expiry() // 60)} minutes." if item is not None else " Try again later."
 
 
 @bp.get("/")
@@ -39,9 +54,15 @@ def login():
     return render("auth/login.html", form=LoginForm())
 
 
+# Three counts of failed logins. One address guessing one account is stopped soon (the modest limit); one
+# address guessing many accounts is stopped too. Everyone together guessing one account meets a much higher
+# ceiling: high enough that a stranger cannot lock a known account out from elsewhere, yet a distributed
+# guess stays capped. Behind a proxy all of this needs PORTAL_PROXY_HOPS, or every customer has one address.
 @bp.post("/login")
-@limiter.limit(lambda: settings().login_limit_per_ip, deduct_when=_failed, scope="login-ip")
-@limiter.limit(lambda: settings().login_limit_per_account, key_func=_login_email_key, deduct_when=_failed,
+@limiter.limit(lambda: settings().login_limit_per_account_and_ip, key_func=_account_and_ip_key, deduct_when=_failed,
+               scope="login-email-ip")
+@limiter.limit(lambda: settings().login_limit_per_ip, key_func=client_ip, deduct_when=_failed, scope="login-ip")
+@limiter.limit(lambda: settings().login_limit_per_account, key_func=_account_key, deduct_when=_failed,
                scope="login-email")
 def login_submit():
     """Check the password, rotate the session and go to the page the user asked for."""
@@ -71,10 +92,8 @@ def logout():
 
 def too_many_logins(exc):
     """The login form again, saying why and for how long, instead of a bare 429."""
-    retry = getattr(getattr(exc, "limit", None), "limit", None)
-    wait = f" Try again in {retry.get_expiry() // 60} minutes." if retry is not None else " Try again later."
     return render("auth/login.html", form=LoginForm(), status=429,
-                  login_error="Too many failed login attempts." + wait)
+                  login_error="Too many failed login attempts." + retry_hint(exc))
 
 
 def customer_required(view):

@@ -41,7 +41,11 @@ def seller():
 
 
 def client_ip() -> str:
-    # Behind a proxy, run gunicorn with --forwarded-allow-ips so remote_addr is the client's.
+    """The customer's address: rate limits, login sessions and audit rows all use this one value.
+
+    Behind reverse proxies, ``PORTAL_PROXY_HOPS`` makes ProxyFix (see ``create_app``) put the address the
+    nearest trusted proxy saw into ``remote_addr``; without it, it is the peer of the TCP connection.
+    """
     return request.remote_addr or ""
 
 

@@ -44,6 +44,10 @@ def register(app: Flask) -> None:
             from .auth import too_many_logins
 
             return too_many_logins(exc)
+        if request.endpoint in ("account.change_email", "account.change_password"):
+            from .account import too_many_password_checks
+
+            return too_many_password_checks(exc)
         return error_page(429, "Too many requests. Please wait a moment and try again.")
 
     @app.errorhandler(HTTPException)

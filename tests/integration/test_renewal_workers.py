@@ -32,7 +32,7 @@ def seed_due(session, count: int) -> None:
 
 def portal_env(database_url: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "PORTAL_"))}
-    env.update(PORTAL_DATABASE_URL=database_url, PORTAL_SECRET_KEY="worker-test")
+    env.update(PORTAL_DATABASE_URL=database_url, PORTAL_SECRET_KEY="worker-test-" + "k" * 32)
     return env
 
 

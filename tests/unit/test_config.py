@@ -7,6 +7,8 @@ import pytest
 
 from portal.config import ENVIRONMENT, ConfigError, load_settings
 
+GOOD_KEY = "k" * 32
+
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
@@ -25,13 +27,13 @@ def test_demo_mode_makes_up_a_random_secret_key():
 
 
 def test_without_a_stripe_key_the_sandbox_processor_and_test_mode_are_used(monkeypatch):
-    monkeypatch.setenv("PORTAL_SECRET_KEY", "x")
+    monkeypatch.setenv("PORTAL_SECRET_KEY", GOOD_KEY)
     settings = load_settings()
     assert settings.processor == "sandbox" and settings.test_mode
 
 
 def test_a_stripe_key_selects_stripe_and_needs_the_publishable_key(monkeypatch):
-    monkeypatch.setenv("PORTAL_SECRET_KEY", "x")
+    monkeypatch.setenv("PORTAL_SECRET_KEY", GOOD_KEY)
     monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_live_abc")
     with pytest.raises(ConfigError, match="STRIPE_PUBLISHABLE_KEY"):
         load_settings()
@@ -41,16 +43,43 @@ def test_a_stripe_key_selects_stripe_and_needs_the_publishable_key(monkeypatch):
 
 
 def test_cookies_are_secure_outside_demo_mode_only(monkeypatch):
-    monkeypatch.setenv("PORTAL_SECRET_KEY", "x")
+    monkeypatch.setenv("PORTAL_SECRET_KEY", GOOD_KEY)
     assert load_settings().secure_cookies is True
     assert load_settings(demo=True).secure_cookies is False
 
 
-def test_the_wsgi_entry_point_refuses_to_start_without_a_secret_key(monkeypatch):
-    from portal.cli import app_from_environment
+def test_a_secret_key_shorter_than_32_bytes_is_refused_and_32_bytes_are_accepted(monkeypatch):
+    monkeypatch.setenv("PORTAL_SECRET_KEY", "k" * 31)
+    with pytest.raises(ConfigError, match="31 bytes long; use at least 32"):
+        load_settings()
+    monkeypatch.setenv("PORTAL_SECRET_KEY", "k" * 32)
+    assert load_settings().secret_key == "k" * 32
 
-    with pytest.raises(SystemExit, match="PORTAL_SECRET_KEY"):
+
+def test_a_secret_key_given_in_code_is_not_held_to_the_length_rule():
+    # Only the environment is an operator's choice; settings built in code (the tests') pick their own key.
+    assert load_settings(overrides={"secret_key": "test-secret-key"}).secret_key == "test-secret-key"
+
+
+def test_proxy_hops_default_to_none_and_must_be_a_whole_number(monkeypatch):
+    monkeypatch.setenv("PORTAL_SECRET_KEY", GOOD_KEY)
+    assert load_settings().proxy_hops == 0
+    monkeypatch.setenv("PORTAL_PROXY_HOPS", "2")
+    assert load_settings().proxy_hops == 2
+    for bad in ("-1", "one", "1.5"):
+        monkeypatch.setenv("PORTAL_PROXY_HOPS", bad)
+        with pytest.raises(ConfigError, match="PORTAL_PROXY_HOPS"):
+            load_settings()
+
+
+def test_the_wsgi_entry_point_refuses_to_start_without_a_secret_key(monkeypatch, capsys):
+    from portal.cli import APP_LOAD_ERROR, app_from_environment
+
+    with pytest.raises(SystemExit) as exit_:
         app_from_environment()
+    # gunicorn's "app failed to load" status, so its master stops rather than starting the worker again.
+    assert exit_.value.code == APP_LOAD_ERROR
+    assert capsys.readouterr().err.strip().startswith("portal: PORTAL_SECRET_KEY is not set")
 
 
 def test_every_environment_variable_is_documented_in_the_readme():

@@ -5,7 +5,7 @@ import pytest
 
 from portal.models import Account, AuditEvent, User
 
-from ..helpers import PASSWORD, Browser, make_customer
+from ..helpers import PASSWORD, Browser, browser_at, make_customer
 from .test_billing_info import GOOD
 
 
@@ -83,3 +83,77 @@ def test_password_change_errors_are_shown_next_to_the_field(browser, customer, d
     assert response.status_code == 422
     match = re.search(rf'id="{field}-error">([^<]+)<', response.get_data(as_text=True))
     assert match and html.unescape(match.group(1)) == message
+
+
+FORMS = {
+    "email": lambda password: ("/account/email", {"email": "ada.new@example.com", "current_password": password}),
+    "password": lambda password: ("/account/password", {"current_password": password,
+                                                        "new_password": "a much better one!",
+                                                        "confirm_password": "a much better one!"}),
+}
+
+
+def _post(browser, form, password, **kwargs):
+    url, data = FORMS[form](password)
+    return browser.post(url, data, **kwargs)
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "partial"])
+@pytest.mark.parametrize("form", ["email", "password"])
+def test_wrong_current_passwords_are_limited_with_a_clear_message(browser, session, customer, form, htmx):
+    for _ in range(5):
+        assert _post(browser, form, "guess", htmx=htmx).status_code == 422
+    blocked = _post(browser, form, PASSWORD, htmx=htmx)
+    assert blocked.status_code == 429
+    body = blocked.get_data(as_text=True)
+    assert "Too many wrong passwords. Try again in 10 minutes." in body
+    assert ("<html" not in body) if htmx else ("<html" in body)
+    session.expire_all()
+    user = session.get(User, customer[1].id)
+    assert user.email == "ada@example.com" and session.query(AuditEvent).filter(
+        AuditEvent.action.like("profile.%")).count() == 0
+
+
+def test_the_two_forms_share_one_count_of_wrong_passwords(browser, customer):
+    for form in ("email", "email", "email", "password", "password"):
+        assert _post(browser, form, "guess").status_code == 422
+    assert _post(browser, "email", PASSWORD).status_code == 429
+    assert _post(browser, "password", PASSWORD).status_code == 429
+
+
+def test_only_wrong_current_passwords_count_towards_the_limit(browser, session, customer):
+    for _ in range(6):
+        response = browser.post("/account/password", {"current_password": PASSWORD, "new_password": "short",
+                                                       "confirm_password": "short"})
+        assert response.status_code == 422
+    assert _post(browser, "password", PASSWORD).status_code == 303
+
+
+def test_wrong_passwords_from_one_address_do_not_stop_the_user_from_another(app, session, customer):
+    elsewhere = browser_at(app, "198.51.100.7")
+    elsewhere.login()
+    for _ in range(5):
+        assert _post(elsewhere, "password", "guess").status_code == 422
+    assert _post(elsewhere, "password", PASSWORD).status_code == 429
+    at_home = browser_at(app, "203.0.113.10")
+    at_home.login()
+    assert _post(at_home, "password", PASSWORD).status_code == 303
+
+
+def test_wrong_passwords_from_many_addresses_meet_the_per_user_ceiling(settings, database, session):
+    import dataclasses
+
+    from portal import create_app
+
+    app = create_app(dataclasses.replace(settings, password_check_limit_per_user="6 per hour"), database=database)
+    make_customer(session)
+    for i in range(3):
+        guesser = browser_at(app, f"198.51.100.{i + 1}")
+        guesser.login()
+        for _ in range(2):
+            assert _post(guesser, "email", "guess").status_code == 422
+    owner = browser_at(app, "203.0.113.10")
+    owner.login()
+    blocked = _post(owner, "email", PASSWORD)
+    assert blocked.status_code == 429
+    assert "Too many wrong passwords. Try again in 60 minutes." in blocked.get_data(as_text=True)

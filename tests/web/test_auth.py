@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from portal.models import AuditEvent, LoginSession, User
 
-from ..helpers import PASSWORD, Browser, make_customer, make_staff
+from ..helpers import PASSWORD, Browser, browser_at, make_customer, make_staff
 
 
 def test_customer_logs_in_and_lands_on_billing_details(browser, session):
@@ -108,17 +108,52 @@ def test_login_never_redirects_off_site(browser, session):
         browser.post("/logout")
 
 
-def test_failed_logins_are_limited_per_account_with_a_clear_message(browser, session, app):
+def test_failed_logins_for_one_account_from_one_address_are_limited_with_a_clear_message(browser, session, app):
     make_customer(session)
     browser.get("/login")
     for _ in range(5):
         assert browser.post("/login", {"email": "ada@example.com", "password": "wrong"}).status_code == 401
     blocked = browser.post("/login", {"email": "ada@example.com", "password": PASSWORD})
     assert blocked.status_code == 429
-    assert "Too many failed login attempts" in blocked.get_data(as_text=True)
+    assert "Too many failed login attempts. Try again in 10 minutes." in blocked.get_data(as_text=True)
     # Another account from the same address is not locked out by this one.
     make_customer(session, email="grace@example.com", billing_email="g@example.com")
     assert browser.post("/login", {"email": "grace@example.com", "password": PASSWORD}).status_code == 303
+
+
+def test_a_strangers_failed_logins_from_another_address_do_not_lock_the_owner_out(app, session):
+    make_customer(session)
+    stranger = browser_at(app, "198.51.100.7")
+    stranger.get("/login")
+    statuses = [stranger.post("/login", {"email": "Ada@Example.com ", "password": "guess"}).status_code
+                for _ in range(8)]
+    assert statuses == [401] * 5 + [429] * 3
+    owner = browser_at(app, "203.0.113.10")
+    owner.get("/login")
+    assert owner.post("/login", {"email": "ada@example.com", "password": PASSWORD}).status_code == 303
+
+
+def test_a_distributed_guess_at_one_account_meets_the_per_account_ceiling(settings, database, session):
+    import dataclasses
+
+    from portal import create_app
+
+    # The default ceiling is 100 an hour; a lower one shows the same rule without 100 slow password checks.
+    app = create_app(dataclasses.replace(settings, login_limit_per_account="8 per hour"), database=database)
+    make_customer(session)
+    make_customer(session, email="grace@example.com", billing_email="g@example.com")
+    for i in range(4):
+        guesser = browser_at(app, f"198.51.100.{i + 1}")
+        guesser.get("/login")
+        for _ in range(2):  # each address stays well under its own limits
+            assert guesser.post("/login", {"email": "ada@example.com", "password": "guess"}).status_code == 401
+    owner = browser_at(app, "203.0.113.10")
+    owner.get("/login")
+    blocked = owner.post("/login", {"email": "ada@example.com", "password": PASSWORD})
+    assert blocked.status_code == 429
+    assert "Too many failed login attempts. Try again in 60 minutes." in blocked.get_data(as_text=True)
+    # The ceiling is the account's: other accounts log in as usual.
+    assert owner.post("/login", {"email": "grace@example.com", "password": PASSWORD}).status_code == 303
 
 
 def test_failed_logins_are_limited_per_address_across_accounts(browser, session):
@@ -127,6 +162,25 @@ def test_failed_logins_are_limited_per_address_across_accounts(browser, session)
         browser.post("/login", {"email": f"user{i}@example.com", "password": "wrong"})
     blocked = browser.post("/login", {"email": "someone@example.com", "password": "wrong"})
     assert blocked.status_code == 429
+
+
+def test_refused_login_attempts_count_towards_no_limit(settings, database, session):
+    import dataclasses
+
+    from portal import create_app
+
+    # A ceiling with the same window as the per-address limit, so both are checked on every attempt.
+    app = create_app(dataclasses.replace(settings, login_limit_per_account="8 per 10 minutes"), database=database)
+    make_customer(session)
+    stranger = browser_at(app, "198.51.100.7")
+    stranger.get("/login")
+    statuses = [stranger.post("/login", {"email": "ada@example.com", "password": "guess"}).status_code
+                for _ in range(12)]
+    assert statuses == [401] * 5 + [429] * 7
+    # Only the five wrong passwords reached the account's ceiling of eight; the refusals checked nothing.
+    owner = browser_at(app, "203.0.113.10")
+    owner.get("/login")
+    assert owner.post("/login", {"email": "ada@example.com", "password": PASSWORD}).status_code == 303
 
 
 def test_staff_without_account_get_404_on_billing_details(browser, session):
