@@ -180,7 +180,8 @@ def test_an_amount_of_exactly_the_maximum_is_accepted_and_one_cent_more_is_refus
     assert refused.value.errors == {"amount": "Enter at most $1,000,000.00."}
 
 
-@pytest.mark.parametrize("text", ["999,999,999.99", "99999999999999999999", "1" + "0" * 5000, "0001000000.01"])
+@pytest.mark.parametrize("text", ["999,999,999.99", "99999999999999999999", "1" + "0" * 5000, "0001000000.01"],
+                         ids=["a-billion", "twenty-digits", "five-thousand-digits", "leading-zeros"])
 def test_an_amount_above_the_maximum_is_refused_however_many_digits_it_has(text):
     with pytest.raises(InvalidInput) as refused:
         parse_amount(text, "USD", max_cents=MAX)
