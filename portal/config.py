@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from .bounds import INT_MAX, parse_int
+
 
 class ConfigError(RuntimeError):
     """The environment does not describe a portal that may start."""
@@ -64,6 +66,8 @@ class Settings:
     vies_url: str | None = None
     vies_timeout: float = 3.0
     retry_schedule: str = "3,7"
+    # The largest amount a staff form accepts, in minor units: 1,000,000.00 (see ENVIRONMENT).
+    max_amount_cents: int = 100_000_000
     smtp_url: str | None = None
     mail_from: str = "Billing <billing@example.com>"
     testing: bool = False
@@ -101,6 +105,7 @@ ENVIRONMENT = [
     ("PORTAL_VIES_URL", "vies_url", "Switches on the online VAT-number check against the EU's VIES REST API at this base URL. Off by default."),
     ("PORTAL_VIES_TIMEOUT", "vies_timeout", "Seconds to wait for VIES before leaving a VAT number pending. Default `3`."),
     ("PORTAL_RETRY_SCHEDULE", "retry_schedule", "Days after a failed renewal charge on which to retry automatically; after the last, the subscription is suspended. Default `3,7`."),
+    ("PORTAL_MAX_AMOUNT_CENTS", "max_amount_cents", "The largest amount, in minor units (cents), a staff refund or credit may be typed in. Default `100000000` ($1,000,000.00): far above any real invoice, so a slip of the keyboard is refused instead of becoming a credit that wipes out every later invoice; at most 2147483647, what the database's amount columns hold."),
     ("PORTAL_SMTP_URL", "smtp_url", "Where the worker sends e-mail: `smtp://user:password@host:587?starttls=1` or `smtps://host:465`. Unset: e-mails are written as `.eml` files under the instance folder."),
     ("PORTAL_MAIL_FROM", "mail_from", "The From address of e-mails. Default `Billing <billing@example.com>`."),
     ("STRIPE_SECRET_KEY", "stripe_secret_key", "Stripe secret key. When unset the built-in sandbox processor is used."),
@@ -109,6 +114,15 @@ ENVIRONMENT = [
     ("STRIPE_API_BASE", "stripe_api_base", "Base URL of the Stripe API (tests point it at localstripe). Default: Stripe's."),
     ("STRIPE_JS_URL", "stripe_js_url", "Where the browser loads Stripe.js from. Default `https://js.stripe.com/v3/`."),
 ]
+
+
+def _max_amount(value) -> int:
+    """A whole number of minor units the database's Integer amount columns can hold."""
+    amount = value if type(value) is int else parse_int(str(value).strip())
+    if amount is None or not 1 <= amount <= INT_MAX:
+        raise ConfigError(f"PORTAL_MAX_AMOUNT_CENTS must be a whole number of cents from 1 to {INT_MAX}, "
+                          f"not {value!r}.")
+    return amount
 
 
 def load_settings(*, demo: bool = False, overrides: dict | None = None) -> Settings:
@@ -141,6 +155,7 @@ def load_settings(*, demo: bool = False, overrides: dict | None = None) -> Setti
         "vies_url": _env("PORTAL_VIES_URL"),
         "vies_timeout": float(_env("PORTAL_VIES_TIMEOUT", "3") or 3),
         "retry_schedule": _env("PORTAL_RETRY_SCHEDULE", "3,7"),
+        "max_amount_cents": _env("PORTAL_MAX_AMOUNT_CENTS", "100000000"),
         "smtp_url": _env("PORTAL_SMTP_URL"),
         "mail_from": _env("PORTAL_MAIL_FROM", "Billing <billing@example.com>"),
         "stripe_secret_key": _env("STRIPE_SECRET_KEY"),
@@ -173,6 +188,7 @@ def load_settings(*, demo: bool = False, overrides: dict | None = None) -> Setti
         RetryPolicy.parse(values["retry_schedule"])
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+    values["max_amount_cents"] = _max_amount(values["max_amount_cents"])
     if values["stripe_secret_key"] and not values["stripe_publishable_key"]:
         raise ConfigError("STRIPE_SECRET_KEY is set but STRIPE_PUBLISHABLE_KEY is not; Stripe.js needs it.")
     return Settings(**values)

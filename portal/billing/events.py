@@ -3,6 +3,9 @@
 ``process_event`` records the event id in the caller's transaction, together with its effects: a
 redelivered event finds its id and does nothing. Events may arrive in any order, so every handler only
 moves state forward (a Paid invoice never goes back to Open; an attempt with an outcome keeps it).
+
+Handlers read their fields through ``payloads``: an event of the wrong shape raises ``MalformedEvent`` and
+``apply_event`` rolls back everything it did, event id included.
 """
 from __future__ import annotations
 
@@ -17,11 +20,12 @@ from sqlalchemy.orm import Session
 from ..db import Database
 from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, ProcessorEvent
 from ..payments.gateway import PaymentGateway, PaymentResult, ProcessorError
-from . import audit, cards, refunds
+from . import audit, cards, payloads, refunds
 from .audit import Actor
 from .collection import OPEN_ATTEMPT_STATUSES, execute_attempt, record_outcome
 from .dunning import RetryPolicy
 from .errors import ProcessorDown
+from .payloads import MalformedEvent
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +44,19 @@ def handles(*event_types: str):
 
 def process_event(session: Session, gateway: PaymentGateway, event: dict, *, now: datetime, policy: RetryPolicy,
                   source: str = "stripe") -> str:
-    """Apply one event exactly once, in the caller's transaction (the caller commits). Returns what it did."""
+    """Apply one event exactly once, in the caller's transaction (the caller commits). Returns what it did.
+    Raises ``MalformedEvent`` for an event that is not shaped as the processor sends them (the caller rolls
+    back)."""
+    obj = payloads.check_event(event)
     if session.get(ProcessorEvent, event["id"]) is not None:
         return "duplicate"
-    handler = HANDLERS.get(event.get("type", ""))
+    handler = HANDLERS.get(event["type"])
     if handler is None:
-        log.info("ignoring processor event %s of type %s", event.get("id"), event.get("type"))
+        log.info("ignoring processor event %s of type %s", event["id"], event["type"])
         outcome = "ignored"
     else:
-        outcome = handler(session, gateway, event["data"]["object"], now, policy)
-    session.add(ProcessorEvent(id=event["id"], type=event.get("type", "")[:80], source=source, outcome=outcome[:200],
+        outcome = handler(session, gateway, obj, now, policy)
+    session.add(ProcessorEvent(id=event["id"], type=event["type"], source=source, outcome=outcome[:200],
                                created_at=now))
     return outcome
 
@@ -57,7 +64,10 @@ def process_event(session: Session, gateway: PaymentGateway, event: dict, *, now
 def apply_event(database: Database, gateway: PaymentGateway, event: dict, *, now: datetime, policy: RetryPolicy,
                 source: str = "stripe") -> str:
     """``process_event`` in a transaction of its own; two deliveries racing each other apply it once. Money
-    the event brought that the invoice could not take is sent back right after the commit."""
+    the event brought that the invoice could not take is sent back right after the commit. A malformed event
+    changes nothing: its ``MalformedEvent`` leaves the block below before the commit, so closing the session
+    rolls back whatever the handler did before finding the bad field, and the event id is not recorded
+    either: the processor's redelivery of a corrected event still applies."""
     with database.session() as session:
         outcome = process_event(session, gateway, event, now=now, policy=policy, source=source)
         try:
@@ -80,6 +90,9 @@ def deliver_sandbox_events(database: Database, gateway: PaymentGateway, *, now: 
         except ProcessorDown as exc:
             log.warning("sandbox event %s left for the next pass: %s", event.get("id"), exc.message)
             continue
+        except MalformedEvent as exc:
+            # Redelivering it would fail the same way forever; say so and go on with the others.
+            log.error("sandbox event %s is malformed and was not applied: %s", event.get("id"), exc.message)
         gateway.mark_delivered(event["id"])
         delivered += 1
     return delivered
@@ -88,24 +101,20 @@ def deliver_sandbox_events(database: Database, gateway: PaymentGateway, *, now: 
 # --- Checkout -----------------------------------------------------------------------------------
 
 def _checkout_attempt(session: Session, checkout: dict) -> PaymentAttempt | None:
-    return session.scalar(select(PaymentAttempt).where(PaymentAttempt.checkout_session_id == checkout["id"]))
-
-
-def _amount(value) -> int | None:
-    """An amount from an event: a whole number of minor units, or None when it is missing or not one."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    checkout_id = payloads.text(checkout, "id", required=True, max_length=120)
+    return session.scalar(select(PaymentAttempt).where(PaymentAttempt.checkout_session_id == checkout_id))
 
 
 def _paid_by_checkout(session: Session, gateway: PaymentGateway, attempt: PaymentAttempt, checkout: dict,
                       now: datetime, policy: RetryPolicy) -> str:
     """A paid checkout session: what it says it collected (amount and currency) is what is applied, never
     the amount we asked for. Without those in the event, the processor is asked."""
-    payment_id = checkout.get("payment_intent") or ""
-    amount, currency = _amount(checkout.get("amount_total")), checkout.get("currency")
-    if (amount is None or not isinstance(currency, str)) and payment_id:
+    payment_id = payloads.text(checkout, "payment_intent") or ""
+    amount, currency = payloads.amount(checkout, "amount_total"), payloads.currency(checkout)
+    if (amount is None or currency is None) and payment_id:
         received = _processor(gateway.retrieve_payment, payment_id)
         amount, currency = received.amount_cents, received.currency
-    if amount is None or not isinstance(currency, str):
+    if amount is None or not currency:
         raise ProcessorDown("The payment's amount is unknown; the event is left for a later delivery.")
     details = None
     if payment_id:
@@ -129,12 +138,13 @@ def checkout_completed(session, gateway, checkout, now, policy) -> str:
     attempt = _checkout_attempt(session, checkout)
     if attempt is None:
         return "unknown checkout session"
-    if checkout.get("payment_status") in ("paid", "no_payment_required"):
+    if payloads.text(checkout, "payment_status") in ("paid", "no_payment_required"):
         return _paid_by_checkout(session, gateway, attempt, checkout, now, policy)
     # A bank redirect or similar: the money arrives later (async_payment_succeeded / _failed).
+    payment_id = payloads.text(checkout, "payment_intent")
     if attempt.status == "pending":
         attempt.status = "processing"
-        attempt.processor_payment_id = checkout.get("payment_intent") or attempt.processor_payment_id
+        attempt.processor_payment_id = payment_id or attempt.processor_payment_id
     return "processing"
 
 
@@ -151,7 +161,7 @@ def checkout_async_failed(session, gateway, checkout, now, policy) -> str:
     attempt = _checkout_attempt(session, checkout)
     if attempt is None:
         return "unknown checkout session"
-    result = PaymentResult(payment_id=checkout.get("payment_intent") or "", status="failed",
+    result = PaymentResult(payment_id=payloads.text(checkout, "payment_intent") or "", status="failed",
                            amount_cents=attempt.amount_cents, currency=attempt.currency,
                            failure_code="payment_failed", failure_message="The bank did not authorise the payment.")
     return record_outcome(session, attempt.id, result, now=now, policy=policy)
@@ -170,16 +180,18 @@ def checkout_expired(session, gateway, checkout, now, policy) -> str:
 # --- PaymentIntents (renewal charges that finish later) -----------------------------------------
 
 def _attempt_for_payment(session: Session, intent: dict) -> PaymentAttempt | None:
-    attempt = session.scalar(select(PaymentAttempt).where(PaymentAttempt.processor_payment_id == intent["id"]))
-    if attempt is None:
+    payment_id = payloads.text(intent, "id", required=True)
+    meta = payloads.metadata(intent)
+    invoice_id, attempt_number = payloads.our_id(meta, "invoice_id"), payloads.our_id(meta, "attempt")
+    customer = payloads.text(intent, "customer", max_length=64)
+    attempt = session.scalar(select(PaymentAttempt).where(PaymentAttempt.processor_payment_id == payment_id))
+    if attempt is None and invoice_id and attempt_number:
         # A charge whose answer we never recorded (a crash): its idempotency key names it in the metadata.
-        meta = intent.get("metadata") or {}
-        if meta.get("invoice_id") and meta.get("attempt"):
-            attempt = session.scalar(select(PaymentAttempt).join(PaymentAttempt.invoice).join(
-                Account, Account.id == Invoice.account_id).where(  # and the customer's: ids repeat across installations
-                PaymentAttempt.invoice_id == int(meta["invoice_id"]),
-                PaymentAttempt.attempt_number == int(meta["attempt"]),
-                Account.processor_customer_id == intent.get("customer")))
+        attempt = session.scalar(select(PaymentAttempt).join(PaymentAttempt.invoice).join(
+            Account, Account.id == Invoice.account_id).where(  # and the customer's: ids repeat across installations
+            PaymentAttempt.invoice_id == invoice_id,
+            PaymentAttempt.attempt_number == attempt_number,
+            Account.processor_customer_id == customer))
     return attempt
 
 
@@ -188,15 +200,15 @@ def payment_intent_succeeded(session, gateway, intent, now, policy) -> str:
     attempt = _attempt_for_payment(session, intent)
     if attempt is None:
         return "unknown payment"
-    charge = intent.get("latest_charge")
+    charge = intent.get("latest_charge")  # an id, or the charge itself when expanded
+    charge_id = payloads.text(charge, "id") if isinstance(charge, dict) else payloads.text(intent, "latest_charge")
     # What was collected, not what was asked for: ``amount_received`` (Stripe always sends it).
-    amount = _amount(intent.get("amount_received"))
-    currency = intent.get("currency")
-    if amount is None or not isinstance(currency, str):
+    amount, currency = payloads.amount(intent, "amount_received"), payloads.currency(intent)
+    if amount is None or currency is None:
         received = _processor(gateway.retrieve_payment, intent["id"])
         amount, currency = received.amount_cents, received.currency
     result = PaymentResult(payment_id=intent["id"], status="succeeded", amount_cents=amount,
-                           currency=currency.upper(), charge_id=charge if isinstance(charge, str) else None)
+                           currency=currency.upper(), charge_id=charge_id)
     details = None
     try:
         details = gateway.payment_details(intent["id"])
@@ -210,12 +222,13 @@ def payment_intent_failed(session, gateway, intent, now, policy) -> str:
     attempt = _attempt_for_payment(session, intent)
     if attempt is None:
         return "unknown payment"
-    error = intent.get("last_payment_error") or {}
-    code = error.get("decline_code") or error.get("code") or "card_declined"
+    error = payloads.mapping(intent, "last_payment_error")
+    code = payloads.text(error, "decline_code", max_length=60) or payloads.text(error, "code", max_length=60) \
+        or "card_declined"
     status = "requires_action" if code == "authentication_required" else "failed"
-    result = PaymentResult(payment_id=intent["id"], status=status, amount_cents=int(intent.get("amount") or 0),
-                           currency=(intent.get("currency") or attempt.currency).upper(), failure_code=code,
-                           failure_message=error.get("message") or "The payment failed.")
+    result = PaymentResult(payment_id=intent["id"], status=status, amount_cents=payloads.amount(intent, "amount") or 0,
+                           currency=payloads.currency(intent) or attempt.currency, failure_code=code,
+                           failure_message=payloads.text(error, "message", max_length=None) or "The payment failed.")
     return record_outcome(session, attempt.id, result, now=now, policy=policy)
 
 
@@ -223,29 +236,39 @@ def payment_intent_failed(session, gateway, intent, now, policy) -> str:
 
 @handles("setup_intent.succeeded")
 def setup_intent_succeeded(session, gateway, intent, now, policy) -> str:
-    account = session.scalar(select(Account).where(Account.processor_customer_id == intent.get("customer")))
-    if account is None or not intent.get("payment_method"):
+    setup_intent_id = payloads.text(intent, "id", required=True)
+    customer = payloads.text(intent, "customer", max_length=64)
+    payment_method = intent.get("payment_method")  # an id, or the payment method itself when expanded
+    if not isinstance(payment_method, (str, dict, type(None))):
+        raise MalformedEvent("payment_method must be a string or an object.")
+    account = session.scalar(select(Account).where(Account.processor_customer_id == customer)) if customer else None
+    if account is None or not payment_method:
         return "unknown customer"
-    card = cards.save_confirmed_card(session, gateway, account.id, intent["id"], actor=Actor.system())
+    card = cards.save_confirmed_card(session, gateway, account.id, setup_intent_id, actor=Actor.system())
     return f"card {card.id} saved"
 
 
 def _card(session: Session, payment_method: dict) -> PaymentMethod | None:
-    return session.scalar(select(PaymentMethod).where(PaymentMethod.processor_id == payment_method["id"]))
+    processor_id = payloads.text(payment_method, "id", required=True, max_length=64)
+    return session.scalar(select(PaymentMethod).where(PaymentMethod.processor_id == processor_id))
 
 
 @handles("payment_method.updated", "payment_method.automatically_updated")
 def payment_method_updated(session, gateway, payment_method, now, policy) -> str:
     card = _card(session, payment_method)
-    details = payment_method.get("card") or {}
+    details = payloads.mapping(payment_method, "card")
+    # Every field read (and checked) before anything changes.
+    brand, last4 = payloads.text(details, "brand", max_length=20), payloads.text(details, "last4", max_length=4)
+    exp_month = payloads.whole_number(details, "exp_month", minimum=1, maximum=12)
+    exp_year = payloads.whole_number(details, "exp_year", minimum=1970, maximum=9999)
+    name = payloads.text(payloads.mapping(payment_method, "billing_details"), "name", max_length=200)
     if card is None or not details:
         return "unknown card"
     before = card.label, card.exp_month, card.exp_year
-    card.brand = details.get("brand") or card.brand
-    card.last4 = details.get("last4") or card.last4
-    card.exp_month = int(details.get("exp_month") or card.exp_month)
-    card.exp_year = int(details.get("exp_year") or card.exp_year)
-    name = (payment_method.get("billing_details") or {}).get("name")
+    card.brand = brand or card.brand
+    card.last4 = last4 or card.last4
+    card.exp_month = exp_month or card.exp_month
+    card.exp_year = exp_year or card.exp_year
     if name:
         card.cardholder_name = name
     audit.record(session, Actor.system(), "card.updated_by_processor", account_id=card.account_id, card_id=card.id,

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from ..bounds import parse_int
 from ..models import (Account, CreditEntry, Invoice, InvoiceLine, InvoiceNumberSequence, InvoiceTaxLine, Plan,
                       Subscription)
 from . import addresses
@@ -212,10 +213,13 @@ def list_invoices(session: Session, account_id: int, *, cursor: str | None = Non
     if cursor:
         try:
             when_text, id_text = cursor.split("|", 1)
-            when, last_id = datetime.fromisoformat(when_text), int(id_text)
-        except ValueError:
+            # Both bounded to what the columns hold, or the query itself would fail: the id to an Integer,
+            # the time to an aware one that converts to UTC (ours always do; a naive or year-1 one doesn't).
+            when, last_id = datetime.fromisoformat(when_text), parse_int(id_text)
+            when = when.astimezone(timezone.utc) if when.tzinfo is not None else None
+        except (ValueError, OverflowError):
             when, last_id = None, None
-        if when is not None:
+        if when is not None and last_id is not None:
             query = query.where(or_(Invoice.issued_at < when, and_(Invoice.issued_at == when, Invoice.id < last_id)))
     rows = list(session.scalars(query))
     more = len(rows) > limit

@@ -21,7 +21,7 @@ from ..db import Database
 from ..models import Account, CreditEntry, Invoice, PaymentAttempt, Refund
 from ..notifications import outbox
 from ..payments.gateway import PaymentGateway, ProcessorError, ProcessorUnavailable, RefundResult
-from . import audit
+from . import audit, payloads
 from .audit import Actor
 from .errors import DomainError, InvalidInput, NotFound
 from .invoices import lock_invoice
@@ -328,7 +328,8 @@ def send_surplus_refunds(database: Database, gateway: PaymentGateway, *, now: da
 # --- refunds made in the processor's dashboard --------------------------------------------------
 
 def _invoice_for_charge(session: Session, charge: dict) -> Invoice | None:
-    ids = [i for i in (charge.get("id"), charge.get("payment_intent")) if isinstance(i, str) and i]
+    # The charge id at most 64 characters: it goes into a 100-character idempotency key below.
+    ids = [i for i in (payloads.text(charge, "id", max_length=64), payloads.text(charge, "payment_intent")) if i]
     if not ids:
         return None
     invoice = session.scalar(select(Invoice).where(Invoice.processor_transaction_id.in_(ids)).limit(1))
@@ -340,18 +341,21 @@ def _invoice_for_charge(session: Session, charge: dict) -> Invoice | None:
 
 
 def _as_result(data) -> RefundResult:
+    """A refund as the gateway returns it, or as an event lists it (read through ``payloads``)."""
     if isinstance(data, RefundResult):
         return data
-    status = {"requires_action": "pending", "canceled": "failed"}.get(data.get("status") or "", data.get("status"))
-    return RefundResult(id=data["id"], status=status or "succeeded", amount=int(data.get("amount") or 0),
-                        currency=(data.get("currency") or "").upper(), payment_id=data.get("payment_intent"),
-                        charge_id=data.get("charge"), metadata=dict(data.get("metadata") or {}),
-                        failure_message=data.get("failure_reason"))
+    status = payloads.text(data, "status", max_length=40)
+    status = {"requires_action": "pending", "canceled": "failed"}.get(status or "", status)
+    return RefundResult(id=payloads.text(data, "id", required=True), status=status or "succeeded",
+                        amount=payloads.amount(data, "amount") or 0, currency=payloads.currency(data) or "",
+                        payment_id=payloads.text(data, "payment_intent"), charge_id=payloads.text(data, "charge"),
+                        metadata=payloads.metadata(data),
+                        failure_message=payloads.text(data, "failure_reason", max_length=None))
 
 
 def _when(data) -> datetime | None:
-    created = data.get("created") if isinstance(data, dict) else None
-    return datetime.fromtimestamp(int(created), tz=timezone.utc) if created else None
+    created = payloads.timestamp(data, "created") if isinstance(data, dict) else None
+    return datetime.fromtimestamp(created, tz=timezone.utc) if created else None
 
 
 def apply_charge_refunded(session: Session, gateway, charge: dict, now: datetime) -> str:
@@ -359,11 +363,11 @@ def apply_charge_refunded(session: Session, gateway, charge: dict, now: datetime
     dashboard), statuses move forward, and the invoice's refunded total follows. Idempotent: refunds are
     matched by the processor's id (or, for our own not yet recorded, by the refund id in their metadata)."""
     invoice = _invoice_for_charge(session, charge)
+    refunded = payloads.amount(charge, "amount_refunded") or 0
+    data = payloads.items(payloads.mapping(charge, "refunds"), "data")
     if invoice is None:
         return "unknown charge"
     invoice = lock_invoice(session, invoice.id)
-    listed = charge.get("refunds")
-    data = listed.get("data") if isinstance(listed, dict) else None
     if data is None:
         # Stripe leaves ``refunds`` out of charges unless expanded: ask for them.
         try:
@@ -375,9 +379,9 @@ def apply_charge_refunded(session: Session, gateway, charge: dict, now: datetime
         for item in data:
             result = _as_result(item)
             refund = session.scalar(select(Refund).where(Refund.processor_refund_id == result.id))
-            ours = str(result.metadata.get("refund_id") or "")
-            if refund is None and ours.isdigit():
-                refund = session.scalar(select(Refund).where(Refund.id == int(ours), Refund.invoice_id == invoice.id,
+            ours = payloads.our_id(result.metadata, "refund_id")
+            if refund is None and ours is not None:
+                refund = session.scalar(select(Refund).where(Refund.id == ours, Refund.invoice_id == invoice.id,
                                                              Refund.processor_refund_id.is_(None)))
                 if refund is not None:
                     refund.processor_refund_id = result.id
@@ -391,10 +395,10 @@ def apply_charge_refunded(session: Session, gateway, charge: dict, now: datetime
     else:
         known = int(session.scalar(select(func.coalesce(func.sum(Refund.amount_cents), 0)).where(
             Refund.invoice_id == invoice.id, Refund.destination == "card", Refund.status.in_(COUNTING))) or 0)
-        missing = int(charge.get("amount_refunded") or 0) - known
+        missing = refunded - known
         if missing > 0:
             refund = _dashboard_refund(session, invoice, missing, now=now, processor_refund_id=None,
-                                       key=f"processor-{charge.get('id')}-{charge.get('amount_refunded')}")
+                                       key=f"processor-{charge.get('id')}-{refunded}")
             _set_status(session, invoice, refund, "succeeded", now=now)
             _confirm(session, invoice, refund)  # no processor id to wait for: the amount is what we know
             created += 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from babel.numbers import get_currency_precision
 from sqlalchemy import select
@@ -24,30 +24,41 @@ from ..payments.gateway import PaymentGateway
 from .collection import advance_after_payment, claim, collect_now, expire_open_checkouts, in_flight_message, settle_payment
 from .dunning import RetryPolicy, outstanding_invoices, reason_text
 from .errors import InvalidInput, InvoiceNotOpen, NotFound, PaymentInProgress
+from .money import format_money
 
-_AMOUNT = re.compile(r"^\d{1,9}(\.\d{1,3})?$")
+# ASCII digits only: ``\d`` and ``Decimal()`` also take other scripts' digits ("١٢", "１２") as numbers.
+_AMOUNT = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
+# What people type around a number and may be dropped: spaces, thousands separators, currency signs.
+_DECORATION = re.compile(r"[\s,$€£¥]")
 
 
 # --- input --------------------------------------------------------------------------------------
 
-def parse_amount(text: str | None, currency: str, *, field: str = "amount") -> int:
-    """``"12.50"`` (or ``"$1,012.50"``) in major units -> integer minor units, exactly; InvalidInput otherwise."""
-    cleaned = re.sub(r"[\s,$€£¥]", "", text or "")
+def parse_amount(text: str | None, currency: str, *, max_cents: int, field: str = "amount") -> int:
+    """``"12.50"`` (or ``"$1,012.50"``) in major units -> integer minor units, exactly; InvalidInput otherwise.
+
+    Only ASCII digits, at most the currency's decimals (two for USD, none for JPY) and at most ``max_cents``
+    (``PORTAL_MAX_AMOUNT_CENTS``): a typo of a few extra digits must not become a credit or a refund."""
+    cleaned = _DECORATION.sub("", text or "")
     if not cleaned:
         raise InvalidInput({field: "Enter an amount."})
     if cleaned.startswith("-"):
         raise InvalidInput({field: "Enter an amount greater than zero."})
-    precision = get_currency_precision(currency.upper())
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        value = None
-    if value is None or not _AMOUNT.match(cleaned) or value.as_tuple().exponent < -precision:
+    currency = currency.upper()
+    precision = get_currency_precision(currency)
+    match = _AMOUNT.fullmatch(cleaned)
+    if match is None or len(match.group(2) or "") > precision:
         example = "12" if precision == 0 else "12." + "5" * precision
-        raise InvalidInput({field: f"Enter the amount in {currency.upper()}, like {example}."})
-    cents = int(value.scaleb(precision))
+        raise InvalidInput({field: f"Enter the amount in {currency}, like {example}."})
+    whole, fraction = match.group(1).lstrip("0"), (match.group(2) or "").ljust(precision, "0")
+    if len(whole) > len(str(max_cents)):
+        cents = max_cents + 1  # more digits than the limit has: too much, without int() reading a long string
+    else:
+        cents = int(whole or "0") * 10**precision + int(fraction or "0")
     if cents <= 0:
         raise InvalidInput({field: "Enter an amount greater than zero."})
+    if cents > max_cents:
+        raise InvalidInput({field: f"Enter at most {format_money(max_cents, currency)}."})
     return cents
 
 

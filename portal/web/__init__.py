@@ -8,10 +8,13 @@ from flask import Flask, get_flashed_messages
 from ..billing.money import format_money
 from ..billing.refunds import refund_phrase
 from . import account, api, auth, billing, billing_info, cards, dunning, invoices, webhooks, errors, health, sandbox, security, staff
+from .converters import BoundedIntConverter
 
 
 def register(app: Flask) -> None:
     settings = app.extensions["portal.settings"]
+    # Before any blueprint: rules pick their converters when they are added to the URL map.
+    app.url_map.converters["int"] = BoundedIntConverter
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(billing.bp)

@@ -17,6 +17,15 @@ def db() -> Session:
     return g.db_session
 
 
+def discard_request_transaction() -> None:
+    """Roll the request's session back, if it has one: after a failed flush the session refuses every
+    query (``PendingRollbackError``) until it is, and the error page still has to load who is logged in.
+    Nothing of a failed request's transaction should survive anyway."""
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
+
+
 def gateway() -> PaymentGateway:
     return current_app.extensions["portal.gateway"]
 

@@ -138,7 +138,7 @@ def raw(name: str):
     return response
 
 
-@bp.get("/<name>/attachments/<int:index>")
+@bp.get("/<name>/attachments/<int(min=0):index>")
 @login_required
 def attachment(name: str, index: int):
     """One attachment (an invoice PDF), as a download."""

@@ -8,6 +8,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from ..billing.errors import DomainError
+from .context import discard_request_transaction
 from .rendering import render, render_block
 
 log = logging.getLogger(__name__)
@@ -20,12 +21,23 @@ TITLES = {
 
 
 def error_page(status: int, message: str):
-    """A full error page; for HTMX, leave the page as it is and show the message as a toast."""
-    if request.htmx:
-        # Out-of-band toasts are still applied when the main swap is "none".
-        body = render_block("base.html", "toast", toast_message=message, toast_kind="error", oob_swap=True)
-        return body, status, {"HX-Reswap": "none", "Vary": "HX-Request"}
-    return render("errors/error.html", status=status, title=TITLES.get(status, "Error"), message=message)
+    """A full error page; for HTMX, leave the page as it is and show the message as a toast.
+
+    The request's transaction is rolled back first (the page reads the session to show who is logged in,
+    which a failed transaction would refuse). Should rendering fail all the same (the database is down),
+    the answer is the message as plain text: still this status, still returned through the app, so the
+    security headers are added to it as to every response."""
+    try:
+        discard_request_transaction()
+        if request.htmx:
+            # Out-of-band toasts are still applied when the main swap is "none".
+            body = render_block("base.html", "toast", toast_message=message, toast_kind="error", oob_swap=True)
+            return body, status, {"HX-Reswap": "none", "Vary": "HX-Request"}
+        return render("errors/error.html", status=status, title=TITLES.get(status, "Error"), message=message)
+    except Exception:
+        log.exception("the error page for %s %s (%s) could not be rendered", request.method, request.path, status)
+        return (f"{TITLES.get(status, 'Error')}\n\n{message}\n", status,
+                {"Content-Type": "text/plain; charset=utf-8", "Vary": "HX-Request"})
 
 
 def register(app: Flask) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from ..auth import impersonation, sessions
 from ..billing.errors import InvalidInput
+from ..bounds import parse_int
 from ..billing.overview import current_subscription
 from ..extensions import login_manager
 from ..models import Account, AuditEvent, CreditEntry, Invoice, OutboxMessage, PaymentAttempt, PaymentMethod, User
@@ -197,7 +198,10 @@ def impersonate(account_id: int):
     """Start viewing the account as its customer (read-only, 30 minutes), for a stated reason."""
     target = _account_or_404(account_id)
     reason = request.form.get("reason", "")
-    user_id = request.form.get("user_id", type=int)
+    user_field = request.form.get("user_id", "")
+    user_id = parse_int(user_field) if user_field else None
+    if user_field and user_id is None:
+        abort(404)  # no user has that id (and one past the database's range must not reach a query)
     try:
         started = impersonation.start(db(), current_user.get_id(), account_id=target.id, reason=reason,
                                       user_id=user_id, ip=client_ip(), user_agent=request.user_agent.string or "")

@@ -18,7 +18,7 @@ from ..billing import credits, refunds, staff_actions
 from ..billing.errors import DomainError, InvalidInput, NotFound
 from ..billing.invoices import list_invoices
 from ..models import Account, Invoice, utcnow
-from .context import actor, db, gateway, retry_policy
+from .context import actor, db, gateway, retry_policy, settings
 from .rendering import render_block
 from .staff import staff_required
 
@@ -130,7 +130,7 @@ def grant_credit(account_id: int):
     values = _fields("amount", "reason")
     try:
         currency = credits.account_currency(db(), account)
-        cents = staff_actions.parse_amount(values["amount"], currency)
+        cents = staff_actions.parse_amount(values["amount"], currency, max_cents=settings().max_amount_cents)
         entry = credits.grant_credit(db(), account_id, amount_cents=cents, reason=values["reason"], actor=actor(),
                                      now=utcnow())
     except InvalidInput as exc:
@@ -156,7 +156,8 @@ def refund(account_id: int, invoice_id: int):
         raise NotFound("That invoice does not exist.")
     try:
         try:
-            cents = staff_actions.parse_amount(values["amount"], invoice.currency)
+            cents = staff_actions.parse_amount(values["amount"], invoice.currency,
+                                               max_cents=settings().max_amount_cents)
         except InvalidInput as exc:
             if not values["reason"].strip():
                 exc.errors["reason"] = "Enter the reason for this refund."

@@ -8,6 +8,7 @@ import stripe
 from flask import Blueprint, current_app, request
 
 from ..billing.events import apply_event
+from ..billing.payloads import MalformedEvent
 from ..extensions import csrf
 from ..models import utcnow
 from .context import gateway, retry_policy, settings
@@ -29,12 +30,23 @@ def stripe_webhook():
         return {"error": "webhook signing secret not configured"}, 400
     payload = request.get_data()
     try:
-        stripe.Webhook.construct_event(payload, request.headers.get("Stripe-Signature", ""), secret,
-                                       tolerance=TOLERANCE_SECONDS)
+        # The signature alone: construct_event would also build a stripe.Event, and fails with an
+        # AttributeError (a 500) on a signed body that is JSON but not an object.
+        stripe.WebhookSignature.verify_header(payload, request.headers.get("Stripe-Signature", ""), secret,
+                                              tolerance=TOLERANCE_SECONDS)
     except (stripe.SignatureVerificationError, ValueError):
         return {"error": "invalid signature"}, 400
-    event = json.loads(payload)
-    if not isinstance(event, dict) or "id" not in event or "type" not in event:
-        return {"error": "not an event"}, 400
-    outcome = apply_event(current_app.extensions["portal.db"], gateway(), event, now=utcnow(), policy=retry_policy())
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        return {"error": "malformed event", "detail": "The body is not JSON."}, 400
+    try:
+        # Signed is not the same as well formed: apply_event checks the envelope (id, type, data.object)
+        # before anything else, and each handler its fields; the sandbox's deliveries take the same path.
+        outcome = apply_event(current_app.extensions["portal.db"], gateway(), event, now=utcnow(),
+                              policy=retry_policy())
+    except MalformedEvent as exc:
+        log.warning("refused a malformed Stripe event %r: %s", event.get("id") if isinstance(event, dict) else None,
+                    exc.message)
+        return {"error": "malformed event", "detail": exc.message}, 400
     return {"received": True, "outcome": outcome}, 200

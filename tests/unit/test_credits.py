@@ -132,10 +132,13 @@ def test_the_invoice_pdf_shows_the_credit_applied(session, account, actor):
     assert "Subtotal $20.00 Credits applied −$5.00" in text and "Total $15.00" in text
 
 
+MAX = 100_000_000  # PORTAL_MAX_AMOUNT_CENTS's default: $1,000,000.00
+
+
 @pytest.mark.parametrize("text, cents", [("12.50", 1250), ("12", 1200), ("$1,012.5", 101250), (" 0.01 ", 1)])
 def test_amounts_typed_in_dollars_become_exact_cents(text, cents):
-    assert parse_amount(text, "USD") == cents
-    assert parse_amount(amount_text(cents, "USD"), "USD") == cents
+    assert parse_amount(text, "USD", max_cents=MAX) == cents
+    assert parse_amount(amount_text(cents, "USD"), "USD", max_cents=MAX) == cents
 
 
 @pytest.mark.parametrize("text, message", [("", "Enter an amount."), ("0", "Enter an amount greater than zero."),
@@ -144,11 +147,49 @@ def test_amounts_typed_in_dollars_become_exact_cents(text, cents):
                                            ("abc", "Enter the amount in USD, like 12.55.")])
 def test_amounts_that_are_not_money_are_refused_next_to_the_field(text, message):
     with pytest.raises(InvalidInput) as refused:
-        parse_amount(text, "USD")
+        parse_amount(text, "USD", max_cents=MAX)
     assert refused.value.errors == {"amount": message}
 
 
 def test_yen_have_no_minor_units(session):
-    assert parse_amount("1200", "JPY") == 1200
+    assert parse_amount("1200", "JPY", max_cents=MAX) == 1200
     with pytest.raises(InvalidInput):
-        parse_amount("12.5", "JPY")
+        parse_amount("12.5", "JPY", max_cents=MAX)
+
+
+@pytest.mark.parametrize("text", ["١٢", "١٢.٥٠", "１２", "12.５", "۱۲", "१२"],
+                         ids=["arabic-indic", "arabic-indic-decimals", "full-width", "full-width-decimal",
+                              "persian", "devanagari"])
+def test_digits_of_other_scripts_are_refused(text):
+    with pytest.raises(InvalidInput) as refused:
+        parse_amount(text, "USD", max_cents=MAX)
+    assert refused.value.errors == {"amount": "Enter the amount in USD, like 12.55."}
+
+
+@pytest.mark.parametrize("text", ["12.500", "0.001", "1,000.999"])
+def test_an_amount_with_three_decimals_is_refused(text):
+    with pytest.raises(InvalidInput) as refused:
+        parse_amount(text, "USD", max_cents=MAX)
+    assert refused.value.errors == {"amount": "Enter the amount in USD, like 12.55."}
+
+
+def test_an_amount_of_exactly_the_maximum_is_accepted_and_one_cent_more_is_refused():
+    assert parse_amount("1,000,000.00", "USD", max_cents=MAX) == MAX
+    with pytest.raises(InvalidInput) as refused:
+        parse_amount("1,000,000.01", "USD", max_cents=MAX)
+    assert refused.value.errors == {"amount": "Enter at most $1,000,000.00."}
+
+
+@pytest.mark.parametrize("text", ["999,999,999.99", "99999999999999999999", "1" + "0" * 5000, "0001000000.01"],
+                         ids=["a-billion", "twenty-digits", "five-thousand-digits", "leading-zeros"])
+def test_an_amount_above_the_maximum_is_refused_however_many_digits_it_has(text):
+    with pytest.raises(InvalidInput) as refused:
+        parse_amount(text, "USD", max_cents=MAX)
+    assert refused.value.errors == {"amount": "Enter at most $1,000,000.00."}
+
+
+def test_the_maximum_is_in_the_currencys_own_minor_units():
+    assert parse_amount("100000000", "JPY", max_cents=MAX) == MAX
+    with pytest.raises(InvalidInput) as refused:
+        parse_amount("100000001", "JPY", max_cents=MAX)
+    assert refused.value.errors == {"amount": "Enter at most ¥100,000,000."}

@@ -187,3 +187,31 @@ def test_customers_get_404_on_every_staff_route(app, database, world):
             assert response.status_code == 404, f"{method} {rule.rule} answered {response.status_code} to a customer"
             checked += 1
     assert checked >= 1
+
+
+# 20 digits: past PostgreSQL's integer (and SQLite's 64-bit) range, where a query would fail instead of finding
+# nothing.
+HUGE_ID = 10**20 - 1
+
+
+@pytest.mark.parametrize("who", ["customer", "staff"])
+def test_an_id_past_the_databases_range_in_any_route_answers_404_and_changes_nothing(app, database, world, who):
+    browser = Browser(app.test_client())
+    browser.login("ada@example.com" if who == "customer" else "sam@support.example")
+    checked = 0
+    for rule in rules(app, public=True):
+        values = world.args(rule, "mine")
+        ids = [name for name, value in values.items() if isinstance(value, int)]
+        if not ids:
+            continue
+        for name in ids:
+            url = url_for_rule(app, rule, {**values, name: HUGE_ID})
+            before = fingerprint(database)
+            for method in sorted(rule.methods & ({"GET"} | MUTATING)):
+                for htmx in (False, True):
+                    response = browser.get(url, htmx=htmx) if method == "GET" else \
+                        browser.post(url, {"amount": "5", "reason": "x"}, htmx=htmx)
+                    assert response.status_code == 404, f"{method} {url} ({who}) answered {response.status_code}"
+            assert fingerprint(database) == before, f"{rule.rule} changed data for an id that can't exist"
+            checked += 1
+    assert checked >= 15

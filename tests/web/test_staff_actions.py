@@ -273,3 +273,77 @@ def test_an_invoice_of_another_account_is_not_found(staff_browser, session, worl
     assert response.status_code == 404
     session.expire_all()
     assert session.get(Invoice, theirs.id).status == "open"
+
+
+# --- amounts: ASCII digits, the currency's decimals, at most PORTAL_MAX_AMOUNT_CENTS ------------------
+
+OUT_OF_BOUNDS = [
+    ("999,999,999.99", "Enter at most $1,000,000.00."),
+    ("99999999999999999999", "Enter at most $1,000,000.00."),
+    ("١٢", "Enter the amount in USD, like 12.55."),  # Arabic-Indic twelve
+    ("１２", "Enter the amount in USD, like 12.55."),  # full-width twelve
+    ("5.125", "Enter the amount in USD, like 12.55."),
+]
+OUT_OF_BOUNDS_IDS = ["a-billion", "twenty-digits", "arabic-indic-digits", "full-width-digits", "three-decimals"]
+
+
+def field_error(body: str, field_id: str) -> str:
+    return re.search(rf'<p class="error" id="{field_id}-error">(.*?)</p>', body).group(1)
+
+
+@pytest.mark.parametrize("amount, message", OUT_OF_BOUNDS, ids=OUT_OF_BOUNDS_IDS)
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "partial"])
+def test_a_refund_amount_out_of_bounds_is_refused_next_to_the_field(staff_browser, session, world, amount, message,
+                                                                     htmx):
+    paid = world["paid"]
+    response = staff_browser.post(url(world, f"/invoices/{paid.id}/refund"),
+                                  {"amount": amount, "reason": "Outage", "destination": "credit"}, htmx=htmx)
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    assert field_error(body, f"refund-{paid.id}-amount") == message
+    assert f'value="{amount}"' in body  # what was typed stays in the field to correct
+    assert ("<html" in body) != htmx
+    assert session.scalar(select(func.count()).select_from(Refund)) == 0
+    assert session.scalar(select(func.count()).select_from(CreditEntry)) == 0
+
+
+@pytest.mark.parametrize("amount, message", OUT_OF_BOUNDS, ids=OUT_OF_BOUNDS_IDS)
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "partial"])
+def test_a_credit_amount_out_of_bounds_is_refused_next_to_the_field_and_later_invoices_are_untouched(
+        staff_browser, session, world, amount, message, htmx):
+    response = staff_browser.post(url(world, "/credits"), {"amount": amount, "reason": "Sorry"}, htmx=htmx)
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    assert field_error(body, "credit-amount") == message
+    assert f'value="{amount}"' in body
+    assert ("<html" in body) != htmx
+    assert session.scalar(select(func.count()).select_from(CreditEntry)) == 0
+    assert make_invoice(session, world["account"], issued_at=NOW).credit_applied_cents == 0
+
+
+def test_a_credit_of_exactly_the_maximum_is_granted_and_one_cent_more_is_refused(staff_browser, session, world):
+    above = staff_browser.post(url(world, "/credits"), {"amount": "1,000,000.01", "reason": "Goodwill"}, htmx=True)
+    assert above.status_code == 422
+    assert field_error(above.get_data(as_text=True), "credit-amount") == "Enter at most $1,000,000.00."
+    assert session.scalar(select(func.count()).select_from(CreditEntry)) == 0
+
+    exactly = staff_browser.post(url(world, "/credits"), {"amount": "1000000.00", "reason": "Goodwill"})
+    assert exactly.status_code == 303
+    assert session.scalar(select(CreditEntry.amount_cents)) == 100_000_000
+
+
+def test_the_refund_form_enforces_the_maximum_the_operator_configured(app, staff_browser, session, world):
+    from dataclasses import replace
+
+    app.extensions["portal.settings"] = replace(app.extensions["portal.settings"], max_amount_cents=1000)
+    paid = world["paid"]
+    refund_url = url(world, f"/invoices/{paid.id}/refund")
+    above = staff_browser.post(refund_url, {"amount": "10.01", "reason": "Outage", "destination": "card"}, htmx=True)
+    assert above.status_code == 422
+    assert field_error(above.get_data(as_text=True), f"refund-{paid.id}-amount") == "Enter at most $10.00."
+    assert session.scalar(select(func.count()).select_from(Refund)) == 0
+
+    exactly = staff_browser.post(refund_url, {"amount": "10.00", "reason": "Outage", "destination": "card"},
+                                 htmx=True)
+    assert exactly.status_code == 200
+    assert session.scalar(select(Refund.amount_cents)) == 1000
