@@ -89,7 +89,7 @@ def test_every_environment_variable_is_documented_in_the_readme():
 
 
 def test_the_largest_amount_staff_may_type_is_a_million_by_default_and_can_be_changed(monkeypatch):
-    monkeypatch.setenv("PORTAL_SECRET_KEY", "x")
+    monkeypatch.setenv("PORTAL_SECRET_KEY", "k" * 32)
     assert load_settings().max_amount_cents == 100_000_000
     monkeypatch.setenv("PORTAL_MAX_AMOUNT_CENTS", "500000")
     assert load_settings().max_amount_cents == 500_000
@@ -97,13 +97,13 @@ def test_the_largest_amount_staff_may_type_is_a_million_by_default_and_can_be_ch
 
 @pytest.mark.parametrize("value", ["2147483648", "99999999999999999999", "0", "-5", "1e6", "١٢", "a lot"])
 def test_a_largest_amount_the_database_cannot_hold_or_that_is_not_a_number_refuses_to_start(monkeypatch, value):
-    monkeypatch.setenv("PORTAL_SECRET_KEY", "x")
+    monkeypatch.setenv("PORTAL_SECRET_KEY", "k" * 32)
     monkeypatch.setenv("PORTAL_MAX_AMOUNT_CENTS", value)
     with pytest.raises(ConfigError, match="PORTAL_MAX_AMOUNT_CENTS"):
         load_settings()
 
 
 def test_a_largest_amount_given_in_code_is_held_to_the_same_range(monkeypatch):
-    monkeypatch.setenv("PORTAL_SECRET_KEY", "x")
+    monkeypatch.setenv("PORTAL_SECRET_KEY", "k" * 32)
     with pytest.raises(ConfigError, match="PORTAL_MAX_AMOUNT_CENTS"):
         load_settings(overrides={"max_amount_cents": 2**31})
