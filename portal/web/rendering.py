@@ -5,7 +5,7 @@ request with the whole page, from the same template and the same context.
 """
 from __future__ import annotations
 
-from flask import current_app, flash, make_response, redirect, request
+from flask import current_app, flash, make_response, redirect, request, render_template
 from markupsafe import Markup
 
 
@@ -20,8 +20,6 @@ def render_block(template_name: str, block: str, **context) -> str:
 def render(template_name: str, *, block: str | None = None, oob: tuple[str, ...] = (), status: int = 200,
            toast: str | None = None, **context):
     """The page, or for HTMX its ``block`` plus ``oob`` blocks swapped out of band."""
-    from flask import render_template
-
     if request.htmx and block:
         parts = [render_block(template_name, block, **context)]
         parts += [render_block(template_name, name, oob_swap=True, **context) for name in oob]
@@ -40,4 +38,24 @@ def done(message: str, location: str, *, partial=None):
     if request.htmx and partial is not None:
         return partial(message)
     flash(message, "success")
+    return redirect(location, code=303)
+
+
+def toast_response(message: str, *, status: int = 200):
+    """HTMX: only a toast, out of band, and the page left as it is (``HX-Reswap: none``)."""
+    kind = "error" if status >= 400 else "success"
+    body = render_block("base.html", "toast", toast_message=message, toast_kind=kind, oob_swap=True)
+    response = make_response(body, status)
+    response.headers["HX-Reswap"] = "none"
+    response.vary.add("HX-Request")
+    return response
+
+
+def go_to(location: str, *, status: int | None = None):
+    """Leave the page: HTMX gets ``HX-Redirect`` (a redirect would be swapped into the section), a plain
+    request a 303. ``status`` overrides the HTMX answer's status (e.g. 401 when sending to the login page)."""
+    if request.htmx:
+        response = current_app.response_class("", status or 200)
+        response.headers["HX-Redirect"] = location
+        return response
     return redirect(location, code=303)
