@@ -1,18 +1,10 @@
-"""foundation: accounts, users, sessions, cards, plans, subscriptions, audit, sandbox
-
-Revision ID: 0001
-Revises: 
-Create Date: 2026-11-22 04:25:11.741627
-"""
+"""foundation: accounts, users, sessions, cards, plans, subscriptions, audit, sandbox"""
 from alembic import op
 import sqlalchemy as sa
 import portal.models.base
 
 
-revision = '0001'
-down_revision = None
-branch_labels = None
-depends_on = None
+revision, down_revision = '0001', None  # this file's id and the one it follows
 
 
 def upgrade() -> None:

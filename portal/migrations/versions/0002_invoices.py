@@ -1,18 +1,10 @@
-"""invoices, payment attempts, credits, outbox
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-22 04:44:57.553007
-"""
+"""invoices, payment attempts, credits, outbox"""
 from alembic import op
 import sqlalchemy as sa
 import portal.models.base
 
 
-revision = '0002'
-down_revision = '0001'
-branch_labels = None
-depends_on = None
+revision, down_revision = '0002', '0001'  # this file's id and the one it follows
 
 
 def upgrade() -> None:

@@ -1,18 +1,10 @@
-"""checkout sessions on payment attempts, processor events
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-22 05:11:12.223600
-"""
+"""checkout sessions on payment attempts, processor events"""
 from alembic import op
 import sqlalchemy as sa
 import portal.models.base
 
 
-revision = '0003'
-down_revision = '0002'
-branch_labels = None
-depends_on = None
+revision, down_revision = '0003', '0002'  # this file's id and the one it follows
 
 
 def upgrade() -> None:

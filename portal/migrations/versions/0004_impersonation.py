@@ -1,19 +1,11 @@
 """impersonation: staff viewing an account as its customer; login sessions remember when the password was
-entered and which impersonation they carry
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-23 08:00:00.000000
-"""
+entered and which impersonation they carry"""
 from alembic import op
 import sqlalchemy as sa
 import portal.models.base
 
 
-revision = '0004'
-down_revision = '0003'
-branch_labels = None
-depends_on = None
+revision, down_revision = '0004', '0003'  # this file's id and the one it follows
 
 
 def upgrade() -> None:

@@ -1,18 +1,10 @@
-"""refunds
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-11-23 09:00:00.000000
-"""
+"""refunds"""
 from alembic import op
 import sqlalchemy as sa
 import portal.models.base
 
 
-revision = '0005'
-down_revision = '0004'
-branch_labels = None
-depends_on = None
+revision, down_revision = '0005', '0004'  # this file's id and the one it follows
 
 
 def upgrade() -> None:

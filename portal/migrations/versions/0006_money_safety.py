@@ -1,17 +1,9 @@
-"""money safety: what a payment actually collected, and surplus refunds
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-01 23:00:00.000000
-"""
+"""money safety: what a payment actually collected, and surplus refunds"""
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0006'
-down_revision = '0005'
-branch_labels = None
-depends_on = None
+revision, down_revision = '0006', '0005'  # this file's id and the one it follows
 
 
 def upgrade() -> None:

@@ -1,9 +1,5 @@
 """issued invoices are immutable in the database
 
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-11-30 09:00:00.000000
-
 PostgreSQL only: triggers refuse, for any writer (a psql session, a script, a bulk UPDATE), what the ORM guard
 in portal/models/invoice.py refuses for the application. SQLite gets nothing here and relies on that guard.
 
@@ -25,10 +21,7 @@ TRUNCATE fires no row triggers, so emptying the tables (the test suite does, bet
 from alembic import op
 
 
-revision = '0007'
-down_revision = '0006'
-branch_labels = None
-depends_on = None
+revision, down_revision = '0007', '0006'  # this file's id and the one it follows
 
 # As MUTABLE_AFTER_ISSUE in portal/models/invoice.py when this migration was written. A later migration that
 # lets another column move replaces only this function (CREATE OR REPLACE, the full new list).
