@@ -218,14 +218,20 @@ def test_a_line_or_tax_line_of_an_issued_invoice_cannot_be_removed(session, rel,
     assert len(getattr(stored(session, invoice), rel)) == count
 
 
-def test_a_line_added_after_issue_in_the_issuing_transaction_is_refused(session):
-    """The invoice row is written before its lines: this line would reach the database under an open invoice."""
+def pro_plan_draft(session):
+    """A $20 draft with its totals, added to the session but not issued."""
     account, _ = make_customer(session, **US)
     seller = Seller.from_settings(load_settings(demo=True))
     invoice = Invoice(account_id=account.id, currency="USD", status="draft")
     invoice.lines.append(InvoiceLine(description="Pro plan", unit_amount_cents=2000, amount_cents=2000))
     apply_totals(session, invoice, account, seller)
     session.add(invoice)
+    return invoice, account, seller
+
+
+def test_a_line_added_after_issue_in_the_issuing_transaction_is_refused(session):
+    """The invoice row is written before its lines: this line would reach the database under an open invoice."""
+    invoice, account, seller = pro_plan_draft(session)
     issue_invoice(session, invoice, account, seller, now=datetime(2026, 11, 1, tzinfo=timezone.utc))
     invoice.lines.append(InvoiceLine(description="Smuggled in", unit_amount_cents=1, amount_cents=1))
     with pytest.raises(InvoiceImmutable):
@@ -233,12 +239,7 @@ def test_a_line_added_after_issue_in_the_issuing_transaction_is_refused(session)
 
 
 def test_a_draft_keeps_changing_until_it_is_issued_and_issues_in_one_transaction(session):
-    account, _ = make_customer(session, **US)
-    seller = Seller.from_settings(load_settings(demo=True))
-    invoice = Invoice(account_id=account.id, currency="USD", status="draft")
-    invoice.lines.append(InvoiceLine(description="Pro plan", unit_amount_cents=2000, amount_cents=2000))
-    apply_totals(session, invoice, account, seller)
-    session.add(invoice)
+    invoice, account, seller = pro_plan_draft(session)
     session.commit()
     invoice.lines.append(InvoiceLine(position=1, description="Seats", unit_amount_cents=500, amount_cents=500))
     invoice.lines.remove(invoice.lines[0])

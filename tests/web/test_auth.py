@@ -6,6 +6,22 @@ from portal.models import AuditEvent, LoginSession, User
 from ..helpers import PASSWORD, Browser, browser_at, make_customer, make_staff
 
 
+def app_with(settings, database, **changes):
+    """Another app on the same database, with some settings changed."""
+    import dataclasses
+
+    from portal import create_app
+
+    return create_app(dataclasses.replace(settings, **changes), database=database)
+
+
+def owner_logs_in(app) -> bool:
+    """Ada, from her own address, with her own password."""
+    owner = browser_at(app, "203.0.113.10")
+    owner.get("/login")
+    return owner.post("/login", {"email": "ada@example.com", "password": PASSWORD}).status_code == 303
+
+
 def test_customer_logs_in_and_lands_on_billing_details(browser, session):
     make_customer(session)
     browser.get("/login")
@@ -128,18 +144,12 @@ def test_a_strangers_failed_logins_from_another_address_do_not_lock_the_owner_ou
     statuses = [stranger.post("/login", {"email": "Ada@Example.com ", "password": "guess"}).status_code
                 for _ in range(8)]
     assert statuses == [401] * 5 + [429] * 3
-    owner = browser_at(app, "203.0.113.10")
-    owner.get("/login")
-    assert owner.post("/login", {"email": "ada@example.com", "password": PASSWORD}).status_code == 303
+    assert owner_logs_in(app)
 
 
 def test_a_distributed_guess_at_one_account_meets_the_per_account_ceiling(settings, database, session):
-    import dataclasses
-
-    from portal import create_app
-
     # The default ceiling is 100 an hour; a lower one shows the same rule without 100 slow password checks.
-    app = create_app(dataclasses.replace(settings, login_limit_per_account="8 per hour"), database=database)
+    app = app_with(settings, database, login_limit_per_account="8 per hour")
     make_customer(session)
     make_customer(session, email="grace@example.com", billing_email="g@example.com")
     for i in range(4):
@@ -165,12 +175,8 @@ def test_failed_logins_are_limited_per_address_across_accounts(browser, session)
 
 
 def test_refused_login_attempts_count_towards_no_limit(settings, database, session):
-    import dataclasses
-
-    from portal import create_app
-
     # A ceiling with the same window as the per-address limit, so both are checked on every attempt.
-    app = create_app(dataclasses.replace(settings, login_limit_per_account="8 per 10 minutes"), database=database)
+    app = app_with(settings, database, login_limit_per_account="8 per 10 minutes")
     make_customer(session)
     stranger = browser_at(app, "198.51.100.7")
     stranger.get("/login")
@@ -178,9 +184,7 @@ def test_refused_login_attempts_count_towards_no_limit(settings, database, sessi
                 for _ in range(12)]
     assert statuses == [401] * 5 + [429] * 7
     # Only the five wrong passwords reached the account's ceiling of eight; the refusals checked nothing.
-    owner = browser_at(app, "203.0.113.10")
-    owner.get("/login")
-    assert owner.post("/login", {"email": "ada@example.com", "password": PASSWORD}).status_code == 303
+    assert owner_logs_in(app)
 
 
 def test_staff_without_account_get_404_on_billing_details(browser, session):
