@@ -8,7 +8,7 @@ The rules, each a guard clause below:
 - the session rotates when it starts and when it ends (new token, old one revoked), without extending the
   staff member's own session;
 - it lasts 30 minutes at most, and it is read-only (the web layer refuses every change, see
-  ``portal/web/staff.py``);
+  ``portal/web/impersonation.py``);
 - every start, end, expiry and refused change is an AuditEvent naming the staff member, the account, the
   reason, the time and the address.
 """

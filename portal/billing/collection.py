@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, timezone
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -33,9 +33,9 @@ from . import audit, refunds
 from .audit import Actor
 from .cards import default_card
 from .dunning import AUTOMATIC, RetryPolicy, after_failure, outstanding_invoices, reason_text
-from .errors import InvoiceNotOpen, NothingToPay, PaymentInProgress, ProcessorDown
+from .errors import InvalidInput, InvoiceNotOpen, NothingToPay, PaymentInProgress, ProcessorDown
 from .invoices import PaymentApplied, apply_payment, lock_invoice
-from .money import format_money
+from .money import format_money, parse_received_on
 from .periods import add_interval
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,24 @@ def in_flight_message(invoice: Invoice, attempt: PaymentAttempt) -> str:
         return (f"The payment page for {invoice.number} is being opened in another window. Please wait a moment; "
                 "nothing more is needed.")
     return f"A payment for {invoice.number} is already in progress. Please wait a moment; nothing more is needed."
+
+
+def claim_open(session: Session, invoice_id: int, account_id: int, *, now: datetime, paid_message: str,
+               verb: str | None = None) -> Invoice:
+    """The locked invoice, refused unless it is Open (and, with ``verb``, unless nothing is collecting it).
+
+    For the staff actions that close an invoice without charging it (void, a wire transfer): they look once
+    before closing its payment pages and again, with ``verb``, under the lock they then write in."""
+    found = claim(session, invoice_id, now=now, account_id=account_id)
+    invoice = found.invoice
+    if invoice.status == "paid":
+        raise InvoiceNotOpen(paid_message.format(number=invoice.number))
+    if invoice.status != "open":
+        raise InvoiceNotOpen(f"{invoice.number} is already {invoice.status_label.lower()}.")
+    if verb is not None and (found.in_flight is not None or found.open_pages):
+        attempt = found.in_flight or found.open_pages[0]
+        raise PaymentInProgress(f"{in_flight_message(invoice, attempt)} Wait for its outcome before {verb}.")
+    return invoice
 
 
 def expire_open_checkouts(database: Database, gateway: PaymentGateway, invoice_id: int, *, now: datetime,
@@ -424,3 +442,74 @@ def retry_now(database: Database, gateway: PaymentGateway, account_id: int, *, n
         # Everything was paid meanwhile (another tab, a webhook): say so rather than "paid" for nothing.
         raise NothingToPay("There is nothing to pay: every invoice is paid.")
     return result
+
+
+# --- staff: collect now, or record money that arrived another way ---------------------------------
+
+@dataclass(frozen=True)
+class RetryOutcome:
+    invoice_number: str
+    status: str  # succeeded | pending | failed | requires_action
+    message: str
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("failed", "requires_action")
+
+
+def retry_invoice_payment(database: Database, gateway: PaymentGateway, account_id: int, invoice_id: int, *,
+                          actor: Actor, now: datetime, policy: RetryPolicy) -> RetryOutcome:
+    """Staff charge one Open invoice now with the account's default card (the one collection path), audited."""
+    outcome = collect_now(database, gateway, invoice_id, trigger="staff", now=now, policy=policy,
+                          account_id=account_id, actor=actor)
+    with database.session() as session:
+        attempt = session.get(PaymentAttempt, outcome.attempt_id)
+        number = attempt.invoice.number
+        if outcome.status == "succeeded":
+            return RetryOutcome(number, "succeeded", f"Payment received for {number}.")
+        if outcome.status == "pending":
+            return RetryOutcome(number, "pending", f"The payment for {number} is being processed.")
+        why = attempt.failure_message or reason_text(attempt.failure_code)
+        return RetryOutcome(number, outcome.status, f"The payment for {number} failed: {why}")
+
+
+WIRE_PAID_MESSAGE = "{number} is paid: only an Open invoice can be paid by wire transfer."
+
+
+def record_wire_payment(database: Database, gateway: PaymentGateway, account_id: int, invoice_id: int, *,
+                        reference: str, received_on: str, actor: Actor, now: datetime) -> Invoice:
+    """A payment that arrived by wire transfer: the invoice becomes Paid the one usual way (access restored,
+    receipt sent), labelled "Wire transfer" with the bank's reference as its transaction id. Open payment
+    pages are expired first and a payment in flight refuses it, like every other collection.
+
+    ``reference`` and ``received_on`` (``YYYY-MM-DD``) are as staff typed them; both are checked before
+    anything else, so a form missing both says so next to both fields at once."""
+    reference = (reference or "").strip()
+    errors: dict[str, str] = {}
+    if not reference:
+        errors["reference"] = "Enter the bank's reference of the transfer."
+    elif len(reference) > 80:
+        errors["reference"] = "Use at most 80 characters."
+    try:
+        received = parse_received_on(received_on, today=now.date())
+    except InvalidInput as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise InvalidInput(errors)
+    with database.session() as session:
+        claim_open(session, invoice_id, account_id, now=now, paid_message=WIRE_PAID_MESSAGE)
+    expire_open_checkouts(database, gateway, invoice_id, now=now, account_id=account_id,
+                          why="Closed: the invoice was paid by wire transfer.")
+    with database.session() as session:
+        invoice = claim_open(session, invoice_id, account_id, now=now, paid_message=WIRE_PAID_MESSAGE,
+                             verb="recording the transfer")
+        amount = invoice.amount_due_cents
+        paid_at = min(datetime.combine(received, time(12, 0), tzinfo=timezone.utc), now)
+        subscription = session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
+        settle_payment(session, invoice, subscription, amount_cents=amount, currency=invoice.currency, now=paid_at,
+                       label="Wire transfer", transaction_id=reference)
+        audit.record(session, actor, "invoice.wire_payment_recorded", account_id=invoice.account_id,
+                     invoice_id=invoice.id, invoice_number=invoice.number, amount_cents=amount,
+                     currency=invoice.currency, reference=reference, received_on=received.isoformat())
+        session.commit()
+        return invoice

@@ -17,6 +17,7 @@ from . import audit
 from .audit import Actor
 from .errors import InvalidInput, NotFound
 from .invoices import credit_balance
+from .money import format_money, parse_amount
 
 KIND_LABELS = {"grant": "Credit granted", "refund_as_credit": "Refund as credit", "applied": "Used on invoice",
                "reversal": "Reversed"}
@@ -97,3 +98,30 @@ def grant_credit(session: Session, account_id: int, *, amount_cents: int | None,
                    context={"entry": entry, "account": account, "balance_cents": balance})
     session.commit()
     return entry
+
+
+@dataclass(frozen=True)
+class CreditGranted:
+    entry: CreditEntry
+    account_name: str
+
+    @property
+    def message(self) -> str:
+        return f"Credit of {format_money(self.entry.amount_cents, self.entry.currency)} granted to {self.account_name}."
+
+
+def grant_entered_credit(session: Session, account_id: int, *, amount: str, reason: str, actor: Actor,
+                         now: datetime, max_cents: int) -> CreditGranted:
+    """The console's Grant credit form: ``amount`` as staff typed it, in the account's credit currency and
+    at most ``max_cents``. A refused amount and a missing reason are reported together. Commits."""
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound("No such account.")
+    try:
+        cents = parse_amount(amount, account_currency(session, account), max_cents=max_cents)
+    except InvalidInput as exc:
+        if not (reason or "").strip():
+            exc.errors["reason"] = "Enter the reason for this credit."
+        raise
+    entry = grant_credit(session, account_id, amount_cents=cents, reason=reason, actor=actor, now=now)
+    return CreditGranted(entry, account.name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
@@ -25,7 +26,7 @@ from . import audit, payloads
 from .audit import Actor
 from .errors import DomainError, InvalidInput, NotFound
 from .invoices import lock_invoice
-from .money import format_money
+from .money import format_money, parse_amount
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,44 @@ def refund_invoice(database: Database, gateway, account_id: int, invoice_id: int
                        metadata={"refund_id": refund.id, "invoice_id": invoice.id, "invoice_number": invoice.number,
                                  "reason": reason})
     return _call_processor(database, gateway, refund_id, request, now=now)
+
+
+@dataclass(frozen=True)
+class RefundMade:
+    refund: Refund
+    invoice_number: str
+
+    @property
+    def message(self) -> str:
+        amount = format_money(self.refund.amount_cents, self.refund.currency)
+        if self.refund.destination == "credit":
+            return f"Refunded {amount} of {self.invoice_number} as account credit."
+        if self.refund.status == "succeeded":
+            return f"Refunded {amount} of {self.invoice_number} to the original payment."
+        return f"Refund of {amount} for {self.invoice_number} is pending with the payment processor."
+
+
+def refund_entered_amount(database: Database, gateway, account_id: int, invoice_id: int, *, amount: str,
+                          max_cents: int, reason: str, destination: str, actor: Actor, now: datetime,
+                          request_key: str | None = None) -> RefundMade:
+    """The console's Refund form: ``amount`` as staff typed it, in the invoice's currency and at most
+    ``max_cents`` (``PORTAL_MAX_AMOUNT_CENTS``), then ``refund_invoice``. A refused amount and a missing
+    reason are reported together; another account's invoice is not found."""
+    with database.session() as session:
+        invoice = session.scalar(select(Invoice).where(Invoice.id == invoice_id, Invoice.account_id == account_id,
+                                                       Invoice.status != "draft"))
+        if invoice is None:
+            raise NotFound("That invoice does not exist.")
+        currency, number = invoice.currency, invoice.number
+    try:
+        cents = parse_amount(amount, currency, max_cents=max_cents)
+    except InvalidInput as exc:
+        if not (reason or "").strip():
+            exc.errors["reason"] = "Enter the reason for this refund."
+        raise
+    made = refund_invoice(database, gateway, account_id, invoice_id, amount_cents=cents, reason=reason,
+                          destination=destination or "card", actor=actor, now=now, request_key=request_key)
+    return RefundMade(made, number)
 
 
 def _call_processor(database: Database, gateway, refund_id: int, request: dict, *, now: datetime) -> Refund:

@@ -8,6 +8,7 @@ from flask import Flask, get_flashed_messages
 from ..billing.money import format_money
 from ..billing.refunds import refund_phrase
 from . import account, api, auth, billing, billing_info, cards, dunning, invoices, webhooks, errors, health, sandbox, security, staff
+from . import impersonation, staff_actions
 from .converters import BoundedIntConverter
 
 
@@ -26,8 +27,8 @@ def register(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(dunning.bp)
     app.register_blueprint(staff.bp)
-    from . import staff_actions  # the console's refunds, credits and invoice actions
-    app.register_blueprint(staff_actions.bp)
+    app.register_blueprint(staff_actions.bp)  # the console's refunds, credits and invoice actions
+    impersonation.register(app)  # app-wide: read-only while viewing as a customer, and the banner
     if settings.processor == "sandbox":
         app.register_blueprint(sandbox.bp)
     if settings.demo:

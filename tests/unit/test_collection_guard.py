@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from portal.billing import checkout, collection, staff_actions
+from portal.billing import checkout, collection, invoice_actions
 from portal.billing.audit import Actor
 from portal.billing.errors import InvoiceNotOpen, PaymentInProgress
 from portal.billing.events import apply_event, deliver_sandbox_events
@@ -56,8 +56,8 @@ def retry_by_customer(database, sandbox, session, account, invoice, staff):
 
 
 def retry_by_staff(database, sandbox, session, account, invoice, staff):
-    staff_actions.retry_invoice_payment(database, sandbox, account.id, invoice.id, actor=staff, now=utcnow(),
-                                        policy=POLICY)
+    collection.retry_invoice_payment(database, sandbox, account.id, invoice.id, actor=staff, now=utcnow(),
+                                     policy=POLICY)
 
 
 def automatic_retry(database, sandbox, session, account, invoice, staff):
@@ -68,8 +68,8 @@ def automatic_retry(database, sandbox, session, account, invoice, staff):
 
 
 def wire_transfer(database, sandbox, session, account, invoice, staff):
-    staff_actions.record_wire_payment(database, sandbox, account.id, invoice.id, reference="WIRE-77",
-                                      received_on=utcnow().date(), actor=staff, now=utcnow())
+    collection.record_wire_payment(database, sandbox, account.id, invoice.id, reference="WIRE-77",
+                                   received_on=utcnow().date().isoformat(), actor=staff, now=utcnow())
 
 
 @pytest.mark.parametrize("pay_another_way", [retry_by_customer, retry_by_staff, automatic_retry, wire_transfer])
@@ -95,8 +95,8 @@ def test_paying_another_way_while_a_payment_page_is_open_closes_the_page_so_it_c
 def test_voiding_an_invoice_closes_its_open_payment_page_first(database, session, sandbox, customer, staff):
     invoice = make_invoice(session, customer)
     page_id = open_page(session, sandbox, customer, invoice)
-    staff_actions.void_invoice(database, sandbox, customer.id, invoice.id, reason="Billed in error", actor=staff,
-                               now=utcnow())
+    invoice_actions.void_invoice(database, sandbox, customer.id, invoice.id, reason="Billed in error", actor=staff,
+                                 now=utcnow())
     assert sandbox.retrieve_checkout_session(page_id).status == "expired"
     assert pay_on_page_and_deliver(database, sandbox, page_id).status == "expired"
     assert fresh(session, Invoice, invoice.id).status == "void"
@@ -110,7 +110,8 @@ def test_a_page_the_customer_has_just_paid_stops_another_collection(database, se
     with pytest.raises(PaymentInProgress):
         collection.retry_now(database, sandbox, customer.id, now=utcnow(), policy=POLICY)
     with pytest.raises(PaymentInProgress):
-        staff_actions.void_invoice(database, sandbox, customer.id, invoice.id, reason="x", actor=staff, now=utcnow())
+        invoice_actions.void_invoice(database, sandbox, customer.id, invoice.id, reason="x", actor=staff,
+                                     now=utcnow())
     deliver_sandbox_events(database, sandbox, now=utcnow() + timedelta(seconds=1), policy=POLICY)
     assert fresh(session, Invoice, invoice.id).status == "paid"
     assert sandbox.count_charges() == 1

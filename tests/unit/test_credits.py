@@ -13,7 +13,7 @@ from portal.billing import credits, pdf
 from portal.billing.audit import Actor
 from portal.billing.errors import InvalidInput
 from portal.billing.invoices import credit_balance
-from portal.billing.staff_actions import amount_text, parse_amount
+from portal.billing.money import amount_text, parse_amount
 from portal.models import AuditEvent, CreditEntry, OutboxMessage
 
 from ..helpers import make_customer, make_invoice, make_plan, make_staff, make_subscription

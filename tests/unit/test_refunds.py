@@ -207,10 +207,10 @@ def test_a_refund_as_account_credit_makes_no_processor_call_and_grants_credit_wi
 def test_an_invoice_paid_by_wire_transfer_is_refunded_as_credit_not_to_a_card(database, session, gateway, customer,
                                                                                actor):
     invoice = make_invoice(session, customer)
-    from portal.billing.staff_actions import record_wire_payment
+    from portal.billing.collection import record_wire_payment
 
-    record_wire_payment(database, gateway, customer.id, invoice.id, reference="WIRE-1", received_on=NOW.date(),
-                        actor=actor, now=NOW)
+    record_wire_payment(database, gateway, customer.id, invoice.id, reference="WIRE-1",
+                        received_on=NOW.date().isoformat(), actor=actor, now=NOW)
     with pytest.raises(InvalidInput) as refused:
         refund(database, gateway, invoice, actor, 500)
     assert "Wire transfer" in refused.value.errors["destination"]

@@ -51,9 +51,9 @@ def audit_actions(session):
 def test_the_panel_lists_invoices_with_their_actions_and_the_credit_balance(staff_browser, world):
     body = staff_browser.get(url(world, "/actions")).get_data(as_text=True)
     paid, open_ = world["paid"], world["open"]
-    row = re.search(rf'<tr id="staff-invoice-{paid.id}">.*?</tr>', body, re.S).group(0)
+    row = re.search(rf'<tr id="action-invoice-{paid.id}">.*?</tr>', body, re.S).group(0)
     assert "Refund…" in row and 'value="21.25"' in row and "Void…" not in row
-    row = re.search(rf'<tr id="staff-invoice-{open_.id}">.*?</tr>', body, re.S).group(0)
+    row = re.search(rf'<tr id="action-invoice-{open_.id}">.*?</tr>', body, re.S).group(0)
     assert "Void…" in row and "Retry payment" in row and "Record wire transfer…" in row and "Refund…" not in row
     assert "Resend invoice e-mail" in row
     assert 'id="credit-balance">$0.00<' in body and 'name="csrf_token"' in body

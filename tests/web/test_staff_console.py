@@ -6,7 +6,6 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from jinja2 import BaseLoader, TemplateNotFound
 
 from portal.billing import audit
 from portal.billing.audit import Actor
@@ -221,31 +220,57 @@ def test_an_account_without_customers_offers_no_view_as_customer(browser, sessio
     assert "no customer users" in form and "<form" not in form
 
 
-class _Loader(BaseLoader):
-    """The app's templates, with the staff actions panel replaced (or hidden when ``source`` is None)."""
-
-    def __init__(self, original, source):
-        self.original, self.source = original, source
-
-    def get_source(self, environment, template):
-        if template == "staff/_account_actions.html":
-            if self.source is None:
-                raise TemplateNotFound(template)
-            return self.source, None, lambda: True
-        return self.original.get_source(environment, template)
-
-
-def test_the_staff_actions_panel_gets_the_account_and_its_invoices(app, browser, session, staff, acme):
-    make_invoice(session, acme)
-    app.jinja_env.loader = _Loader(app.jinja_env.loader, "<p id=actions>{{ account.name }}: {{ invoices|length }}</p>")
-    body = browser.get(f"/staff/accounts/{acme.id}").get_data(as_text=True)
-    assert "<p id=actions>Acme Analytics Inc.: 1</p>" in body
+def test_the_action_panel_is_a_block_of_the_account_page(browser, session, staff, acme):
+    invoice = make_invoice(session, acme)
+    page = browser.get(f"/staff/accounts/{acme.id}/actions")
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200 and "<html" in body and 'id="staff-invoices"' in body
+    assert f'<tr id="action-invoice-{invoice.id}">' in section(body, "account-actions")
+    partial = browser.get(f"/staff/accounts/{acme.id}/actions", htmx=True)
+    body = partial.get_data(as_text=True)
+    assert body.lstrip().startswith('<section id="account-actions"') and "<html" not in body
+    assert 'id="staff-invoices"' not in body and f'<tr id="action-invoice-{invoice.id}">' in body
+    assert "HX-Request" in partial.headers["Vary"]
 
 
-def test_the_account_page_renders_without_the_staff_actions_panel(app, browser, staff, acme):
-    app.jinja_env.loader = _Loader(app.jinja_env.loader, None)
-    response = browser.get(f"/staff/accounts/{acme.id}")
-    assert response.status_code == 200 and "Audit log" in response.get_data(as_text=True)
+def test_the_action_panel_offers_the_invoices_the_invoice_list_shows(browser, session, staff, acme):
+    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    made = [make_invoice(session, acme, issued_at=start + timedelta(days=31 * n)) for n in range(12)]
+    first = section(browser.get(f"/staff/accounts/{acme.id}").get_data(as_text=True), "account-actions")
+    assert re.findall(r'<tr id="action-invoice-(\d+)">', first) == [str(i.id) for i in reversed(made[2:])]
+    second = browser.get(f"/staff/accounts/{acme.id}?invoice_page=2").get_data(as_text=True)
+    assert re.findall(r'<tr id="action-invoice-(\d+)">', section(second, "account-actions")) == \
+           [str(made[1].id), str(made[0].id)]
+
+
+@pytest.mark.parametrize("section_id, param", [("staff-invoices", "invoice_page"), ("staff-mail", "mail_page")])
+def test_the_invoice_and_email_lists_page_with_plain_links_and_htmx(browser, session, staff, acme, section_id,
+                                                                     param):
+    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    for n in range(11):
+        make_invoice(session, acme, issued_at=start + timedelta(days=31 * n))
+        session.add(OutboxMessage(dedupe_key=f"m-{n}", account_id=acme.id, kind="invoice_issued",
+                                  to_address="billing@acme.example", subject=f"Message {n:02d}", text_body="x",
+                                  html_body="x", status="sent", created_at=start + timedelta(days=n)))
+    session.commit()
+    listed = section(browser.get(f"/staff/accounts/{acme.id}").get_data(as_text=True), section_id)
+    assert "Page 1 of 2 (11 in all)" in listed
+    plain, hx = re.search(rf'rel="next" href="([^"]+)#{section_id}"\s+hx-get="([^"]+)" hx-target="#{section_id}"',
+                          listed).groups()
+    assert f"{param}=2" in plain and "part=" not in plain + hx
+    whole = browser.get(plain.replace("&amp;", "&")).get_data(as_text=True)
+    assert "Page 2 of 2 (11 in all)" in section(whole, section_id) and "<html" in whole
+    partial = browser.get(hx.replace("&amp;", "&"), htmx=True).get_data(as_text=True)
+    assert partial.lstrip().startswith(f'<section id="{section_id}"') and "<html" not in partial
+    assert "Page 2 of 2 (11 in all)" in partial and 'id="audit-log"' not in partial
+
+
+def test_a_page_past_the_end_of_a_list_is_its_last_page(browser, session, staff, acme):
+    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    made = [make_invoice(session, acme, issued_at=start + timedelta(days=31 * n)) for n in range(11)]
+    invoices = section(browser.get(f"/staff/accounts/{acme.id}?invoice_page=99999999").get_data(as_text=True),
+                       "staff-invoices")
+    assert "Page 2 of 2 (11 in all)" in invoices and made[0].number in invoices and made[1].number not in invoices
 
 
 def test_the_console_is_closed_while_viewing_as_a_customer(browser, session, staff, acme):
