@@ -1,9 +1,16 @@
 """Test helpers: factories that go through the real services, and a client that behaves like a browser
-(it carries the CSRF token of the last page, as a form would)."""
+(it carries the CSRF token of the last page, as a form would), and a runner for concurrency tests that
+collects every thread's outcome."""
 from __future__ import annotations
 
 import re
+import threading
+import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+import pytest
 
 from portal.auth.passwords import hash_password
 from portal.billing import cards
@@ -159,3 +166,48 @@ def browser_at(app, address: str, *, forwarded_for: str | None = None) -> Browse
     if forwarded_for is not None:
         client.environ_base["HTTP_X_FORWARDED_FOR"] = forwarded_for
     return Browser(client)
+
+
+@dataclass(frozen=True, eq=False)  # compared by identity: two threads may return equal values
+class Outcome:
+    """How one thread of ``run_concurrently`` ended: the value it returned, or the exception it raised."""
+
+    value: Any = None
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def __repr__(self) -> str:
+        return f"Outcome(value={self.value!r})" if self.ok else f"Outcome(error={self.error!r})"
+
+
+def run_concurrently(fn: Callable[[int], Any], n: int, *, timeout: float = 120) -> list[Outcome]:
+    """Call ``fn(0)`` ... ``fn(n - 1)`` in ``n`` threads released together by a barrier, and return every
+    thread's outcome in that order.
+
+    A thread's exception is its outcome, never lost in the thread: the caller asserts on all of them, so an
+    unexpected error fails the test instead of hiding behind the threads that succeeded. ``timeout`` only
+    stops a deadlock from hanging the run; a thread still running by then fails the test.
+    """
+    barrier = threading.Barrier(n)
+    outcomes: list[Outcome | None] = [None] * n
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout)
+            outcomes[index] = Outcome(value=fn(index))
+        except BaseException as exc:  # noqa: BLE001 - every exception is an outcome to assert on
+            outcomes[index] = Outcome(error=exc)
+
+    threads = [threading.Thread(target=run, args=(i,), name=f"concurrent-{i}", daemon=True) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    alive = [thread.name for thread in threads if thread.is_alive()]
+    if alive:
+        pytest.fail(f"{len(alive)} of {n} threads still running after {timeout} s (deadlocked?): {alive}")
+    return outcomes  # type: ignore[return-value] - every thread that ended set its slot

@@ -21,11 +21,15 @@ _PARAM_TO_FIELD = {"number": "number", "exp_month": "expiry", "exp_year": "expir
 class StripeGateway:
     name = "stripe"
 
-    def __init__(self, *, secret_key: str, api_base: str | None = None, max_network_retries: int = 2):
+    def __init__(self, *, secret_key: str, api_base: str | None = None, max_network_retries: int = 2,
+                 timeout: float = 80.0):
         base_addresses = {"api": api_base.rstrip("/")} if api_base else None
+        # ``timeout`` bounds connecting and each read of one request (80 s is Stripe's own default); a request
+        # that runs out of it counts as a network error, retried like one, then ProcessorUnavailable.
+        http_client = stripe.new_default_http_client(timeout=timeout)
         # Network retries reuse the idempotency key we pass, so a retried create never duplicates.
         self.client = stripe.StripeClient(secret_key, base_addresses=base_addresses,
-                                          max_network_retries=max_network_retries)
+                                          max_network_retries=max_network_retries, http_client=http_client)
 
     # --- customers -------------------------------------------------------------------------------
 

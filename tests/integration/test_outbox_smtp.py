@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 from datetime import datetime, timedelta, timezone
 from email import policy
 from email.message import EmailMessage
@@ -21,7 +20,7 @@ from portal.notifications.outbox import enqueue
 from portal.notifications.sender import send_pending
 from portal.notifications.transports import SmtpTransport, message_id
 
-from ..helpers import POLICY, add_card, make_customer, make_subscription
+from ..helpers import POLICY, add_card, make_customer, make_subscription, run_concurrently
 
 PERIOD_END = datetime(2026, 12, 1, tzinfo=timezone.utc)
 RENEWAL_NOW = datetime(2026, 12, 1, 0, 5, tzinfo=timezone.utc)
@@ -221,23 +220,11 @@ def test_two_workers_sending_at_once_never_send_one_message_twice(database, sess
     messages = queue_without_pdf(database, session, sandbox, count=12)
     smtp.inbox.delay = 0.05  # long enough for the two workers to overlap
     now = utcnow()
-    start = threading.Barrier(2)
-    results, errors = [], []
 
-    def worker():
-        try:
-            start.wait()
-            results.append(send_pending(database, transport(smtp), now=now))
-        except Exception as exc:  # surfaced by the assertion below
-            errors.append(exc)
+    outcomes = run_concurrently(lambda n: send_pending(database, transport(smtp), now=now), 2)
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors
-    assert sum(r.sent for r in results) == 12
+    assert all(o.ok for o in outcomes), outcomes
+    assert sum(o.value.sent for o in outcomes) == 12
     ids = [m["Message-ID"] for _, _, m in smtp.inbox.received]
     assert len(ids) == 12 and set(ids) == {message_id(m.dedupe_key, MAIL_FROM) for m in messages}
     session.expire_all()

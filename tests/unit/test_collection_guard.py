@@ -6,7 +6,6 @@ counts what the processor actually did, so a missing guard shows up as a second 
 """
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -17,7 +16,8 @@ from portal.billing.errors import InvoiceNotOpen, PaymentInProgress
 from portal.billing.events import apply_event, deliver_sandbox_events
 from portal.models import Invoice, OutboxMessage, PaymentAttempt, Refund, Subscription, utcnow
 
-from ..helpers import POLICY, add_card, make_customer, make_invoice, make_staff, make_subscription
+from ..helpers import (POLICY, add_card, make_customer, make_invoice, make_staff, make_subscription,
+                       run_concurrently)
 
 US = {"address_line1": "1 Main St", "city": "Boston", "postal_code": "02101", "region": "MA"}
 
@@ -223,24 +223,19 @@ def test_money_that_still_arrives_for_a_paid_invoice_is_refunded_to_where_it_cam
 def test_four_concurrent_pay_now_clicks_open_one_page_and_each_gets_a_clear_answer(database, session, sandbox,
                                                                                    customer):
     invoice = make_invoice(session, customer)
-    results, barrier = {}, threading.Barrier(4)
 
     def click(n):
-        barrier.wait()
-        try:
-            with database.session() as own:
-                results[n] = checkout.start_checkout(own, sandbox, customer.id, invoice.id, success_url="https://p/ok",
-                                                     cancel_url="https://p/no", now=utcnow())
-        except BaseException as exc:  # asserted on below, every one of them
-            results[n] = exc
+        with database.session() as own:
+            return checkout.start_checkout(own, sandbox, customer.id, invoice.id, success_url="https://p/ok",
+                                           cancel_url="https://p/no", now=utcnow())
 
-    threads = [threading.Thread(target=click, args=(n,)) for n in range(4)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
-    urls = {r for r in results.values() if isinstance(r, str)}
-    refused = [r for r in results.values() if isinstance(r, PaymentInProgress)]
-    assert len(results) == 4 and len(urls) == 1 and len(urls) + len(refused) >= 2
-    assert all(isinstance(r, (str, PaymentInProgress)) for r in results.values()), results
+    outcomes = run_concurrently(click, 4)
+
+    # Each click either opens (or resumes) the one payment page, or is told a payment is under way.
+    pages = [o for o in outcomes if o.ok and isinstance(o.value, str)]
+    refused = [o for o in outcomes if isinstance(o.error, PaymentInProgress)]
+    assert len(pages) + len(refused) == 4, f"a click ended in something else: {outcomes!r}"
+    assert len(pages) >= 1 and len({o.value for o in pages}) == 1, outcomes
     assert session.query(PaymentAttempt).filter_by(invoice_id=invoice.id).count() == 1
 
 

@@ -1,7 +1,6 @@
 """Failed payments over time: notices, retries on schedule, suspension and recovery, with a moving clock."""
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -11,7 +10,7 @@ from portal.billing.access import paid_access
 from portal.billing.renewals import run_renewals
 from portal.models import Invoice, OutboxMessage, PaymentAttempt, Subscription
 
-from ..helpers import POLICY, add_card, make_customer, make_subscription
+from ..helpers import POLICY, add_card, make_customer, make_subscription, run_concurrently
 
 DAY0 = datetime(2026, 12, 1, tzinfo=timezone.utc)
 
@@ -158,25 +157,16 @@ def test_four_concurrent_retry_payment_clicks_charge_once_and_each_gets_a_clear_
     worker_pass(database, sandbox, seller, on(0))
     add_card(session, sandbox, account, number="4242424242424242", default=True)
     charges_before = sandbox.count_charges()
-    results, barrier = {}, threading.Barrier(4)
 
-    def click(n):
-        barrier.wait()
-        try:
-            results[n] = collection.retry_now(database, sandbox, account.id, now=on(1), policy=POLICY)
-        except BaseException as exc:  # every thread's outcome is asserted on below, exceptions included
-            results[n] = exc
+    outcomes = run_concurrently(
+        lambda n: collection.retry_now(database, sandbox, account.id, now=on(1), policy=POLICY), 4)
 
-    threads = [threading.Thread(target=click, args=(n,)) for n in range(4)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
-    assert len(results) == 4
-    paid = [r for r in results.values() if isinstance(r, collection.RetryResult) and r.paid]
-    refused = [r for r in results.values() if isinstance(r, (collection.PaymentInProgress, collection.InvoiceNotOpen,
-                                                             collection.NothingToPay))]
-    unexpected = [r for r in results.values() if r not in paid and r not in refused]
+    paid = [o for o in outcomes if o.ok and isinstance(o.value, collection.RetryResult) and o.value.paid]
+    refused = [o for o in outcomes if isinstance(o.error, (collection.PaymentInProgress, collection.InvoiceNotOpen,
+                                                           collection.NothingToPay))]
+    unexpected = [o for o in outcomes if o not in paid and o not in refused]
     assert not unexpected, f"a click ended in something other than a payment or a clear refusal: {unexpected!r}"
-    assert len(paid) == 1 and len(refused) == 3
+    assert len(paid) == 1 and len(refused) == 3, outcomes
     assert sandbox.count_charges() - charges_before == 1
     session.expire_all()
     assert session.query(PaymentAttempt).filter_by(trigger="customer", status="succeeded").count() == 1

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-import statistics
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -225,14 +223,36 @@ def test_drafts_have_no_pdf(database, session, seller):
     assert session.scalar(select(func.count()).select_from(InvoicePdf)) == 0
 
 
-def test_a_one_page_invoice_renders_well_under_a_second(database, session, sandbox, seller):
-    invoice = eur_invoice(database, session, sandbox, seller)
-    pdf.render_invoice_pdf(invoice)  # the first render in a process also loads the font
-    timings = []
-    for _ in range(3):
-        started = time.perf_counter()
-        content = pdf.render_invoice_pdf(invoice)
-        timings.append(time.perf_counter() - started)
-    assert len(PdfReader(io.BytesIO(content)).pages) == 1
-    # The median, so one stall of a busy machine doesn't fail the run; typical is under 0.1 s.
-    assert statistics.median(timings) < 0.5
+def test_repeated_downloads_serve_the_cached_pdf_until_the_status_changes(
+        app, browser, database, session, sandbox, seller, monkeypatch):
+    # How fast a PDF renders is measured by `portal bench` (pdf_ms_p50), not asserted here.
+    rendered = []
+    real_render = pdf.render_invoice_pdf
+
+    def counting_render(invoice):
+        rendered.append(invoice.status_version)
+        return real_render(invoice)
+
+    monkeypatch.setattr(pdf, "render_invoice_pdf", counting_render)
+    invoice = eur_invoice(database, session, sandbox, seller, card=False)
+    browser.login()
+    url = f"/billing/invoices/{invoice.id}.pdf"
+
+    def download() -> bytes:
+        response = browser.get(url)
+        assert response.status_code == 200 and response.mimetype == "application/pdf"
+        return response.data
+
+    open_copies = [download() for _ in range(5)]
+    assert rendered == [1], "five downloads of one status version render it once"
+    assert len(set(open_copies)) == 1
+    assert len(PdfReader(io.BytesIO(open_copies[0])).pages) == 1
+    assert invoice.number in pdf_text(open_copies[0]) and "OPEN" in pdf_text(open_copies[0])
+
+    assert mark_paid(invoice, amount_cents=invoice.total_cents, now=NOW, payment_method_label="SEPA transfer",
+                     transaction_id="tx_sepa_42")
+    session.commit()
+    paid_copies = [download() for _ in range(3)]
+    assert rendered == [1, 2], "the status change renders once more, then the new copy is cached"
+    assert len(set(paid_copies)) == 1 and paid_copies[0] != open_copies[0]
+    assert "PAID" in pdf_text(paid_copies[0]) and "OPEN" not in pdf_text(paid_copies[0])

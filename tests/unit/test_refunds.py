@@ -1,9 +1,8 @@
-"""Refunds with the sandbox processor: full and partial, bounds, written first, concurrency on PostgreSQL,
+"""Refunds with the sandbox processor: full and partial, bounds, written first, concurrency (SQLite and PostgreSQL),
 refunds as account credit, refunds made in the processor's dashboard (``charge.refunded``), the PDF."""
 from __future__ import annotations
 
 import io
-import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -19,7 +18,7 @@ from portal.models import utcnow
 from portal.models import AuditEvent, CreditEntry, Invoice, OutboxMessage, PaymentAttempt, Refund, SandboxObject
 from portal.payments.gateway import ProcessorUnavailable
 
-from ..helpers import POLICY, add_card, make_customer, make_invoice, make_staff
+from ..helpers import POLICY, add_card, make_customer, make_invoice, make_staff, run_concurrently
 
 US = {"address_line1": "1 Main St", "city": "Boston", "postal_code": "02101", "region": "MA"}
 NOW = datetime(2026, 11, 10, tzinfo=timezone.utc)
@@ -219,30 +218,12 @@ def test_an_invoice_paid_by_wire_transfer_is_refunded_as_credit_not_to_a_card(da
 
 def test_concurrent_refunds_never_exceed_the_paid_amount(database, session, gateway, invoice, actor):
     """Six refunds of $8.00 at once on a $21.25 invoice: exactly two fit, the rest are refused."""
-    if database.is_sqlite:
-        pytest.skip("SQLite serialises writers; the concurrency proof runs on PostgreSQL")
-    barrier = threading.Barrier(6)
-    outcomes, lock = [], threading.Lock()
+    outcomes = run_concurrently(lambda n: refund(database, gateway, invoice, actor, 800, key=f"{n:032x}"), 6)
 
-    def one(n):
-        barrier.wait()
-        try:
-            made = refund(database, gateway, invoice, actor, 800, key=f"{n:032x}")
-            result = made.status
-        except InvalidInput as exc:
-            result = exc.errors.get("amount", "")
-        except Exception as exc:  # pragma: no cover - reported below
-            result = repr(exc)
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=one, args=(n,)) for n in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(outcomes).count("succeeded") == 2, outcomes
-    assert all(o == "succeeded" or o.startswith("At most") for o in outcomes), outcomes
+    made = [o for o in outcomes if o.ok and o.value.status == "succeeded"]
+    refused = [o for o in outcomes if isinstance(o.error, InvalidInput)
+               and o.error.errors.get("amount", "").startswith("At most $5.25 can still be refunded")]
+    assert len(made) == 2 and len(refused) == 4, outcomes
     session.expire_all()
     assert session.get(Invoice, invoice.id).amount_refunded_cents == 1600
     assert sum(r.data["amount"] for r in sandbox_refunds(session)) == 1600
