@@ -247,7 +247,7 @@ def bench(database_url: str | None, postgres_url: str | None, renewals: int, htt
         _run_load(database_url=database_url, postgres_url=postgres_url, users=users, duration=duration,
                   web_workers=web_workers, json_path=json_path)
         return
-    from .bench import main as bench_main
+    from .perf.bench import main as bench_main
 
     try:
         bench_main(database_url=database_url, renewals=renewals, json_path=json_path, postgres_url=postgres_url,
@@ -277,7 +277,7 @@ def load(database_url: str | None, postgres_url: str | None, users: int, duratio
 
 
 def _run_load(*, json_path: str | None, **options) -> None:
-    from .loadtest import main as load_main
+    from .perf.load import main as load_main
 
     try:
         ok = load_main(json_path=json_path, **options)
