@@ -24,7 +24,7 @@ def demo(port: int, instance_path: str | None, reset: bool):
 
     from . import create_app
     from .db import Database
-    from .demo import DEMO_LOGINS, DEMO_PASSWORD, seed
+    from .demo.seed import DEMO_LOGINS, DEMO_PASSWORD, seed
     from .models import utcnow
 
     overrides = {"base_url": f"http://127.0.0.1:{port}"}

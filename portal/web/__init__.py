@@ -32,9 +32,9 @@ def register(app: Flask) -> None:
         app.register_blueprint(sandbox.bp)
     if settings.demo:
         # Demo mode only: the mailbox shows every account's e-mails to anyone logged in.
-        from . import demo_mail
+        from ..demo import mailbox
 
-        app.register_blueprint(demo_mail.bp)
+        app.register_blueprint(mailbox.bp)
     errors.register(app)
     security.register(app)
     auth.register_login_manager(app)
