@@ -112,10 +112,12 @@ def _parse_now(value: str | None):
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _services():
-    """Settings, database, gateway and seller for commands that run outside a web request."""
+def _services(clock=None):
+    """Settings, database, gateway and seller for commands that run outside a web request. ``clock`` is the
+    command's idea of now (``--now``), so the sandbox dates what it writes at the same moment."""
     from .billing.seller import Seller
     from .db import Database
+    from .models import utcnow
     from .payments import build_gateway
 
     try:
@@ -128,7 +130,7 @@ def _services():
     database = Database(settings.database_url)
     if database.pending_migrations():
         raise click.ClickException("The database schema is out of date: run `portal db upgrade` first.")
-    return settings, database, build_gateway(settings, database), Seller.from_settings(settings)
+    return settings, database, build_gateway(settings, database, clock=clock or utcnow), Seller.from_settings(settings)
 
 
 def _progress(stats, expected: int) -> None:
@@ -150,7 +152,7 @@ def billing_run(now_text: str | None, batch: int):
     from .billing.renewals import run_renewals
 
     now = _parse_now(now_text)
-    settings, database, gateway, seller = _services()
+    settings, database, gateway, seller = _services(clock=lambda: now)
     stats = run_renewals(database, gateway, seller, now=now, policy=RetryPolicy.parse(settings.retry_schedule),
                          batch=batch, progress=_progress)
     if stats.invoiced:
@@ -171,7 +173,7 @@ def billing_reconcile(now_text: str | None, older_than: int):
     from .billing.events import deliver_sandbox_events, reconcile
 
     now = _parse_now(now_text)
-    settings, database, gateway, _ = _services()
+    settings, database, gateway, _ = _services(clock=lambda: now)
     policy = RetryPolicy.parse(settings.retry_schedule)
     delivered = deliver_sandbox_events(database, gateway, now=now, policy=policy)
     counts = reconcile(database, gateway, now=now, policy=policy, older_than=timedelta(minutes=older_than))
@@ -193,7 +195,7 @@ def worker(interval: float, once: bool, now_text: str | None):
 
     from .worker import run_once
 
-    settings, database, gateway, seller = _services()
+    settings, database, gateway, seller = _services(clock=lambda: _parse_now(now_text))
     stopping = {"now": False}
 
     def stop(*_):

@@ -135,7 +135,7 @@ def _subscribe(session: Session, account: Account, plan: Plan, today: date) -> S
     return sub
 
 
-def _save_card(session, gateway, account_id, number, month, year, name, default, *, key):
+def _save_card(session: Session, gateway: PaymentGateway, account_id, number, month, year, name, default, *, key):
     card = CardDetails(number=number, exp_month=month, exp_year=year,
                        cvc="1234" if number.startswith("3") else "123", cardholder_name=name)
     intent = cards.start_card_setup(session, gateway, account_id, card=card, save_as_default=default,

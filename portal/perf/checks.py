@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from ..billing.invoices import credit_balance
 from ..models import Account, CreditEntry, Invoice, OutboxMessage, PaymentAttempt, PaymentMethod
-from ..payments.sandbox_gateway import SandboxGateway
+from ..payments.sandbox import SandboxGateway
 from .customers import User
 
 def check_writes(database, users: list[User]) -> list[str]:

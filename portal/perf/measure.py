@@ -17,7 +17,7 @@ from ..billing.renewals import run_renewals
 from ..billing.seller import Seller
 from ..db import Database
 from ..models import Invoice, Plan
-from ..payments.sandbox_gateway import SandboxGateway
+from ..payments.sandbox import SandboxGateway
 from .client import CARD_ID_RE, http_login, http_request
 from .seed import PASSWORD, seed_due_subscriptions
 from .servers import gunicorn_server, portal_env, stop_process
@@ -130,13 +130,14 @@ from portal.billing.dunning import RetryPolicy
 from portal.billing.renewals import run_renewals
 from portal.cli import _services
 
-settings, database, gateway, seller = _services()
+now = datetime.fromisoformat(sys.argv[1])
+settings, database, gateway, seller = _services(clock=lambda: now)
 with database.engine.connect():
     pass  # connect before the start signal, so every process starts work at the same moment
 print("ready", flush=True)
 sys.stdin.readline()
 started = time.time()
-stats = run_renewals(database, gateway, seller, now=datetime.fromisoformat(sys.argv[1]), batch=int(sys.argv[2]),
+stats = run_renewals(database, gateway, seller, now=now, batch=int(sys.argv[2]),
                      policy=RetryPolicy.parse(settings.retry_schedule))
 print(json.dumps({"started": started, "ended": time.time(), "invoiced": stats.invoiced, "paid": stats.paid}), flush=True)
 """

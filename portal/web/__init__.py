@@ -7,7 +7,7 @@ from flask import Flask, get_flashed_messages
 
 from ..billing.money import format_money
 from ..billing.refunds import refund_phrase
-from . import account, api, auth, billing, billing_info, cards, dunning, invoices, webhooks, errors, health, sandbox, security, staff
+from . import account, api, auth, billing, billing_info, cards, dunning, invoices, webhooks, errors, health, security, staff
 from .converters import BoundedIntConverter
 
 
@@ -29,7 +29,10 @@ def register(app: Flask) -> None:
     from . import staff_actions  # the console's refunds, credits and invoice actions
     app.register_blueprint(staff_actions.bp)
     if settings.processor == "sandbox":
-        app.register_blueprint(sandbox.bp)
+        # The sandbox's checkout page and 3-D Secure step stand in for Stripe's and the bank's.
+        from ..payments.sandbox import pages as sandbox_pages
+
+        app.register_blueprint(sandbox_pages.bp)
     if settings.demo:
         # Demo mode only: the mailbox shows every account's e-mails to anyone logged in.
         from ..demo import mailbox

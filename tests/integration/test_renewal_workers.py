@@ -11,7 +11,7 @@ import pytest
 
 from portal.perf.seed import add_account, add_sandbox_card
 from portal.models import Invoice, PaymentAttempt, Plan, Subscription
-from portal.payments.sandbox_gateway import SandboxGateway
+from portal.payments.sandbox import SandboxGateway
 
 from ..helpers import password_hash
 

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pytest
 
 from portal.payments.gateway import CardDetails, CardError, ProcessorError
-from portal.payments.sandbox_gateway import SandboxGateway
+from portal.payments.sandbox import SandboxGateway
 
 
 @pytest.fixture
