@@ -24,7 +24,7 @@ def demo(port: int, instance_path: str | None, reset: bool):
 
     from . import create_app
     from .db import Database
-    from .demo import DEMO_LOGINS, DEMO_PASSWORD, seed
+    from .demo.seed import DEMO_LOGINS, DEMO_PASSWORD, seed
     from .models import utcnow
 
     overrides = {"base_url": f"http://127.0.0.1:{port}"}
@@ -112,10 +112,12 @@ def _parse_now(value: str | None):
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _services():
-    """Settings, database, gateway and seller for commands that run outside a web request."""
+def _services(clock=None):
+    """Settings, database, gateway and seller for commands that run outside a web request. ``clock`` is the
+    command's idea of now (``--now``), so the sandbox dates what it writes at the same moment."""
     from .billing.seller import Seller
     from .db import Database
+    from .models import utcnow
     from .payments import build_gateway
 
     try:
@@ -128,7 +130,7 @@ def _services():
     database = Database(settings.database_url)
     if database.pending_migrations():
         raise click.ClickException("The database schema is out of date: run `portal db upgrade` first.")
-    return settings, database, build_gateway(settings, database), Seller.from_settings(settings)
+    return settings, database, build_gateway(settings, database, clock=clock or utcnow), Seller.from_settings(settings)
 
 
 def _progress(stats, expected: int) -> None:
@@ -150,7 +152,7 @@ def billing_run(now_text: str | None, batch: int):
     from .billing.renewals import run_renewals
 
     now = _parse_now(now_text)
-    settings, database, gateway, seller = _services()
+    settings, database, gateway, seller = _services(clock=lambda: now)
     stats = run_renewals(database, gateway, seller, now=now, policy=RetryPolicy.parse(settings.retry_schedule),
                          batch=batch, progress=_progress)
     if stats.invoiced:
@@ -171,7 +173,7 @@ def billing_reconcile(now_text: str | None, older_than: int):
     from .billing.events import deliver_sandbox_events, reconcile
 
     now = _parse_now(now_text)
-    settings, database, gateway, _ = _services()
+    settings, database, gateway, _ = _services(clock=lambda: now)
     policy = RetryPolicy.parse(settings.retry_schedule)
     delivered = deliver_sandbox_events(database, gateway, now=now, policy=policy)
     counts = reconcile(database, gateway, now=now, policy=policy, older_than=timedelta(minutes=older_than))
@@ -193,7 +195,7 @@ def worker(interval: float, once: bool, now_text: str | None):
 
     from .worker import run_once
 
-    settings, database, gateway, seller = _services()
+    settings, database, gateway, seller = _services(clock=lambda: _parse_now(now_text))
     stopping = {"now": False}
 
     def stop(*_):
@@ -247,7 +249,7 @@ def bench(database_url: str | None, postgres_url: str | None, renewals: int, htt
         _run_load(database_url=database_url, postgres_url=postgres_url, users=users, duration=duration,
                   web_workers=web_workers, json_path=json_path)
         return
-    from .bench import main as bench_main
+    from .perf.bench import main as bench_main
 
     try:
         bench_main(database_url=database_url, renewals=renewals, json_path=json_path, postgres_url=postgres_url,
@@ -277,7 +279,7 @@ def load(database_url: str | None, postgres_url: str | None, users: int, duratio
 
 
 def _run_load(*, json_path: str | None, **options) -> None:
-    from .loadtest import main as load_main
+    from .perf.load import main as load_main
 
     try:
         ok = load_main(json_path=json_path, **options)

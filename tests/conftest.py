@@ -99,7 +99,7 @@ def gateway(app):
 @pytest.fixture
 def sandbox(database):
     """The sandbox processor on its own, for services tested without a web app."""
-    from portal.payments.sandbox_gateway import SandboxGateway
+    from portal.payments.sandbox import SandboxGateway
 
     return SandboxGateway(database)
 

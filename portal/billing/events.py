@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ..db import Database
 from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, ProcessorEvent
-from ..payments.gateway import PaymentGateway, PaymentResult, ProcessorError
+from ..payments.gateway import PaymentGateway, PaymentResult, ProcessorError, SandboxControls
 from . import audit, cards, payloads, refunds
 from .audit import Actor
 from .collection import OPEN_ATTEMPT_STATUSES, execute_attempt, record_outcome
@@ -81,8 +81,8 @@ def apply_event(database: Database, gateway: PaymentGateway, event: dict, *, now
 
 def deliver_sandbox_events(database: Database, gateway: PaymentGateway, *, now: datetime, policy: RetryPolicy) -> int:
     """The sandbox's webhook delivery: due events go through the very same handlers as Stripe's."""
-    if getattr(gateway, "name", "") != "sandbox":
-        return 0
+    if not isinstance(gateway, SandboxControls):
+        return 0  # a real processor sends its events as webhooks
     delivered = 0
     for event in gateway.due_events(now=int(now.timestamp())):
         try:
@@ -134,7 +134,7 @@ def _processor(call, *args):
 
 
 @handles("checkout.session.completed")
-def checkout_completed(session, gateway, checkout, now, policy) -> str:
+def checkout_completed(session, gateway: PaymentGateway, checkout, now, policy) -> str:
     attempt = _checkout_attempt(session, checkout)
     if attempt is None:
         return "unknown checkout session"
@@ -149,7 +149,7 @@ def checkout_completed(session, gateway, checkout, now, policy) -> str:
 
 
 @handles("checkout.session.async_payment_succeeded")
-def checkout_async_succeeded(session, gateway, checkout, now, policy) -> str:
+def checkout_async_succeeded(session, gateway: PaymentGateway, checkout, now, policy) -> str:
     attempt = _checkout_attempt(session, checkout)
     if attempt is None:
         return "unknown checkout session"
@@ -157,7 +157,7 @@ def checkout_async_succeeded(session, gateway, checkout, now, policy) -> str:
 
 
 @handles("checkout.session.async_payment_failed")
-def checkout_async_failed(session, gateway, checkout, now, policy) -> str:
+def checkout_async_failed(session, gateway: PaymentGateway, checkout, now, policy) -> str:
     attempt = _checkout_attempt(session, checkout)
     if attempt is None:
         return "unknown checkout session"
@@ -168,7 +168,7 @@ def checkout_async_failed(session, gateway, checkout, now, policy) -> str:
 
 
 @handles("checkout.session.expired")
-def checkout_expired(session, gateway, checkout, now, policy) -> str:
+def checkout_expired(session, gateway: PaymentGateway, checkout, now, policy) -> str:
     attempt = _checkout_attempt(session, checkout)
     if attempt is None:
         return "unknown checkout session"
@@ -196,7 +196,7 @@ def _attempt_for_payment(session: Session, intent: dict) -> PaymentAttempt | Non
 
 
 @handles("payment_intent.succeeded")
-def payment_intent_succeeded(session, gateway, intent, now, policy) -> str:
+def payment_intent_succeeded(session, gateway: PaymentGateway, intent, now, policy) -> str:
     attempt = _attempt_for_payment(session, intent)
     if attempt is None:
         return "unknown payment"
@@ -218,7 +218,7 @@ def payment_intent_succeeded(session, gateway, intent, now, policy) -> str:
 
 
 @handles("payment_intent.payment_failed")
-def payment_intent_failed(session, gateway, intent, now, policy) -> str:
+def payment_intent_failed(session, gateway: PaymentGateway, intent, now, policy) -> str:
     attempt = _attempt_for_payment(session, intent)
     if attempt is None:
         return "unknown payment"
@@ -235,7 +235,7 @@ def payment_intent_failed(session, gateway, intent, now, policy) -> str:
 # --- saved cards --------------------------------------------------------------------------------
 
 @handles("setup_intent.succeeded")
-def setup_intent_succeeded(session, gateway, intent, now, policy) -> str:
+def setup_intent_succeeded(session, gateway: PaymentGateway, intent, now, policy) -> str:
     setup_intent_id = payloads.text(intent, "id", required=True)
     customer = payloads.text(intent, "customer", max_length=64)
     payment_method = intent.get("payment_method")  # an id, or the payment method itself when expanded
@@ -254,7 +254,7 @@ def _card(session: Session, payment_method: dict) -> PaymentMethod | None:
 
 
 @handles("payment_method.updated", "payment_method.automatically_updated")
-def payment_method_updated(session, gateway, payment_method, now, policy) -> str:
+def payment_method_updated(session, gateway: PaymentGateway, payment_method, now, policy) -> str:
     card = _card(session, payment_method)
     details = payloads.mapping(payment_method, "card")
     # Every field read (and checked) before anything changes.
@@ -278,7 +278,7 @@ def payment_method_updated(session, gateway, payment_method, now, policy) -> str
 
 
 @handles("payment_method.detached")
-def payment_method_detached(session, gateway, payment_method, now, policy) -> str:
+def payment_method_detached(session, gateway: PaymentGateway, payment_method, now, policy) -> str:
     card = _card(session, payment_method)
     if card is None or card.detached_at is not None:
         return "nothing to do"
@@ -291,7 +291,7 @@ def payment_method_detached(session, gateway, payment_method, now, policy) -> st
 # --- refunds made elsewhere ---------------------------------------------------------------------
 
 @handles("charge.refunded")
-def charge_refunded(session, gateway, charge, now, policy) -> str:
+def charge_refunded(session, gateway: PaymentGateway, charge, now, policy) -> str:
     """Refunds made anywhere (our console, the processor's dashboard) become Refund rows, once each."""
     return refunds.apply_charge_refunded(session, gateway, charge, now)
 

@@ -100,8 +100,8 @@ def original_payment_id(session: Session, invoice: Invoice) -> str | None:
 
 # --- refunding ----------------------------------------------------------------------------------
 
-def refund_invoice(database: Database, gateway, account_id: int, invoice_id: int, *, amount_cents: int | None,
-                   reason: str, destination: str = "card", actor: Actor, now: datetime,
+def refund_invoice(database: Database, gateway: PaymentGateway, account_id: int, invoice_id: int, *,
+                   amount_cents: int | None, reason: str, destination: str = "card", actor: Actor, now: datetime,
                    request_key: str | None = None) -> Refund:
     """Refund a paid invoice fully or partly, to the original payment or as account credit.
 
@@ -184,7 +184,7 @@ class RefundMade:
         return f"Refund of {amount} for {self.invoice_number} is pending with the payment processor."
 
 
-def refund_entered_amount(database: Database, gateway, account_id: int, invoice_id: int, *, amount: str,
+def refund_entered_amount(database: Database, gateway: PaymentGateway, account_id: int, invoice_id: int, *, amount: str,
                           max_cents: int, reason: str, destination: str, actor: Actor, now: datetime,
                           request_key: str | None = None) -> RefundMade:
     """The console's Refund form: ``amount`` as staff typed it, in the invoice's currency and at most
@@ -207,7 +207,8 @@ def refund_entered_amount(database: Database, gateway, account_id: int, invoice_
     return RefundMade(made, number)
 
 
-def _call_processor(database: Database, gateway, refund_id: int, request: dict, *, now: datetime) -> Refund:
+def _call_processor(database: Database, gateway: PaymentGateway, refund_id: int, request: dict, *,
+                    now: datetime) -> Refund:
     try:
         result = gateway.refund(**request)
     except ProcessorUnavailable:
@@ -277,7 +278,7 @@ def _confirm(session: Session, invoice: Invoice, refund: Refund) -> None:
                    context={"refund": refund, "invoice": invoice, "account": account})
 
 
-def settle_pending_refunds(database: Database, gateway, *, now: datetime,
+def settle_pending_refunds(database: Database, gateway: PaymentGateway, *, now: datetime,
                            older_than: timedelta = timedelta(minutes=5)) -> int:
     """Refunds whose processor call never answered (a timeout, a crash): ask again with the same
     idempotency key, which returns the first refund rather than making a second. Returns how many settled."""
@@ -397,7 +398,7 @@ def _when(data) -> datetime | None:
     return datetime.fromtimestamp(created, tz=timezone.utc) if created else None
 
 
-def apply_charge_refunded(session: Session, gateway, charge: dict, now: datetime) -> str:
+def apply_charge_refunded(session: Session, gateway: PaymentGateway, charge: dict, now: datetime) -> str:
     """A ``charge.refunded`` event: every refund of the charge gets its row (new ones are those made in the
     dashboard), statuses move forward, and the invoice's refunded total follows. Idempotent: refunds are
     matched by the processor's id (or, for our own not yet recorded, by the refund id in their metadata)."""

@@ -1,17 +1,24 @@
-"""Payment processors behind one Protocol (``gateway.PaymentGateway``)."""
+"""Payment processors behind one Protocol (``gateway.PaymentGateway``): Stripe (``stripe_gateway``) and the
+built-in sandbox (the ``sandbox`` package)."""
 from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
 
 from ..config import Settings
 from ..db import Database
+from ..models import utcnow
 from .gateway import PaymentGateway
 
 
-def build_gateway(settings: Settings, database: Database) -> PaymentGateway:
-    """Stripe when a secret key is configured, otherwise the built-in sandbox."""
+def build_gateway(settings: Settings, database: Database, *,
+                  clock: Callable[[], datetime] = utcnow) -> PaymentGateway:
+    """Stripe when a secret key is configured, otherwise the built-in sandbox. ``clock`` dates what the
+    sandbox writes (a ``--now`` run passes its pretended moment); Stripe keeps its own time."""
     if settings.processor == "stripe":
         from .stripe_gateway import StripeGateway
 
         return StripeGateway(secret_key=settings.stripe_secret_key, api_base=settings.stripe_api_base)
-    from .sandbox_gateway import SandboxGateway
+    from .sandbox import SandboxGateway
 
-    return SandboxGateway(database)
+    return SandboxGateway(database, clock=clock)

@@ -1,12 +1,14 @@
 """What the portal needs from a payment processor, as a Protocol over plain dataclasses.
 
-Two implementations: ``sandbox_gateway.SandboxGateway`` (in-process, deterministic test cards) and
-``stripe_gateway.StripeGateway`` (stripe-python). Services depend on this module only.
+Two implementations: ``sandbox.SandboxGateway`` (in-process, deterministic test cards) and
+``stripe_gateway.StripeGateway`` (stripe-python). Services depend on this module only. The sandbox also
+offers ``SandboxControls``, what a tester does by hand; code that needs them asks for that capability with
+``isinstance(gateway, SandboxControls)``, never by the gateway's name.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,21 @@ class PaymentDetails:
     transaction_id: str
 
 
+@dataclass(frozen=True)
+class RefundResult:
+    """A refund as the processor describes it. ``metadata`` carries our own refund id, which is how a
+    refund reported by a webhook before we recorded the call's answer is still matched to its row."""
+
+    id: str
+    status: str  # pending | succeeded | failed
+    amount: int
+    currency: str = ""
+    payment_id: str | None = None
+    charge_id: str | None = None
+    metadata: dict = field(default_factory=dict)
+    failure_message: str | None = None
+
+
 class ProcessorError(Exception):
     """The processor refused or could not be reached. ``param`` names the card field at fault, when
     there is one, so the page can put the message next to it."""
@@ -154,27 +171,6 @@ class PaymentGateway(Protocol):
         Already paid: ProcessorError with code ``checkout_complete``."""
         ...
 
-
-# --- refunds ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class RefundResult:
-    """A refund as the processor describes it. ``metadata`` carries our own refund id, which is how a
-    refund reported by a webhook before we recorded the call's answer is still matched to its row."""
-
-    id: str
-    status: str  # pending | succeeded | failed
-    amount: int
-    currency: str = ""
-    payment_id: str | None = None
-    charge_id: str | None = None
-    metadata: dict = field(default_factory=dict)
-    failure_message: str | None = None
-
-
-class RefundingGateway(Protocol):
-    """What refunds need from a processor (both gateways implement it alongside ``PaymentGateway``)."""
-
     def refund(self, payment_id_or_charge_id: str, amount_cents: int, idempotency_key: str,
                metadata: dict) -> RefundResult:
         """Send ``amount_cents`` of a payment back to where it came from. The same key never refunds twice."""
@@ -182,4 +178,52 @@ class RefundingGateway(Protocol):
 
     def list_refunds(self, payment_id_or_charge_id: str) -> list[RefundResult]:
         """Every refund of a payment, wherever it was made (our calls and the processor's dashboard)."""
+        ...
+
+
+@runtime_checkable
+class SandboxControls(Protocol):
+    """What only a tester does, in the sandbox: answer for the test bank, choose a checkout's outcome, refund
+    from the "dashboard", and fetch the events a real processor would send as webhooks.
+
+    Runtime-checkable, so the event delivery and the sandbox's pages can ask a gateway whether it has them.
+    """
+
+    def authenticate_setup_intent(self, setup_intent_id: str, *, approve: bool) -> SetupIntent:
+        """The test bank's 3-D Secure answer for a card being saved."""
+        ...
+
+    def complete_payment_authentication(self, payment_id: str, *, approve: bool) -> PaymentResult:
+        """The test bank's 3-D Secure answer for a charge that needed the customer."""
+        ...
+
+    def pay_checkout_session(self, session_id: str, *, method: str,
+                             outcome: str) -> tuple[CheckoutSession, str | None]:
+        """The tester's choice on the sandbox checkout page. Returns the session and, when the payment was
+        declined on the page itself (as Checkout shows card declines), the message to show. Outcomes travel
+        as Stripe-shaped events through the same handlers as Stripe's webhooks."""
+        ...
+
+    def checkout_details(self, object_id: str) -> dict:
+        """The sandbox's own record of a checkout session: amount, description and return URLs for its page."""
+        ...
+
+    def dashboard_refund(self, payment_id_or_charge_id: str, amount_cents: int | None = None) -> RefundResult:
+        """A refund made by hand outside the portal (all that is left, without an amount): the portal learns
+        of it only from the ``charge.refunded`` event, as with Stripe's dashboard."""
+        ...
+
+    def due_events(self, *, now: int) -> list[dict]:
+        """Events whose time has come, oldest first (the sandbox's webhook deliveries). A delayed payment
+        outcome (the bank confirming later) becomes true at that moment, before its event is delivered."""
+        ...
+
+    def mark_delivered(self, event_id: str) -> None: ...
+
+    def count_charges(self, *, status: str | None = "succeeded") -> int:
+        """How many payments the sandbox has taken (tests use it to prove nothing was charged twice)."""
+        ...
+
+    def customer_default_card(self, customer_id: str) -> str | None:
+        """What the sandbox will charge for this customer (tests compare it with our default)."""
         ...

@@ -10,7 +10,7 @@ import stripe
 import logging
 
 from .gateway import (AuthenticationFailed, CardDetails, CardError, CardInfo, CheckoutSession, PaymentDetails,
-                      PaymentResult, ProcessorError, ProcessorUnavailable, SetupIntent)
+                      PaymentResult, ProcessorError, ProcessorUnavailable, RefundResult, SetupIntent)
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,8 @@ class StripeGateway:
 
     # --- refunds ---------------------------------------------------------------------------------
 
-    def refund(self, payment_id_or_charge_id: str, amount_cents: int, idempotency_key: str, metadata: dict):
+    def refund(self, payment_id_or_charge_id: str, amount_cents: int, idempotency_key: str,
+               metadata: dict) -> RefundResult:
         """A Refund of a PaymentIntent (``pi_``) or a Charge (``ch_``), with our idempotency key: a repeat
         after a timeout returns the first refund instead of refunding twice. The reason travels in the
         metadata (Stripe's own ``reason`` takes only its three fixed values)."""
@@ -232,7 +233,7 @@ class StripeGateway:
         }, options={"idempotency_key": idempotency_key})
         return _refund(refund)
 
-    def list_refunds(self, payment_id_or_charge_id: str) -> list:
+    def list_refunds(self, payment_id_or_charge_id: str) -> list[RefundResult]:
         """Every refund of a payment, newest first, including those made in Stripe's dashboard."""
         key = "payment_intent" if payment_id_or_charge_id.startswith("pi_") else "charge"
         page = self._call(self.client.v1.refunds.list, params={key: payment_id_or_charge_id, "limit": 100})

@@ -7,7 +7,7 @@ from flask import Flask, get_flashed_messages
 
 from ..billing.money import format_money
 from ..billing.refunds import refund_phrase
-from . import account, api, auth, billing, billing_info, cards, dunning, invoices, webhooks, errors, health, sandbox, security, staff
+from . import account, api, auth, billing, billing_info, cards, dunning, invoices, webhooks, errors, health, security, staff
 from . import impersonation, staff_actions
 from .converters import BoundedIntConverter
 
@@ -30,12 +30,15 @@ def register(app: Flask) -> None:
     app.register_blueprint(staff_actions.bp)  # the console's refunds, credits and invoice actions
     impersonation.register(app)  # app-wide: read-only while viewing as a customer, and the banner
     if settings.processor == "sandbox":
-        app.register_blueprint(sandbox.bp)
+        # The sandbox's checkout page and 3-D Secure step stand in for Stripe's and the bank's.
+        from ..payments.sandbox import pages as sandbox_pages
+
+        app.register_blueprint(sandbox_pages.bp)
     if settings.demo:
         # Demo mode only: the mailbox shows every account's e-mails to anyone logged in.
-        from . import demo_mail
+        from ..demo import mailbox
 
-        app.register_blueprint(demo_mail.bp)
+        app.register_blueprint(mailbox.bp)
     errors.register(app)
     security.register(app)
     auth.register_login_manager(app)

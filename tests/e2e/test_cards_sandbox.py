@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 from playwright.sync_api import expect
 
-from portal.payments.sandbox_gateway import SandboxGateway
+from portal.payments.sandbox import SandboxGateway
 
 from ..helpers import PASSWORD, Browser, add_card, make_customer, make_subscription
 

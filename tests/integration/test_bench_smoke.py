@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from portal import bench, loadtest
+from portal.perf import load, measure, report, seed, servers, wrk
 from portal.auth.passwords import hash_password
 from portal.billing.seller import Seller
 from portal.config import load_settings
@@ -39,7 +39,7 @@ def server_url():
 
 
 def test_http_figures_have_rates_and_latencies_for_every_endpoint(workdir, server_url):
-    with bench.bench_database(None, server_url, workdir) as url:
+    with servers.bench_database(None, server_url, workdir) as url:
         database = Database(url)
         try:
             database.upgrade()
@@ -47,13 +47,13 @@ def test_http_figures_have_rates_and_latencies_for_every_endpoint(workdir, serve
             with database.session() as session:
                 plan = Plan(code="smoke", name="Pro", interval="month", price_cents=2000, currency="USD")
                 session.add(plan)
-                account = bench._account(session, "Smoke Inc.", "smoke@bench.example", hash_password(bench.PASSWORD))
+                account = seed.add_account(session, "Smoke Inc.", "smoke@bench.example", hash_password(seed.PASSWORD))
                 for n in range(3):
-                    bench._sandbox_card(session, account, n, default=n == 0)
+                    seed.add_sandbox_card(session, account, n, default=n == 0)
                 session.commit()
-                bench.seed_invoices(session, Seller.from_settings(settings), account, plan, 15)
-            figures = bench.measure_http(url, workdir, email="smoke@bench.example", seconds=1, warmup=0, workers=2,
-                                         connections=4)
+                seed.seed_invoices(session, Seller.from_settings(settings), account, plan, 15)
+            figures = measure.measure_http(url, workdir, email="smoke@bench.example", seconds=1, warmup=0,
+                                           workers=2, connections=4)
         finally:
             database.dispose()
 
@@ -71,9 +71,9 @@ def test_http_figures_have_rates_and_latencies_for_every_endpoint(workdir, serve
     for name in ("billing_page", "set_default_partial"):
         for key in ("rps_ratio_to_healthz", "p50_ratio_to_healthz", "p99_ratio_to_healthz"):
             assert isinstance(figures[name][key], (int, float)), (name, key, figures[name])
-    table = bench.format_table({"database": "x", "http": figures, "queries_billing_page_5": 1,
-                                "queries_billing_page_2000": 1, "pdf_ms_p50": 1, "pdf_cached_ms_p50": 1,
-                                "renewals_per_s": 1, "renewals_measured": 1})
+    table = report.format_table({"database": "x", "http": figures, "queries_billing_page_5": 1,
+                                 "queries_billing_page_2000": 1, "pdf_ms_p50": 1, "pdf_cached_ms_p50": 1,
+                                 "renewals_per_s": 1, "renewals_measured": 1})
     assert "req/s" in table
 
 
@@ -90,7 +90,7 @@ def test_wrk_output_is_parsed_in_every_unit():
 Requests/sec:    125.00
 STATUS 990 0 4 6
 """
-    parsed = bench.parse_wrk(output)
+    parsed = wrk.parse_wrk(output)
     assert parsed["rps"] == 125.0
     assert (parsed["p50_ms"], parsed["p75_ms"], parsed["p90_ms"], parsed["p99_ms"]) == (0.85, 1.2, 2000.0, 60000.0)
     assert parsed["requests"] == 1000 and parsed["seconds"] == 8.0
@@ -101,8 +101,8 @@ STATUS 990 0 4 6
 def test_a_short_load_test_passes_every_check(server_url):
     # On SQLite (one writer) the renewal worker alongside busy web processes only measures lock waits, and the
     # supported SQLite set-up is one process at a time anyway; the worker joins in on PostgreSQL.
-    summary = loadtest.run(postgres_url=server_url, users=4, duration=6, web_workers=2, think=0.3,
-                           worker=server_url is not None)
+    summary = load.run(postgres_url=server_url, users=4, duration=6, web_workers=2, think=0.3,
+                       worker=server_url is not None)
 
     assert summary["passed"], json.dumps({k: v for k, v in summary["problems"].items() if v}, indent=1)
     assert all(summary["checks"].values())
@@ -114,6 +114,6 @@ def test_a_short_load_test_passes_every_check(server_url):
         assert figures["p99_ms"] >= figures["p50_ms"], (kind, figures)
     assert summary["requests_total"] == sum(f["total"] for f in summary["requests"].values())
     assert isinstance(summary["requests_per_s"], (int, float))
-    assert summary["ledger"]["invoices"] >= 4 * loadtest.INVOICES_PER_ACCOUNT
+    assert summary["ledger"]["invoices"] >= 4 * seed.INVOICES_PER_ACCOUNT
     if server_url is not None:
         assert summary["worker"]["passes"] >= 1

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.bench import free_port
+from portal.perf.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from portal.bench import _account, _sandbox_card
+from portal.perf.seed import add_account, add_sandbox_card
 from portal.models import Invoice, PaymentAttempt, Plan, Subscription
-from portal.payments.sandbox_gateway import SandboxGateway
+from portal.payments.sandbox import SandboxGateway
 
 from ..helpers import password_hash
 
@@ -23,8 +23,8 @@ def seed_due(session, count: int) -> None:
     plan = Plan(code="pro-monthly", name="Pro", interval="month", price_cents=2000, currency="USD")
     session.add(plan)
     for i in range(count):
-        account = _account(session, f"Customer {i}", f"c{i}@example.com", password_hash())
-        _sandbox_card(session, account, 0, default=True)
+        account = add_account(session, f"Customer {i}", f"c{i}@example.com", password_hash())
+        add_sandbox_card(session, account, 0, default=True)
         session.add(Subscription(account_id=account.id, plan=plan, status="active",
                                  current_period_start=END - timedelta(days=30), current_period_end=END))
     session.commit()

@@ -19,7 +19,7 @@ from portal.notifications import outbox
 from portal.notifications.sender import MAX_ATTEMPTS, build_transport, mail_folder, retry_delay, send_pending
 from portal.notifications.transports import (Attachment, DeliveryError, FileTransport, SmtpTransport, Transport,
                                              TransportUnavailable, build_email, message_id)
-from portal.payments.sandbox_gateway import SandboxGateway
+from portal.payments.sandbox import SandboxGateway
 from portal.worker import run_once
 
 from ..helpers import POLICY, PASSWORD, Browser, add_card, make_customer, make_staff, make_subscription

@@ -1,12 +1,23 @@
 """The sandbox processor answers like Stripe for its documented test cards."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
 
-from portal.payments.gateway import CardDetails, CardError, ProcessorError
-from portal.payments.sandbox_gateway import SandboxGateway
+from portal import cli
+from portal.billing.dunning import RetryPolicy
+from portal.billing.events import deliver_sandbox_events
+from portal.models import Plan, SandboxIdempotencyKey, SandboxObject, Subscription
+from portal.payments.gateway import CardDetails, CardError, ProcessorError, SandboxControls
+from portal.payments.sandbox import SandboxGateway
+from portal.payments.sandbox.checkout import ASYNC_DELAY
+from portal.payments.stripe_gateway import StripeGateway
+from portal.perf.seed import add_account, add_sandbox_card
+
+from ..helpers import password_hash
 
 
 @pytest.fixture
@@ -88,3 +99,60 @@ def test_default_and_detach_keep_the_customer_consistent(sandbox):
     assert sandbox.customer_default_card(customer) is None
     with pytest.raises(ProcessorError):
         sandbox.set_default_card(customer, pm, idempotency_key="d2")
+
+
+def test_what_the_sandbox_writes_is_dated_by_its_clock_not_the_wall_clock(sandbox, session):
+    customer = sandbox.create_customer(email="a@example.com", name="A", account_id=1, idempotency_key="c1")
+    intent = setup(sandbox, customer, card())
+    moment = datetime(2026, 11, 22, tzinfo=timezone.utc)
+    assert session.get(SandboxObject, customer).created_at == moment
+    assert session.get(SandboxObject, intent.payment_method_id).created_at == moment
+    assert session.get(SandboxIdempotencyKey, "c1").created_at == moment
+
+
+def test_events_queued_at_one_moment_are_delivered_in_the_order_they_fall_due(sandbox, session):
+    # A fixed clock (a --now run) gives every event of a checkout the same created_at: the completion must
+    # still reach the portal before the bank's later answer, for every session.
+    customer = sandbox.create_customer(email="a@example.com", name="A", account_id=1, idempotency_key="c1")
+    sessions = []
+    for n in range(8):
+        checkout = sandbox.create_checkout_session(
+            customer_id=customer, amount_cents=1000, currency="usd", description="Invoice", metadata={},
+            success_url="http://localhost/ok", cancel_url="http://localhost/no", expires_at=0,
+            idempotency_key=f"cs{n}")
+        sandbox.pay_checkout_session(checkout.id, method="ideal", outcome="processing")
+        sessions.append(checkout.id)
+    later = int(datetime(2026, 11, 22, tzinfo=timezone.utc).timestamp()) + ASYNC_DELAY
+
+    due = sandbox.due_events(now=later)
+
+    for checkout_id in sessions:
+        kinds = [e["type"] for e in due if e["data"]["object"]["id"] == checkout_id]
+        assert kinds == ["checkout.session.completed", "checkout.session.async_payment_succeeded"]
+
+
+def test_a_processor_without_sandbox_controls_is_never_asked_for_events(database):
+    stripe = StripeGateway(secret_key="sk_test_" + "x" * 24, api_base="http://127.0.0.1:9")
+    assert not isinstance(stripe, SandboxControls)
+    assert deliver_sandbox_events(database, stripe, now=datetime.now(timezone.utc), policy=RetryPolicy()) == 0
+
+
+def test_a_billing_run_with_now_dates_the_sandbox_charge_at_that_moment(database, database_url, session,
+                                                                       monkeypatch):
+    end = datetime(2031, 3, 1, tzinfo=timezone.utc)
+    plan = Plan(code="pro-monthly", name="Pro", interval="month", price_cents=2000, currency="USD")
+    session.add(plan)
+    account = add_account(session, "Customer", "c@example.com", password_hash())
+    add_sandbox_card(session, account, 0, default=True)
+    session.add(Subscription(account_id=account.id, plan=plan, status="active",
+                             current_period_start=end - timedelta(days=28), current_period_end=end))
+    session.commit()
+    monkeypatch.setenv("PORTAL_DATABASE_URL", database_url)
+    monkeypatch.setenv("PORTAL_SECRET_KEY", "now-test-" + "k" * 32)
+
+    result = CliRunner().invoke(cli.main, ["billing", "run", "--now", "2031-03-01T01:00:00+00:00"])
+
+    assert result.exit_code == 0, result.output
+    assert "1 invoiced, 1 paid" in result.output
+    charge = session.scalars(select(SandboxObject).where(SandboxObject.kind == "payment_intent")).one()
+    assert charge.created_at == datetime(2031, 3, 1, 1, tzinfo=timezone.utc)

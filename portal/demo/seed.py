@@ -6,14 +6,14 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .auth.passwords import hash_password
-from .billing import cards
-from .billing.audit import Actor
-from .billing.collection import open_attempt
-from .billing.invoices import apply_totals, build_subscription_invoice, issue_invoice, mark_paid
-from .billing.seller import Seller
-from .models import Account, Invoice, InvoiceLine, Plan, Subscription, User
-from .payments.gateway import CardDetails, PaymentGateway
+from ..auth.passwords import hash_password
+from ..billing import cards
+from ..billing.audit import Actor
+from ..billing.collection import open_attempt
+from ..billing.invoices import apply_totals, build_subscription_invoice, issue_invoice, mark_paid
+from ..billing.seller import Seller
+from ..models import Account, Invoice, InvoiceLine, Plan, Subscription, User
+from ..payments.gateway import CardDetails, PaymentGateway
 
 DEMO_PASSWORD = "demo"
 DEMO_LOGINS = [("customer@example.com", "customer, US, 14 months of invoices"),
@@ -99,8 +99,8 @@ def _past_due_customer(session: Session, database, gateway: PaymentGateway, pass
                        seller: Seller, *, today: date, settings=None) -> None:
     """A renewal two days ago failed on a card that saves fine but declines charges (…0341): the
     subscription is Past due, the invoice Open, and the first automatic retry is tomorrow."""
-    from .billing.dunning import RetryPolicy
-    from .billing.renewals import run_renewals
+    from ..billing.dunning import RetryPolicy
+    from ..billing.renewals import run_renewals
 
     # The demo's own schedule, so "the first automatic retry is tomorrow" matches what its worker will do.
     policy = RetryPolicy.parse(settings.retry_schedule if settings is not None else None)
@@ -135,7 +135,7 @@ def _subscribe(session: Session, account: Account, plan: Plan, today: date) -> S
     return sub
 
 
-def _save_card(session, gateway, account_id, number, month, year, name, default, *, key):
+def _save_card(session: Session, gateway: PaymentGateway, account_id, number, month, year, name, default, *, key):
     card = CardDetails(number=number, exp_month=month, exp_year=year,
                        cvc="1234" if number.startswith("3") else "123", cardholder_name=name)
     intent = cards.start_card_setup(session, gateway, account_id, card=card, save_as_default=default,

@@ -1,16 +1,34 @@
-"""The sandbox processor's own pages: the test bank's 3-D Secure step. Registered in sandbox mode only."""
+"""The sandbox processor's own pages: its hosted checkout page and the test bank's 3-D Secure step.
+
+Registered in sandbox mode only. They stand in for pages Stripe and the bank show in Stripe mode, so they
+reuse the web layer's login, card section and rendering; the templates say on every page that this is a
+sandbox and no money moves.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, redirect, request
 
-from ..billing import cards
-from ..billing.errors import DomainError
-from .auth import customer_required
-from .cards import card_added, new_key, section
-from .context import account_id, actor, db, gateway, retry_policy
-from .forms import SandboxCardForm
+from ...billing import cards
+from ...billing.errors import DomainError, NotFound
+from ...billing.events import deliver_sandbox_events
+from ...models import Account, utcnow
+from ...web.auth import customer_required
+from ...web.cards import card_added, new_key, section
+from ...web.context import account_id, actor, db, gateway, retry_policy
+from ...web.forms import SandboxCardForm
+from ...web.rendering import render
+from ..gateway import ProcessorError, SandboxControls
+from .checkout import CHECKOUT_METHODS, OUTCOMES
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
+
+
+def _controls() -> SandboxControls:
+    """The gateway's tester-only side; these pages exist only when the sandbox is the processor."""
+    sandbox = gateway()
+    if not isinstance(sandbox, SandboxControls):
+        raise NotFound("That page does not exist.")
+    return sandbox
 
 
 @bp.get("/setup-intents/<setup_intent_id>/authenticate")
@@ -27,7 +45,7 @@ def authenticate_submit(setup_intent_id: str):
     """Approve or fail the test bank's check, then save the card if it passed."""
     intent = cards.pending_setup(db(), gateway(), account_id(), setup_intent_id)
     approve = request.form.get("decision") == "approve"
-    gateway().authenticate_setup_intent(intent.id, approve=approve)
+    _controls().authenticate_setup_intent(intent.id, approve=approve)
     try:
         saved = cards.complete_card_setup(db(), gateway(), account_id(), intent.id, actor=actor())
     except DomainError as exc:
@@ -42,16 +60,12 @@ def authenticate_submit(setup_intent_id: str):
 
 def _own_checkout(session_id: str):
     """The checkout session, if it is the logged-in customer's; anything else is not found."""
-    from ..billing.errors import NotFound
-    from ..models import Account
-    from ..payments.gateway import ProcessorError
-
     try:
         checkout = gateway().retrieve_checkout_session(session_id)
     except ProcessorError as exc:
         raise NotFound("That payment page does not exist.") from exc
     account = db().get(Account, account_id())
-    raw = gateway().checkout_details(session_id)
+    raw = _controls().checkout_details(session_id)
     if not account.processor_customer_id or raw["customer"] != account.processor_customer_id:
         raise NotFound("That payment page does not exist.")
     return checkout, raw
@@ -61,9 +75,6 @@ def _own_checkout(session_id: str):
 @customer_required
 def checkout_page(session_id: str):
     """The sandbox's stand-in for Stripe Checkout: pick a method and what the payment should do."""
-    from ..payments.sandbox_gateway import CHECKOUT_METHODS
-    from .rendering import render
-
     checkout, raw = _own_checkout(session_id)
     return render("sandbox/checkout.html", checkout=checkout, raw=raw, methods=CHECKOUT_METHODS, error=None)
 
@@ -72,24 +83,15 @@ def checkout_page(session_id: str):
 @customer_required
 def checkout_submit(session_id: str):
     """Apply the tester's choice; its events go through the same handlers as Stripe's webhooks."""
-    from flask import redirect
-
-    from ..billing.events import deliver_sandbox_events
-    from ..models import utcnow
-    from ..payments.sandbox_gateway import CHECKOUT_METHODS
-    from .rendering import render
-
     checkout, raw = _own_checkout(session_id)
     method, outcome = request.form.get("method", ""), request.form.get("outcome", "")
-    if method not in CHECKOUT_METHODS or outcome not in {"success", "failure", "processing"}:
+    if method not in CHECKOUT_METHODS or outcome not in OUTCOMES:
         return render("sandbox/checkout.html", checkout=checkout, raw=raw, methods=CHECKOUT_METHODS, status=422,
                       error="Choose a payment method and what the payment should do.")
-    checkout, declined = gateway().pay_checkout_session(session_id, method=method, outcome=outcome)
+    checkout, declined = _controls().pay_checkout_session(session_id, method=method, outcome=outcome)
     if declined:
         return render("sandbox/checkout.html", checkout=checkout, raw=raw, methods=CHECKOUT_METHODS, status=402,
                       error=declined)
-    from flask import current_app
-
     deliver_sandbox_events(current_app.extensions["portal.db"], gateway(), now=utcnow(), policy=retry_policy())
     target = raw["success_url"].replace("{CHECKOUT_SESSION_ID}", checkout.id)
     if checkout.status == "expired":

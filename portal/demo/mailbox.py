@@ -24,8 +24,8 @@ from flask_login import current_user
 
 from ..extensions import login_manager
 from ..notifications.sender import mail_folder
-from .context import settings
-from .rendering import render
+from ..web.context import settings
+from ..web.rendering import render
 
 bp = Blueprint("demo_mail", __name__, url_prefix="/demo/mail")
 

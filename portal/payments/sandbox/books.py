@@ -1,0 +1,74 @@
+"""The sandbox's books: its objects (customers, cards, intents, checkout sessions, refunds, events) in the
+``sandbox_*`` tables, and the idempotency keys that make a replayed request return its first answer.
+
+Every row is stamped by the sandbox's clock, not the wall clock, so a run that pretends it is another
+moment (``--now``) leaves rows dated at that moment.
+"""
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ...db import Database
+from ...models import SandboxIdempotencyKey, SandboxObject
+from ..gateway import ProcessorError
+
+
+class Books:
+    def __init__(self, database: Database, clock: Callable[[], datetime]):
+        self.db = database
+        self.clock = clock
+
+    def timestamp(self) -> int:
+        """The sandbox's now as Unix time, the way Stripe's payloads carry times."""
+        return int(self.clock().timestamp())
+
+    def reading(self):
+        return self.db.session()
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """One transaction of the sandbox's own: all of it is written, or none."""
+        with self.db.session() as session, session.begin():
+            yield session
+
+    def idempotent(self, key: str, create: Callable[[Session], dict]) -> dict:
+        """Run ``create`` once per key; a replay returns the first result, as Stripe's keys do."""
+        with self.db.session() as session:
+            stored = session.get(SandboxIdempotencyKey, key)
+            if stored is not None:
+                return stored.result
+        try:
+            with self.writing() as session:
+                result = create(session)
+                session.add(SandboxIdempotencyKey(key=key, result=result, created_at=self.clock()))
+            return result
+        except IntegrityError:
+            # A concurrent request with the same key won the race: answer what it answered.
+            with self.db.session() as session:
+                return session.get(SandboxIdempotencyKey, key).result
+
+    def new(self, session: Session, prefix: str, kind: str, data: dict) -> SandboxObject:
+        obj = SandboxObject(id=new_id(prefix), kind=kind, data=data, created_at=self.clock())
+        if kind == "setup_intent":
+            obj.data = {**data, "client_secret": f"{obj.id}_secret_{secrets.token_hex(8)}"}
+        session.add(obj)
+        session.flush()
+        return obj
+
+    @staticmethod
+    def get(session: Session, object_id: str, kind: str) -> SandboxObject:
+        obj = session.scalar(select(SandboxObject).where(SandboxObject.id == object_id, SandboxObject.kind == kind))
+        if obj is None:
+            raise ProcessorError(f"No such {kind.replace('_', ' ')}: {object_id}", code="resource_missing")
+        return obj
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_sbx_{secrets.token_hex(10)}"

@@ -1,0 +1,116 @@
+"""``portal bench``: the project's performance report, measured on a fresh database.
+
+Seeding goes through the same services as production (invoices through build/issue), so the figures
+describe the code that runs, not a shortcut. One run measures, side by side:
+
+* SQL statements and bytes of the Billing details page (5 and 2,000 invoices);
+* requests per second and p50/p99 latency of Billing details and of the HTMX set-default partial, served
+  by gunicorn with several workers and loaded by wrk, each also as a ratio to ``/healthz`` served by the
+  same server in the same minute (so the figures travel between machines better than raw numbers);
+* PDF rendering, cold and cached;
+* renewals per second in-process, and with 1 and 4 worker processes (4 on PostgreSQL only).
+
+This module only runs the steps; seeding is in ``perf.seed``, the figures in ``perf.measure``, the
+servers in ``perf.servers`` and the report in ``perf.report``.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from ..auth.passwords import hash_password
+from ..billing.seller import Seller
+from ..config import load_settings
+from ..db import Database
+from ..models import Invoice, Plan
+from .measure import count_page_queries, measure_http, measure_pdf, measure_renewal_workers, measure_renewals
+from .report import format_table, write_report
+from .seed import PASSWORD, add_account, add_sandbox_card, seed_invoices
+from .servers import bench_database
+from .wrk import WRK
+
+def run(*, database_url: str | None = None, renewals: int = 1000, pdf_samples: int = 15, http: bool = True,
+        http_seconds: float = 8, web_workers: int = 4, connections: int = 16, postgres_url: str | None = None,
+        worker_renewals: bool = True) -> dict:
+    from .. import create_app
+
+    workdir = Path(tempfile.mkdtemp(prefix="portal-bench-"))
+    try:
+        with bench_database(database_url, postgres_url, workdir) as url:
+            return _run(url, workdir, renewals=renewals, pdf_samples=pdf_samples, http=http,
+                        http_seconds=http_seconds, web_workers=web_workers, connections=connections,
+                        worker_renewals=worker_renewals, create_app=create_app)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(database_url: str, workdir: Path, *, renewals: int, pdf_samples: int, http: bool, http_seconds: float,
+         web_workers: int, connections: int, worker_renewals: bool, create_app) -> dict:
+    settings = load_settings(demo=True, overrides={"instance_path": workdir, "secret_key": "bench",
+                                                   "database_url": database_url})
+    database = Database(settings.database_url)
+    try:
+        database.upgrade()
+        seller = Seller.from_settings(settings)
+        app = create_app(replace(settings, testing=True), database=database)
+        password = hash_password(PASSWORD)
+        with database.session() as session:
+            plan = Plan(code="bench-monthly", name="Pro", interval="month", price_cents=2000, currency="USD")
+            session.add(plan)
+            small = add_account(session, "Five Invoices Inc.", "five@bench.example", password)
+            large = add_account(session, "Two Thousand Invoices Inc.", "many@bench.example", password)
+            for n in range(10):
+                add_sandbox_card(session, large, n, default=n == 0)
+            add_sandbox_card(session, small, 0, default=True)
+            session.commit()
+            seed_invoices(session, seller, small, plan, 5)
+            seed_invoices(session, seller, large, plan, 2000)
+            sample_ids = [i.id for i in session.query(Invoice).filter_by(account_id=small.id)]
+            sample_ids += [i.id for i in session.query(Invoice).filter_by(account_id=large.id).limit(pdf_samples - 5)]
+            session.expunge(plan)
+        q5, _ = count_page_queries(app, database, "five@bench.example")
+        q2000, bytes2000 = count_page_queries(app, database, "many@bench.example")
+        report: dict = {"database": database.engine.dialect.name, "cpu_count": os.cpu_count()}
+        if http and WRK is None:
+            report["http"] = None
+            report["http_skipped"] = "wrk is not installed (apt-get install wrk)"
+        elif http:
+            report["http"] = measure_http(database_url, workdir, email="many@bench.example", seconds=http_seconds,
+                                          workers=web_workers, connections=connections)
+        pdf_cold, pdf_cached = measure_pdf(database, sample_ids)
+        rate = measure_renewals(database, seller, plan, renewals)
+        report.update({
+            "queries_billing_page_5": q5,
+            "queries_billing_page_2000": q2000,
+            "billing_page_bytes_2000": bytes2000,
+            "pdf_ms_p50": round(pdf_cold, 1),
+            "pdf_cached_ms_p50": round(pdf_cached, 2),
+            "renewals_per_s": round(rate, 1),
+            "renewals_measured": renewals,
+        })
+        if report.get("http"):
+            report["set_default_partial_bytes"] = report["http"]["partial_bytes"]
+        if worker_renewals:
+            report["renewals_per_s_1_worker"] = round(measure_renewal_workers(database, workdir, plan, renewals,
+                                                                              workers=1), 1)
+            if database.is_sqlite:
+                report["renewals_per_s_4_workers"] = None
+                report["renewals_4_workers_note"] = ("not measured on SQLite: it has one writer at a time, so the "
+                                                     "portal runs one worker there; use PostgreSQL for several")
+            else:
+                report["renewals_per_s_4_workers"] = round(measure_renewal_workers(database, workdir, plan, renewals,
+                                                                                   workers=4), 1)
+        return report
+    finally:
+        database.dispose()
+
+
+
+def main(database_url: str | None = None, renewals: int = 1000, *, json_path: str | None = None,
+         **options) -> dict:
+    report = run(database_url=database_url, renewals=renewals, **options)
+    write_report(report, format_table(report), json_path)
+    return report

@@ -1,0 +1,179 @@
+"""The figures of ``portal bench``, each measured on a database the caller has seeded: SQL statements per
+page, HTTP throughput and latency under wrk, PDF rendering, and renewals in-process and in worker processes."""
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import event
+
+from ..billing.dunning import RetryPolicy
+from ..billing.renewals import run_renewals
+from ..billing.seller import Seller
+from ..db import Database
+from ..models import Invoice, Plan
+from ..payments.sandbox import SandboxGateway
+from .client import CARD_ID_RE, http_login, http_request
+from .seed import PASSWORD, seed_due_subscriptions
+from .servers import gunicorn_server, portal_env, stop_process
+from .wrk import run_wrk, write_wrk_script
+
+def count_page_queries(app, database: Database, email: str) -> tuple[int, int]:
+    """SQL statements and bytes for one logged-in GET /billing."""
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = page.split('name="csrf_token" type="hidden" value="', 1)[1].split('"', 1)[0]
+    client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token})
+    client.get("/billing")  # warm caches (templates, seller)
+    statements: list[str] = []
+    listener = lambda conn, cursor, statement, *a: statements.append(statement)  # noqa: E731
+    event.listen(database.engine, "before_cursor_execute", listener)
+    try:
+        response = client.get("/billing")
+    finally:
+        event.remove(database.engine, "before_cursor_execute", listener)
+    assert response.status_code == 200, response.status_code
+    return len(statements), len(response.get_data())
+
+
+def measure_pdf(database: Database, invoice_ids: list[int]) -> tuple[float, float]:
+    from .billing.pdf import invoice_pdf, render_invoice_pdf
+
+    cold, cached = [], []
+    with database.session() as session:
+        for invoice_id in invoice_ids:
+            invoice = session.get(Invoice, invoice_id)
+            started = time.perf_counter()
+            render_invoice_pdf(invoice)
+            cold.append((time.perf_counter() - started) * 1000)
+        for invoice_id in invoice_ids:
+            invoice_pdf(session, session.get(Invoice, invoice_id))  # fill the cache
+        session.commit()
+        for invoice_id in invoice_ids:
+            started = time.perf_counter()
+            invoice_pdf(session, session.get(Invoice, invoice_id))
+            cached.append((time.perf_counter() - started) * 1000)
+    return statistics.median(cold), statistics.median(cached)
+
+
+def measure_renewals(database: Database, seller: Seller, plan: Plan, count: int) -> float:
+    end = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    seed_due_subscriptions(database, plan, count, tag="in-process", end=end)
+    now = end + timedelta(hours=1)
+    gateway = SandboxGateway(database, clock=lambda: now)
+    stats = run_renewals(database, gateway, seller, now=now,
+                         policy=RetryPolicy())  # every card succeeds: the schedule is never read
+    if stats.invoiced != count or stats.paid != count:
+        raise RuntimeError(f"expected {count} paid renewals, got {stats}")
+    return stats.invoiced / stats.seconds
+
+
+def measure_http(database_url: str, workdir: Path, *, email: str, seconds: float = 8, workers: int = 4,
+                 connections: int = 16, warmup: float = 2) -> dict:
+    """Requests per second and latency of /healthz, Billing details and the set-default partial, on one
+    gunicorn server, one after the other (each after a short warm-up, so every worker has compiled its
+    templates and opened its database connection)."""
+    with gunicorn_server(database_url, workdir, workers=workers) as base_url:
+        cookies, token, page = http_login(base_url, email)
+        card_ids = CARD_ID_RE.findall(page)
+        if len(card_ids) < 2:
+            raise RuntimeError(f"{email} needs two cards to alternate between, has {len(card_ids)}")
+        # Two non-default cards (the page lists the default first), set default in turn.
+        first, second = card_ids[1], card_ids[2] if len(card_ids) > 2 else card_ids[0]
+        cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
+        status, _, partial = http_request(base_url, "POST", f"/billing/cards/{first}/default", cookies=cookies,
+                                          data={"csrf_token": token}, headers={"HX-Request": "true"})
+        if status != 200:
+            raise RuntimeError(f"set-default partial answered {status}")
+        from urllib.parse import quote
+
+        scripts = {
+            "healthz": write_wrk_script(workdir / "healthz.lua", paths=["/healthz"]),
+            "billing_page": write_wrk_script(workdir / "page.lua", paths=["/billing"], headers={"Cookie": cookie}),
+            "set_default_partial": write_wrk_script(
+                workdir / "default.lua", method="POST", body=f"csrf_token={quote(token, safe='')}",
+                paths=[f"/billing/cards/{second}/default", f"/billing/cards/{first}/default"],
+                headers={"Cookie": cookie, "HX-Request": "true", "Content-Type": "application/x-www-form-urlencoded"}),
+        }
+        results: dict = {}
+        for name, script in scripts.items():
+            if warmup:
+                run_wrk(base_url + "/", script, seconds=warmup, connections=connections)
+            results[name] = run_wrk(base_url + "/", script, seconds=seconds, connections=connections)
+    base = results["healthz"]
+    for name in ("billing_page", "set_default_partial"):
+        figures = results[name]
+        figures["rps_ratio_to_healthz"] = round(figures["rps"] / base["rps"], 4) if base["rps"] else None
+        figures["p50_ratio_to_healthz"] = round(figures["p50_ms"] / base["p50_ms"], 1) if base["p50_ms"] else None
+        figures["p99_ratio_to_healthz"] = round(figures["p99_ms"] / base["p99_ms"], 1) if base["p99_ms"] else None
+    return {
+        "server": f"gunicorn -w {workers} (sync workers), 127.0.0.1",
+        "load": f"wrk -t2 -c{connections} -d{max(1, round(seconds))}s --latency (after a {warmup:g}s warm-up)",
+        "page_bytes": len(page.encode()),
+        "partial_bytes": len(partial),
+        **results,
+    }
+
+
+
+# --- renewals in separate worker processes ---------------------------------------------------------
+
+RENEWAL_WORKER = """
+import json, sys, time
+from datetime import datetime
+from portal.billing.dunning import RetryPolicy
+from portal.billing.renewals import run_renewals
+from portal.cli import _services
+
+now = datetime.fromisoformat(sys.argv[1])
+settings, database, gateway, seller = _services(clock=lambda: now)
+with database.engine.connect():
+    pass  # connect before the start signal, so every process starts work at the same moment
+print("ready", flush=True)
+sys.stdin.readline()
+started = time.time()
+stats = run_renewals(database, gateway, seller, now=now, batch=int(sys.argv[2]),
+                     policy=RetryPolicy.parse(settings.retry_schedule))
+print(json.dumps({"started": started, "ended": time.time(), "invoiced": stats.invoiced, "paid": stats.paid}), flush=True)
+"""
+
+
+
+def measure_renewal_workers(database: Database, workdir: Path, plan: Plan, count: int, *, workers: int,
+                            batch: int = 50) -> float:
+    """Renewals per second of ``workers`` processes sharing ``count`` due subscriptions (what several
+    ``portal worker`` processes do). Each process starts when all are connected; the time is from the
+    first start to the last finish."""
+    end = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    seed_due_subscriptions(database, plan, count, tag=f"w{workers}", end=end)
+    now = (end + timedelta(hours=1)).isoformat()
+    env = portal_env(database.url, workdir)
+    processes = [subprocess.Popen([sys.executable, "-c", RENEWAL_WORKER, now, str(batch)], env=env, cwd=workdir,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  start_new_session=True)
+                 for _ in range(workers)]
+    try:
+        for process in processes:
+            if process.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"renewal worker did not start: {process.stderr.read()[-2000:]}")
+        for process in processes:
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        outputs = [process.communicate(timeout=600) for process in processes]
+    finally:
+        for process in processes:
+            stop_process(process, timeout=1)
+    if any(p.returncode != 0 for p in processes):
+        raise RuntimeError(f"renewal worker failed: {[err[-2000:] for _, err in outputs]}")
+    results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    invoiced = sum(r["invoiced"] for r in results)
+    paid = sum(r["paid"] for r in results)
+    if invoiced != count or paid != count:
+        raise RuntimeError(f"expected {count} paid renewals from {workers} workers, got {results}")
+    return invoiced / (max(r["ended"] for r in results) - min(r["started"] for r in results))
+

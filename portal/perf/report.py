@@ -1,0 +1,45 @@
+"""The benchmark's report: JSON for the record, a short table for people."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+def format_table(report: dict) -> str:
+    """The report as a short table for people; the JSON is the record."""
+    rows = [("database", report["database"])]
+    http = report.get("http")
+    if http:
+        rows.append(("HTTP server / load", f"{http['server']}; {http['load']}"))
+        for key, label in (("healthz", "/healthz"), ("billing_page", "GET /billing (2,000 invoices, 10 cards)"),
+                           ("set_default_partial", "POST set-default, HTMX partial")):
+            f = http[key]
+            ratio = f" ({f['rps_ratio_to_healthz']:.1%} of /healthz)" if "rps_ratio_to_healthz" in f else ""
+            errors = f.get("status_4xx", 0) + f.get("status_5xx", 0) + f["socket_errors"]
+            rows.append((label, f"{f['rps']:.0f} req/s{ratio}, p50 {f['p50_ms']:.1f} ms, p99 {f['p99_ms']:.1f} ms"
+                                + (f", {errors} errors" if errors else "")))
+        rows.append(("response bytes", f"page {http['page_bytes']:,}, partial {http['partial_bytes']:,}"))
+    elif "http_skipped" in report:
+        rows.append(("HTTP", f"skipped: {report['http_skipped']}"))
+    rows += [
+        ("SQL statements per page", f"{report['queries_billing_page_5']} (5 invoices), "
+                                    f"{report['queries_billing_page_2000']} (2,000 invoices)"),
+        ("PDF p50", f"{report['pdf_ms_p50']} ms cold, {report['pdf_cached_ms_p50']} ms cached"),
+        ("renewals/s", f"{report['renewals_per_s']} in-process ({report['renewals_measured']} due)"),
+    ]
+    if "renewals_per_s_1_worker" in report:
+        four = report["renewals_per_s_4_workers"]
+        rows.append(("renewals/s, processes", f"1 worker {report['renewals_per_s_1_worker']}, "
+                                              f"4 workers {four if four is not None else 'n/a (SQLite)'}"))
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+
+
+def write_report(report: dict, table: str, json_path: str | None) -> None:
+    """JSON to the file (or stdout), the human table to stderr, so the JSON can be piped on."""
+    text = json.dumps(report, indent=2)
+    if json_path:
+        Path(json_path).write_text(text + "\n")
+    else:
+        print(text)
+    print(table, file=sys.stderr)
