@@ -6,6 +6,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from ..billing.dates import format_date
 from ..billing.money import format_money
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -18,7 +19,7 @@ def environment() -> Environment:
                       autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["money"] = format_money
-    env.filters["date"] = lambda value, fmt="%-d %b %Y": value.strftime(fmt) if value else ""
+    env.filters["format_date"] = format_date
     env.globals["base_url"] = "http://127.0.0.1:5000"
     return env
 

@@ -5,6 +5,7 @@ import secrets
 
 from flask import Flask, get_flashed_messages
 
+from ..billing.dates import format_date
 from ..billing.money import format_money
 from ..billing.refunds import refund_phrase
 from . import account, api, auth, billing, billing_info, cards, dunning, invoices, webhooks, errors, health, security, staff
@@ -44,6 +45,7 @@ def register(app: Flask) -> None:
     auth.register_login_manager(app)
 
     app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["format_date"] = format_date
     app.jinja_env.filters["refund_phrase"] = refund_phrase
     app.jinja_env.globals.update(
         processor=settings.processor,

@@ -4,14 +4,14 @@ from __future__ import annotations
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, redirect, request, session, url_for
+from flask import Blueprint, abort, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from ..auth import impersonation, sessions
 from ..extensions import limiter, login_manager
 from .context import client_ip, db, settings
 from .forms import LoginForm
-from .rendering import render
+from .rendering import go_to, render
 
 bp = Blueprint("auth", __name__)
 
@@ -124,9 +124,7 @@ def register_login_manager(app) -> None:
         target = url_for("auth.login", next=request.full_path.rstrip("?") if request.method == "GET" else None)
         if request.htmx:
             # A redirect inside an HTMX swap would paint the login form into a section of the page.
-            response = current_app.response_class("", 401)
-            response.headers["HX-Redirect"] = target
-            return response
+            return go_to(target, status=401)
         return redirect(target)
 
 

@@ -1,10 +1,14 @@
-"""The Billing details page."""
+"""The Billing details page and its state: which part of it is open, and what the last action left to say."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from flask import Blueprint
+from flask_wtf import FlaskForm
 
 from ..billing.overview import billing_overview
 from ..models import utcnow
+from ..payments.gateway import SetupIntent
 from .auth import customer_required
 from .context import account_id, db, seller
 from .rendering import render
@@ -14,16 +18,40 @@ bp = Blueprint("billing", __name__)
 PAGE = "billing/page.html"
 
 
-def page_context(**state) -> dict:
-    """The page's data plus which part of it is open (an add form, an edit form, a confirmation)."""
+@dataclass(frozen=True)
+class BillingPage:
+    """What is open on Billing details beyond the data itself; the template reads it as ``state``.
+
+    The defaults are the page as it first opens: every form closed, no messages."""
+
+    # Payment details
+    adding: bool = False                        # the add-a-card form is open
+    authenticating: SetupIntent | None = None   # the sandbox's 3-D Secure step for this SetupIntent
+    editing: int | None = None                  # id of the card whose edit form is open
+    confirming_delete: int | None = None        # id of the card whose delete confirmation is open
+    form: FlaskForm | None = None               # the open card form (add or edit), with its errors
+    card_form_error: str | None = None          # Stripe mode: why the card could not be confirmed
+    card_errors: dict[int, str] = field(default_factory=dict)  # card id -> why its action was refused
+    # Billing address
+    editing_address: bool = False
+    address_values: dict[str, str] = field(default_factory=dict)
+    address_errors: dict[str, str] = field(default_factory=dict)  # field name -> message
+    # Current subscription
+    retry_error: str | None = None              # why Retry payment failed, shown in the banner
+    # Invoices
+    invoice_cursor: str | None = None           # show invoices from this point (no-JS "Show more")
+
+
+def page_context(state: BillingPage) -> dict:
+    """The page's data plus which part of it is open."""
     overview = billing_overview(db(), account_id(), today=utcnow().date(), seller=seller(),
-                                invoice_cursor=state.get("invoice_cursor"))
+                                invoice_cursor=state.invoice_cursor)
     return {"overview": overview, "state": state}
 
 
-def render_page(*, block: str | None = None, oob: tuple[str, ...] = (), status: int = 200,
-                toast: str | None = None, **state):
-    return render(PAGE, block=block, oob=oob, status=status, toast=toast, **page_context(**state))
+def render_page(state: BillingPage | None = None, *, block: str | None = None, oob: tuple[str, ...] = (),
+                status: int = 200, toast: str | None = None):
+    return render(PAGE, block=block, oob=oob, status=status, toast=toast, **page_context(state or BillingPage()))
 
 
 @bp.get("/billing")

@@ -6,7 +6,7 @@ from flask import Blueprint, redirect, request, url_for
 from ..billing.billing_info import VatPolicy, current_billing_info, update_billing_info
 from ..billing.errors import InvalidInput
 from .auth import customer_required
-from .billing import render_page
+from .billing import BillingPage, render_page
 from .context import account_id, actor, db, settings
 from .rendering import done
 
@@ -15,9 +15,9 @@ bp = Blueprint("billing_info", __name__, url_prefix="/billing/address")
 SECTION = "address"
 
 
-def section(*, status: int = 200, toast: str | None = None, **state):
+def section(state: BillingPage | None = None, *, status: int = 200, toast: str | None = None):
     """The Billing address section, with the subscription (whose tax depends on it) kept true."""
-    return render_page(block=SECTION, oob=("subscription",), status=status, toast=toast, **state)
+    return render_page(state, block=SECTION, oob=("subscription",), status=status, toast=toast)
 
 
 @bp.get("")
@@ -33,7 +33,7 @@ def show():
 @customer_required
 def edit():
     """Open the billing information form with the current values."""
-    return section(editing_address=True, address_values=current_billing_info(db(), account_id()), address_errors={})
+    return section(BillingPage(editing_address=True, address_values=current_billing_info(db(), account_id())))
 
 
 @bp.post("")
@@ -45,7 +45,8 @@ def update():
     try:
         change = update_billing_info(db(), account_id(), values, actor=actor(), policy=policy)
     except InvalidInput as exc:
-        return section(status=422, editing_address=True, address_values=values, address_errors=exc.errors)
+        return section(BillingPage(editing_address=True, address_values=values, address_errors=exc.errors),
+                       status=422)
     message = "Your billing information was saved. It applies to future invoices."
     if not change.changed:
         message = "Nothing changed."

@@ -16,7 +16,7 @@ from ..billing.access import paid_access
 from ..billing.errors import DomainError
 from ..payments.gateway import CardDetails
 from .auth import customer_required
-from .billing import render_page
+from .billing import BillingPage, render_page
 from .context import account_id, actor, db, gateway, settings
 from .forms import EditCardForm, SandboxCardForm, SetupIntentForm, StripeCardForm
 from .rendering import done
@@ -26,9 +26,16 @@ bp = Blueprint("cards", __name__, url_prefix="/billing/cards")
 SECTION = "payment_details"
 
 
-def section(*, status: int = 200, toast: str | None = None, **state):
-    """The Payment details section for HTMX (with the subscription summary kept true), else the page."""
-    return render_page(block=SECTION, oob=("subscription",), status=status, toast=toast, **state)
+def section(state: BillingPage | None = None, *, status: int = 200, toast: str | None = None, **fields):
+    """The Payment details section for HTMX (with the subscription summary kept true), else the page.
+
+    ``fields`` are BillingPage's own (a misspelt one is a TypeError), for the sandbox's 3-D Secure step,
+    which names its state that way."""
+    if fields:
+        if state is not None:
+            raise TypeError("pass a BillingPage or its fields, not both")
+        state = BillingPage(**fields)
+    return render_page(state, block=SECTION, oob=("subscription",), status=status, toast=toast)
 
 
 def finished(message: str):
@@ -63,8 +70,8 @@ def index():
 def new():
     """Open the add-a-card form (the sandbox's test form, or Stripe's card field)."""
     if settings().processor == "stripe":
-        return section(adding=True, form=SetupIntentForm(idempotency_key=new_key()))
-    return section(adding=True, form=SandboxCardForm(idempotency_key=new_key()))
+        return section(BillingPage(adding=True, form=SetupIntentForm(idempotency_key=new_key())))
+    return section(BillingPage(adding=True, form=SandboxCardForm(idempotency_key=new_key())))
 
 
 @bp.post("")
@@ -75,7 +82,7 @@ def create():
         return _complete_stripe_setup()
     form = SandboxCardForm()
     if not form.validate_on_submit():
-        return section(status=422, adding=True, form=form)
+        return section(BillingPage(adding=True, form=form), status=422)
     card = CardDetails(number=form.number.data, exp_month=form.expiry.month, exp_year=form.expiry.year,
                        cvc=form.cvc.data, cardholder_name=form.cardholder_name.data)
     try:
@@ -85,14 +92,14 @@ def create():
         if intent.status == "requires_action":
             target = url_for("sandbox.authenticate", setup_intent_id=intent.id)
             if request.htmx:
-                return section(authenticating=intent)
+                return section(BillingPage(authenticating=intent))
             return redirect(target, code=303)
         saved = cards.complete_card_setup(db(), gateway(), account_id(), intent.id, actor=actor())
     except DomainError as exc:
         _attach_error(form, exc)
         # The processor has seen this key: a corrected card must go out under a new one.
         form.idempotency_key.data = new_key()
-        return section(status=exc.status, adding=True, form=form)
+        return section(BillingPage(adding=True, form=form), status=exc.status)
     return card_added(saved)
 
 
@@ -114,13 +121,14 @@ def create_setup_intent():
 def _complete_stripe_setup():
     form = StripeCardForm()
     if not form.validate_on_submit():
-        return section(status=422, adding=True, form=SetupIntentForm(idempotency_key=new_key()),
-                       card_form_error="The card could not be confirmed. Please enter it again.")
+        return section(BillingPage(adding=True, form=SetupIntentForm(idempotency_key=new_key()),
+                                   card_form_error="The card could not be confirmed. Please enter it again."),
+                       status=422)
     try:
         saved = cards.complete_card_setup(db(), gateway(), account_id(), form.setup_intent.data, actor=actor())
     except DomainError as exc:
-        return section(status=exc.status, adding=True, form=SetupIntentForm(idempotency_key=new_key()),
-                       card_form_error=exc.message)
+        return section(BillingPage(adding=True, form=SetupIntentForm(idempotency_key=new_key()),
+                                   card_form_error=exc.message), status=exc.status)
     return card_added(saved)
 
 
@@ -132,7 +140,7 @@ def edit(card_id: int):
     """Open the edit form for a card's expiry date and cardholder name."""
     card = cards.get_card(db(), account_id(), card_id)
     form = EditCardForm(cardholder_name=card.cardholder_name, expiry=f"{card.exp_month:02d} / {card.exp_year % 100:02d}")
-    return section(editing=card.id, form=form)
+    return section(BillingPage(editing=card.id, form=form))
 
 
 @bp.post("/<int:card_id>")
@@ -142,14 +150,14 @@ def update(card_id: int):
     card = cards.get_card(db(), account_id(), card_id)
     form = EditCardForm()
     if not form.validate_on_submit():
-        return section(status=422, editing=card.id, form=form)
+        return section(BillingPage(editing=card.id, form=form), status=422)
     try:
         card = cards.update_card(db(), gateway(), account_id(), card.id, exp_month=form.expiry.month,
                                  exp_year=form.expiry.year, cardholder_name=form.cardholder_name.data,
                                  actor=actor())
     except DomainError as exc:
         _attach_error(form, exc, default_field="expiry")
-        return section(status=exc.status, editing=card.id, form=form)
+        return section(BillingPage(editing=card.id, form=form), status=exc.status)
     return finished(f"{card.label} was updated.")
 
 
@@ -171,7 +179,7 @@ def make_default(card_id: int):
 def confirm_delete(card_id: int):
     """Ask before deleting a card."""
     card = cards.get_card(db(), account_id(), card_id)
-    return section(confirming_delete=card.id)
+    return section(BillingPage(confirming_delete=card.id))
 
 
 @bp.post("/<int:card_id>/delete")
@@ -190,7 +198,7 @@ def delete(card_id: int):
 def _card_error(card_id: int, exc: DomainError):
     if exc.status == 404:
         raise exc
-    return section(status=exc.status, card_errors={card_id: exc.message})
+    return section(BillingPage(card_errors={card_id: exc.message}), status=exc.status)
 
 
 def _attach_error(form, exc: DomainError, *, default_field: str | None = None) -> None:

@@ -9,7 +9,7 @@ from ..billing.errors import DomainError
 from ..extensions import limiter
 from ..models import utcnow
 from .auth import customer_required
-from .billing import render_page
+from .billing import BillingPage, render_page
 from .context import account_id, gateway, retry_policy
 
 bp = Blueprint("dunning", __name__)
@@ -34,7 +34,7 @@ def retry():
 
 def _answer(message: str, *, error: bool, status: int = 200):
     if request.htmx:
-        return render_page(block="subscription", oob=("invoices",), status=status, toast=message,
-                           retry_error=message if error else None)
+        return render_page(BillingPage(retry_error=message if error else None), block="subscription",
+                           oob=("invoices",), status=status, toast=message)
     flash(message, "error" if error else "success")
     return redirect(url_for("billing.page"), code=303)

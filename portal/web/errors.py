@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..billing.errors import DomainError
 from .context import discard_request_transaction
-from .rendering import render, render_block
+from .rendering import render, toast_response
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,7 @@ def error_page(status: int, message: str):
         discard_request_transaction()
         if request.htmx:
             # Out-of-band toasts are still applied when the main swap is "none".
-            body = render_block("base.html", "toast", toast_message=message, toast_kind="error", oob_swap=True)
-            return body, status, {"HX-Reswap": "none", "Vary": "HX-Request"}
+            return toast_response(message, status=status)
         return render("errors/error.html", status=status, title=TITLES.get(status, "Error"), message=message)
     except Exception:
         log.exception("the error page for %s %s (%s) could not be rendered", request.method, request.path, status)

@@ -11,10 +11,10 @@ from ..billing.errors import DomainError
 from ..models import utcnow
 from ..extensions import limiter
 from .auth import customer_required
-from .billing import render_page
+from .billing import BillingPage, render_page
 from .cards import new_key
 from .context import account_id, db, gateway
-from .rendering import done, render
+from .rendering import done, go_to, render
 
 bp = Blueprint("invoices", __name__, url_prefix="/billing/invoices")
 
@@ -26,9 +26,7 @@ _KEY = re.compile(r"^[0-9a-f]{32}$")
 def index():
     """Older invoices: more rows for HTMX's "Show more", or the page from that point without JavaScript."""
     cursor = request.args.get("cursor") or None
-    if request.htmx:
-        return render_page(block="invoice_rows", invoice_cursor=cursor)
-    return render_page(invoice_cursor=cursor)
+    return render_page(BillingPage(invoice_cursor=cursor), block="invoice_rows")
 
 
 @bp.get("/<int:invoice_id>.pdf")
@@ -56,8 +54,7 @@ def email_copy(invoice_id: int):
         key = new_key()
     invoice = invoices.send_invoice_copy(db(), account_id(), invoice_id, to=current_user.email, request_key=key)
     message = f"A copy of {invoice.number} is on its way to {current_user.email}."
-    return done(message, url_for("billing.page") + "#invoices",
-                partial=lambda msg: render("base.html", block="toast", toast_message=msg, oob_swap=True))
+    return done(message, url_for("billing.page") + "#invoices")  # HTMX: a toast, the row left as it is
 
 
 @bp.post("/<int:invoice_id>/pay")
@@ -77,11 +74,8 @@ def pay(invoice_id: int):
             raise  # the error handler shows it as a toast and leaves the page alone
         flash(exc.message, "error")
         return redirect(url_for("billing.page") + "#invoices", code=303)
-    if request.htmx:
-        response = current_app.response_class("", 204)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target, code=303)
+    # 204: htmx follows HX-Redirect and swaps nothing.
+    return go_to(target, status=204)
 
 
 @bp.get("/<int:invoice_id>/paid")

@@ -1,0 +1,21 @@
+"""Dates become text here, for pages, e-mails and PDFs alike (Babel: no glibc-only ``%-d``)."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from babel.dates import format_date as babel_format_date
+from babel.dates import format_datetime as babel_format_datetime
+
+DATE = "d MMM y"  # 20 Nov 2026
+
+
+def format_date(value: date | datetime | None, format: str = DATE, locale: str = "en") -> str:
+    """``2026-11-20`` -> ``20 Nov 2026``; with a pattern such as ``"d MMM y HH:mm"`` also the time.
+
+    Datetimes are shown in the time zone they carry (UTC throughout the portal), never converted; no
+    value (a date not set yet) is an empty string."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return babel_format_datetime(value, format, locale=locale)
+    return babel_format_date(value, format, locale=locale)
