@@ -116,7 +116,7 @@ class World:
         make_subscription(self.session, account)
         first = self.cards.save(self.session, self.gateway, account)
         second = self.cards.save(self.session, self.gateway, account, number="5555555555554444")
-        self.cards.save(self.session, self.gateway, account, number="378282246310005")
+        self.cards.save(self.session, self.gateway, account, number="4000056655665556")  # Visa debit
         cards.set_default_card(self.session, self.gateway, account.id, second.id, actor=Actor.system())
         self.session.expire_all()
         saved = self.session.scalars(select(PaymentMethod).where(PaymentMethod.account_id == account.id)
