@@ -310,7 +310,7 @@ def form_strategy(target: Target):
         for name in names})
 
 
-FUZZ = settings(max_examples=15, deadline=None, database=None,
+FUZZ = settings(max_examples=20, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
