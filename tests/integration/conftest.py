@@ -180,6 +180,22 @@ def localstripe(localstripe_server):
     localstripe_server.reset()
 
 
+@pytest.fixture(scope="session")
+def standin_server(localstripe_server):
+    """The Checkout stand-in in front of localstripe (``checkout_standin``), for tests that open Checkout."""
+    from .checkout_standin import CheckoutStandIn
+
+    standin = CheckoutStandIn(localstripe_server.url, SECRET_KEY).start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def standin(standin_server, localstripe):
+    yield standin_server
+    standin_server.reset()
+
+
 @pytest.fixture
 def stripe_overrides(localstripe) -> dict:
     """Settings that put the portal in Stripe mode against localstripe, Stripe.js stand-in included."""

@@ -22,27 +22,13 @@ from portal.models import Account, Invoice, OutboxMessage, PaymentAttempt, Proce
 from portal.payments.gateway import ProcessorError, ProcessorUnavailable
 
 from ..helpers import POLICY, Browser, make_customer, make_invoice, make_subscription
-from .checkout_standin import CheckoutStandIn, signed_webhook, stripe_signature
-from .conftest import SECRET_KEY
+from .checkout_standin import signed_webhook, stripe_signature
 
 WEBHOOK_SECRET = "whsec_test_portal_endpoint"
 needs_stripe = pytest.mark.stripe
 
 
 # --- set-up ---------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def standin_server(localstripe_server):
-    standin = CheckoutStandIn(localstripe_server.url, SECRET_KEY).start()
-    yield standin
-    standin.stop()
-
-
-@pytest.fixture
-def standin(standin_server, localstripe):
-    yield standin_server
-    standin_server.reset()
-
 
 @pytest.fixture
 def stripe_overrides(stripe_overrides, standin):
