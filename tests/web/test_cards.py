@@ -174,6 +174,20 @@ def test_three_d_secure_failure_shows_an_error_and_saves_nothing(browser, sessio
     assert cards_of(session, customer) == []
 
 
+
+@pytest.mark.parametrize("decision", ["", "Approve", "approve ", "maybe"])
+def test_a_three_d_secure_answer_that_is_neither_button_is_refused_and_the_step_stays_open(
+        browser, session, gateway, customer, decision):
+    body = browser.post("/billing/cards", card_form(number="4000002500003155"), htmx=True).get_data(as_text=True)
+    action = re.search(r'action="(/sandbox/setup-intents/[^"]+/authenticate)"', body).group(1)
+    refused = browser.post(action, {"decision": decision}, htmx=True)
+    assert refused.status_code == 422
+    assert "Choose Approve authentication or Fail authentication." in refused.get_data(as_text=True)
+    assert "Confirm this card with your bank" in refused.get_data(as_text=True)
+    # The bank's answer is still to come: approving now saves the card.
+    assert browser.post(action, {"decision": "approve"}, htmx=True).status_code == 200
+    assert [c.last4 for c in cards_of(session, customer)] == ["3155"]
+
 def test_another_accounts_three_d_secure_step_is_not_found(app, browser, session, customer):
     from ..helpers import Browser
 

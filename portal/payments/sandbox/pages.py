@@ -44,8 +44,12 @@ def authenticate(setup_intent_id: str):
 def authenticate_submit(setup_intent_id: str):
     """Approve or fail the test bank's check, then save the card if it passed."""
     intent = cards.pending_setup(db(), gateway(), account_id(), setup_intent_id)
-    approve = request.form.get("decision") == "approve"
-    _controls().authenticate_setup_intent(intent.id, approve=approve)
+    decision = request.form.get("decision")
+    if decision not in ("approve", "fail"):
+        # Only the two buttons send a decision: anything else is refused and the step stays open, untouched.
+        return section(status=422, toast="Choose Approve authentication or Fail authentication.",
+                       authenticating=intent)
+    _controls().authenticate_setup_intent(intent.id, approve=decision == "approve")
     try:
         saved = cards.complete_card_setup(db(), gateway(), account_id(), intent.id, actor=actor())
     except DomainError as exc:
