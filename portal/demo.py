@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from .auth.passwords import hash_password
 from .billing import cards
-from .billing.audit import Actor
+from .audit import Actor
 from .billing.collection import open_attempt
 from .billing.invoices import apply_totals, build_subscription_invoice, issue_invoice, mark_paid
 from .billing.seller import Seller

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from portal.auth.passwords import hash_password
 from portal.billing import cards
-from portal.billing.audit import Actor
+from portal.audit import Actor
 from portal.billing.dunning import RetryPolicy
 from portal.models import Account, Plan, Subscription, User
 from portal.payments.gateway import CardDetails

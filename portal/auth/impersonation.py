@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..billing import audit
-from ..billing.audit import Actor
-from ..billing.errors import DomainError, InvalidInput, NotFound
+from .. import audit
+from ..audit import Actor
+from ..errors import InvalidInput, NestedImpersonation, NoCustomerToView, NotFound, ReauthenticationRequired
 from ..models import Account, LoginSession, User
 from ..models.account import Impersonation
 from . import sessions
@@ -32,21 +32,6 @@ REAUTH_WINDOW = timedelta(minutes=15)
 MAX_REASON = 500
 
 READ_ONLY_MESSAGE = "You are viewing this account as support staff; changes are made from the console."
-
-
-class NestedImpersonation(DomainError):
-    code = "impersonation_nested"
-    status = 409
-
-
-class NoCustomerToView(DomainError):
-    code = "impersonation_no_customer"
-    status = 409
-
-
-class ReauthenticationRequired(DomainError):
-    code = "reauthentication_required"
-    status = 401
 
 
 @dataclass(frozen=True)

@@ -4,23 +4,14 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from ..billing import audit
-from ..billing.audit import Actor
-from ..billing.errors import InvalidInput, NotFound
+from .. import audit
+from ..audit import Actor
+from ..errors import InvalidInput, NotFound, WrongPassword
 from ..models import LoginSession, User, utcnow
 from .passwords import hash_password, verify_password
 from .sessions import _digest
 
 MIN_PASSWORD_LENGTH = 12
-
-
-class WrongPassword(InvalidInput):
-    """The current password given to confirm a change is wrong: a guess, which the web layer rate-limits."""
-
-    code = "wrong_password"
-
-    def __init__(self):
-        super().__init__({"current_password": "That isn't your current password."})
 
 
 def _user(session: Session, user_id: int) -> User:

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .. import models
-from ..billing import audit
-from ..billing.audit import Actor
+from .. import audit
+from ..audit import Actor
 from ..models import LoginSession, User
 from .passwords import hash_password, needs_rehash, verify_password
 

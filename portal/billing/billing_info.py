@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from ..models import Account
-from . import audit, vat
+from .. import audit
+from . import vat
 from .addresses import validate_address
-from .audit import Actor
-from .errors import InvalidInput, NotFound
+from ..audit import Actor
+from ..errors import InvalidInput, NotFound
 
 EMAIL = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
 

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from ..models import BILLABLE_STATUSES, Account, PaymentMethod, Subscription, utcnow
 from ..payments.gateway import (CardDetails, CardError, CardInfo, PaymentGateway, ProcessorError,
                                 ProcessorUnavailable, SetupIntent)
-from . import audit
-from .audit import Actor
-from .errors import CardInUse, CardSetupFailed, NotFound, ProcessorDown
+from .. import audit
+from ..audit import Actor
+from ..errors import CardInUse, CardSetupFailed, NotFound, ProcessorDown
 
 
 def list_cards(session: Session, account_id: int) -> list[PaymentMethod]:

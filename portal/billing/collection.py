@@ -29,13 +29,14 @@ from ..db import Database
 from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, Subscription
 from ..notifications import outbox
 from ..payments.gateway import PaymentDetails, PaymentGateway, PaymentResult, ProcessorError, ProcessorUnavailable
-from . import audit, refunds
-from .audit import Actor
+from .. import audit
+from . import refunds
+from ..audit import Actor
 from .cards import default_card
 from .dunning import AUTOMATIC, RetryPolicy, after_failure, outstanding_invoices, reason_text
-from .errors import InvoiceNotOpen, NothingToPay, PaymentInProgress, ProcessorDown
+from ..errors import InvoiceNotOpen, NothingToPay, PaymentInProgress, ProcessorDown
 from .invoices import PaymentApplied, apply_payment, lock_invoice
-from .money import format_money
+from ..money import format_money
 from .periods import add_interval
 
 log = logging.getLogger(__name__)

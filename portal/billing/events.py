@@ -20,11 +20,12 @@ from sqlalchemy.orm import Session
 from ..db import Database
 from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, ProcessorEvent
 from ..payments.gateway import PaymentGateway, PaymentResult, ProcessorError
-from . import audit, cards, payloads, refunds
-from .audit import Actor
+from .. import audit
+from . import cards, payloads, refunds
+from ..audit import Actor
 from .collection import OPEN_ATTEMPT_STATUSES, execute_attempt, record_outcome
 from .dunning import RetryPolicy
-from .errors import ProcessorDown
+from ..errors import ProcessorDown
 from .payloads import MalformedEvent
 
 log = logging.getLogger(__name__)

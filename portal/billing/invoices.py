@@ -12,7 +12,7 @@ from ..bounds import parse_int
 from ..models import (Account, CreditEntry, Invoice, InvoiceLine, InvoiceNumberSequence, InvoiceTaxLine, Plan,
                       Subscription)
 from . import addresses
-from .errors import NotFound
+from ..errors import NotFound
 from .seller import Seller
 from .tax import TaxError, calculate_tax, format_rate
 

@@ -15,7 +15,7 @@ from .invoices import InvoicePage, list_invoices
 from .refunds import refunds_by_invoice
 from .pricing import Quote, quote
 from .seller import Seller
-from .errors import NotFound
+from ..errors import NotFound
 
 
 @dataclass

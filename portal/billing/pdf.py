@@ -22,7 +22,7 @@ from xhtml2pdf.config.resources import ResourceAccessPolicy
 
 from ..models import Invoice, InvoicePdf
 from ..notifications.rendering import render
-from .errors import NotFound
+from ..errors import InvoiceNotIssued
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +46,6 @@ _REPORTLAB_NAME = f"{FONT_FAMILY}_00"
 # an invoice needs anything else, and it keeps a future template mistake from reading local files or
 # reaching internal hosts on a customer's behalf.
 _RESOURCE_POLICY = ResourceAccessPolicy.server(base_dir=FONTS_DIR, allow_remote=False)
-
-
-class InvoiceNotIssued(NotFound):
-    """Drafts have no PDF: they have no number, no snapshots and may still change. A NotFound, so a
-    web route that lets it through answers 404, as it does for a draft's page."""
-
-    code = "invoice_not_issued"
 
 
 class InvoicePdfError(RuntimeError):

@@ -21,31 +21,18 @@ from ..db import Database
 from ..models import Account, CreditEntry, Invoice, PaymentAttempt, Refund
 from ..notifications import outbox
 from ..payments.gateway import PaymentGateway, ProcessorError, ProcessorUnavailable, RefundResult
-from . import audit, payloads
-from .audit import Actor
-from .errors import DomainError, InvalidInput, NotFound
+from .. import audit
+from . import payloads
+from ..audit import Actor
+from ..errors import InvalidInput, RefundFailed, RefundRefused
 from .invoices import lock_invoice
-from .money import format_money
+from ..money import format_money
 
 log = logging.getLogger(__name__)
 
 COUNTING = ("pending", "succeeded")
 DESTINATIONS = ("card", "credit")
 DASHBOARD_REASON = "Refunded in the payment processor's dashboard"
-
-
-class RefundRefused(DomainError):
-    """The invoice can't be refunded at all (not paid, nothing left)."""
-
-    code = "refund_refused"
-    status = 409
-
-
-class RefundFailed(DomainError):
-    """The processor refused the refund; nothing was sent back."""
-
-    code = "refund_failed"
-    status = 422
 
 
 # --- reading ------------------------------------------------------------------------------------

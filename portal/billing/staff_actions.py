@@ -18,13 +18,14 @@ from sqlalchemy.orm import Session
 from ..db import Database
 from ..models import Account, Invoice, PaymentAttempt, Subscription
 from ..notifications import outbox
-from . import audit, credits, refunds
-from .audit import Actor
+from .. import audit
+from . import credits, refunds
+from ..audit import Actor
 from ..payments.gateway import PaymentGateway
 from .collection import advance_after_payment, claim, collect_now, expire_open_checkouts, in_flight_message, settle_payment
 from .dunning import RetryPolicy, outstanding_invoices, reason_text
-from .errors import InvalidInput, InvoiceNotOpen, NotFound, PaymentInProgress
-from .money import format_money
+from ..errors import InvalidInput, InvoiceNotOpen, NotFound, PaymentInProgress
+from ..money import format_money
 
 # ASCII digits only: ``\d`` and ``Decimal()`` also take other scripts' digits ("١٢", "１２") as numbers.
 _AMOUNT = re.compile(r"([0-9]+)(?:\.([0-9]+))?")

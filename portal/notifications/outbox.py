@@ -59,7 +59,7 @@ def payment_received(session: Session, invoice: Invoice, account: Account, *, re
 
 
 def _money(invoice: Invoice) -> str:
-    from ..billing.money import format_money
+    from ..money import format_money
 
     return format_money(invoice.amount_due_cents, invoice.currency)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from ..billing.money import format_money
+from ..money import format_money
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 

@@ -5,7 +5,7 @@ import secrets
 
 from flask import Flask, get_flashed_messages
 
-from ..billing.money import format_money
+from ..money import format_money
 from ..billing.refunds import refund_phrase
 from . import account, api, auth, billing, billing_info, cards, dunning, invoices, webhooks, errors, health, sandbox, security, staff
 from .converters import BoundedIntConverter

@@ -5,7 +5,7 @@ from flask import Blueprint, g, request, url_for
 from flask_login import current_user, login_required
 
 from ..auth import profile
-from ..billing.errors import InvalidInput
+from ..errors import InvalidInput
 from ..extensions import limiter
 from .auth import retry_hint
 from .context import actor, client_ip, db

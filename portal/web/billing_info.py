@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, request, url_for
 
 from ..billing.billing_info import VatPolicy, current_billing_info, update_billing_info
-from ..billing.errors import InvalidInput
+from ..errors import InvalidInput
 from .auth import customer_required
 from .billing import render_page
 from .context import account_id, actor, db, settings

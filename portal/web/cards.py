@@ -13,7 +13,7 @@ from flask import Blueprint, jsonify, redirect, request, url_for
 
 from ..billing import cards
 from ..billing.access import paid_access
-from ..billing.errors import DomainError
+from ..errors import DomainError
 from ..payments.gateway import CardDetails
 from .auth import customer_required
 from .billing import render_page

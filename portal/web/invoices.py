@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
 from ..billing import checkout, invoices
-from ..billing.errors import DomainError
+from ..errors import DomainError
 from ..models import utcnow
 from ..extensions import limiter
 from .auth import customer_required

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from ..billing import cards
-from ..billing.errors import DomainError
+from ..errors import DomainError
 from .auth import customer_required
 from .cards import card_added, new_key, section
 from .context import account_id, actor, db, gateway, retry_policy
@@ -42,7 +42,7 @@ def authenticate_submit(setup_intent_id: str):
 
 def _own_checkout(session_id: str):
     """The checkout session, if it is the logged-in customer's; anything else is not found."""
-    from ..billing.errors import NotFound
+    from ..errors import NotFound
     from ..models import Account
     from ..payments.gateway import ProcessorError
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ..auth import impersonation, sessions
-from ..billing.errors import InvalidInput
+from ..errors import InvalidInput
 from ..bounds import parse_int
 from ..billing.overview import current_subscription
 from ..extensions import login_manager

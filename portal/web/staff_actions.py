@@ -15,7 +15,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from ..billing import credits, refunds, staff_actions
-from ..billing.errors import DomainError, InvalidInput, NotFound
+from ..errors import DomainError, InvalidInput, NotFound
 from ..billing.invoices import list_invoices
 from ..models import Account, Invoice, utcnow
 from .context import actor, db, gateway, retry_policy, settings
@@ -138,7 +138,7 @@ def grant_credit(account_id: int):
             exc.errors["reason"] = "Enter the reason for this credit."
         db().rollback()
         return _failed(account_id, "credit", exc, values)
-    from ..billing.money import format_money
+    from ..money import format_money
 
     return _done(account_id, f"Credit of {format_money(entry.amount_cents, entry.currency)} granted to {account.name}.")
 
@@ -170,7 +170,7 @@ def refund(account_id: int, invoice_id: int):
         if isinstance(exc, NotFound):
             raise
         return _failed(account_id, form, exc, values)
-    from ..billing.money import format_money
+    from ..money import format_money
 
     amount = format_money(made.amount_cents, made.currency)
     if made.destination == "credit":

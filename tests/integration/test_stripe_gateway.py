@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from portal.billing import cards
-from portal.billing.audit import Actor
-from portal.billing.errors import CardInUse, CardSetupFailed, NotFound
+from portal.audit import Actor
+from portal.errors import CardInUse, CardSetupFailed, NotFound
 from portal.models import Account, PaymentMethod
 from portal.payments.gateway import CardDetails, CardError, ProcessorError, ProcessorUnavailable
 from portal.payments.stripe_gateway import StripeGateway

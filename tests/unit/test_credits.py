@@ -10,8 +10,8 @@ from pypdf import PdfReader
 from sqlalchemy import inspect, select
 
 from portal.billing import credits, pdf
-from portal.billing.audit import Actor
-from portal.billing.errors import InvalidInput
+from portal.audit import Actor
+from portal.errors import InvalidInput
 from portal.billing.invoices import credit_balance
 from portal.billing.staff_actions import amount_text, parse_amount
 from portal.models import AuditEvent, CreditEntry, OutboxMessage

@@ -15,6 +15,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from sqlalchemy import func, insert, select
 
 import portal
+from portal import errors
 from portal.billing import pdf
 from portal.billing.invoices import build_subscription_invoice, mark_paid
 from portal.billing.renewals import run_renewals
@@ -218,9 +219,9 @@ def test_drafts_have_no_pdf(database, session, seller):
                                        period_end=datetime(2027, 1, 1, tzinfo=timezone.utc), seller=seller)
     session.commit()
     assert draft.status == "draft"
-    with pytest.raises(pdf.InvoiceNotIssued):
+    with pytest.raises(errors.InvoiceNotIssued):
         pdf.invoice_pdf(session, draft)
-    with pytest.raises(pdf.InvoiceNotIssued):
+    with pytest.raises(errors.InvoiceNotIssued):
         pdf.render_invoice_pdf(draft)
     assert session.scalar(select(func.count()).select_from(InvoicePdf)) == 0
 

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from jinja2 import BaseLoader, TemplateNotFound
 
-from portal.billing import audit
-from portal.billing.audit import Actor
+from portal import audit
+from portal.audit import Actor
 from portal.models import CreditEntry, OutboxMessage, PaymentAttempt
 
 from ..helpers import add_card, make_customer, make_invoice, make_staff, make_subscription

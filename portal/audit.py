@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from ..models import AuditEvent
+from .models import AuditEvent
 
 
 @dataclass(frozen=True)
