@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
     from .billing.dunning import RetryPolicy
-    from .notifications import rendering
+    from .documents import rendering
 
     rendering.configure(base_url=settings.base_url)
     database = database or Database(settings.database_url)

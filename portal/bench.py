@@ -111,7 +111,7 @@ def count_page_queries(app, database: Database, email: str) -> tuple[int, int]:
 
 
 def measure_pdf(database: Database, invoice_ids: list[int]) -> tuple[float, float]:
-    from .billing.pdf import invoice_pdf, render_invoice_pdf
+    from .documents.pdf import invoice_pdf, render_invoice_pdf
 
     cold, cached = [], []
     with database.session() as session:

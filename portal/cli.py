@@ -122,7 +122,7 @@ def _services():
         settings = load_settings(demo=not _has_secret())
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    from .notifications import rendering
+    from .documents import rendering
 
     rendering.configure(base_url=settings.base_url)
     database = Database(settings.database_url)

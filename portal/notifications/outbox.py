@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import Account, Invoice, OutboxMessage
-from .rendering import render
+from ..documents.rendering import render
 
 
 def enqueue(session: Session, *, dedupe_key: str, kind: str, to: str, subject: str, template: str,

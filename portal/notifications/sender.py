@@ -117,7 +117,7 @@ def load_attachments(session: Session, message: OutboxMessage) -> list[Attachmen
         if spec.get("type") != "invoice_pdf":
             raise ValueError(f"unknown attachment type {spec.get('type')!r}")
         # Imported here: the PDF renderer (and its heavy dependencies) only matters when a PDF is attached.
-        from ..billing.pdf import invoice_pdf
+        from ..documents.pdf import invoice_pdf
 
         invoice = session.get(Invoice, spec.get("invoice_id"))
         if invoice is None or not invoice.number:

@@ -35,7 +35,7 @@ def index():
 @customer_required
 def pdf(invoice_id: int):
     """Download an invoice as PDF (rendered once per status, then served from the cache)."""
-    from ..billing.pdf import invoice_pdf
+    from ..documents.pdf import invoice_pdf
 
     invoice = invoices.get_invoice(db(), account_id(), invoice_id)
     content = invoice_pdf(db(), invoice)

@@ -9,7 +9,8 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import inspect, select
 
-from portal.billing import credits, pdf
+from portal.billing import credits
+from portal.documents import pdf
 from portal.audit import Actor
 from portal.errors import InvalidInput
 from portal.billing.invoices import credit_balance

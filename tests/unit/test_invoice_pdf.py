@@ -16,7 +16,7 @@ from sqlalchemy import func, insert, select
 
 import portal
 from portal import errors
-from portal.billing import pdf
+from portal.documents import pdf
 from portal.billing.invoices import build_subscription_invoice, mark_paid
 from portal.billing.renewals import run_renewals
 from portal.models import CreditEntry, Invoice, InvoicePdf

@@ -10,7 +10,8 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from portal.billing import events, pdf, refunds
+from portal.billing import events, refunds
+from portal.documents import pdf
 from portal.audit import Actor
 from portal.billing.collection import execute_attempt, open_attempt
 from portal import errors

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from portal import create_app
-from portal.billing.pdf import invoice_pdf
+from portal.documents.pdf import invoice_pdf
 from portal.models import Invoice, OutboxMessage
 
 from ..helpers import add_card, make_customer, make_invoice

@@ -21,7 +21,7 @@ from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
 from ..models import Invoice, InvoicePdf
-from ..notifications.rendering import render
+from .rendering import render
 from ..errors import InvoiceNotIssued
 
 log = logging.getLogger(__name__)
