@@ -478,7 +478,7 @@ print("ready", flush=True)
 sys.stdin.readline()
 started = time.time()
 stats = run_renewals(database, gateway, seller, now=datetime.fromisoformat(sys.argv[1]), batch=int(sys.argv[2]),
-                     policy=RetryPolicy.parse(settings.retry_schedule))
+                     policy=RetryPolicy(settings.retry_schedule))
 print(json.dumps({"started": started, "ended": time.time(), "invoiced": stats.invoiced, "paid": stats.paid}), flush=True)
 """
 

@@ -151,7 +151,7 @@ def billing_run(now_text: str | None, batch: int):
 
     now = _parse_now(now_text)
     settings, database, gateway, seller = _services()
-    stats = run_renewals(database, gateway, seller, now=now, policy=RetryPolicy.parse(settings.retry_schedule),
+    stats = run_renewals(database, gateway, seller, now=now, policy=RetryPolicy(settings.retry_schedule),
                          batch=batch, progress=_progress)
     if stats.invoiced:
         click.echo("", err=True)
@@ -172,7 +172,7 @@ def billing_reconcile(now_text: str | None, older_than: int):
 
     now = _parse_now(now_text)
     settings, database, gateway, _ = _services()
-    policy = RetryPolicy.parse(settings.retry_schedule)
+    policy = RetryPolicy(settings.retry_schedule)
     delivered = deliver_sandbox_events(database, gateway, now=now, policy=policy)
     counts = reconcile(database, gateway, now=now, policy=policy, older_than=timedelta(minutes=older_than))
     click.echo(f"{now.isoformat()}: checked {counts['checked']}, settled {counts['settled']}"

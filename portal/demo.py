@@ -103,7 +103,7 @@ def _past_due_customer(session: Session, database, gateway: PaymentGateway, pass
     from .billing.renewals import run_renewals
 
     # The demo's own schedule, so "the first automatic retry is tomorrow" matches what its worker will do.
-    policy = RetryPolicy.parse(settings.retry_schedule if settings is not None else None)
+    policy = RetryPolicy(settings.retry_schedule) if settings is not None else RetryPolicy()
     account = _customer(session, password, email="pastdue@example.com", person="Pat Doe", name="Late Payers Ltd",
                         billing_email="accounts@latepayers.example", address_line1="5 Harbour Road",
                         city="Cork", postal_code="", country="IE")

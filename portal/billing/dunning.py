@@ -51,21 +51,10 @@ def reason_text(code: str | None) -> str:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Days after the first failure on which to retry automatically."""
+    """Days after the first failure on which to retry automatically (``Settings.retry_schedule``, which
+    validates them; built by whoever runs the services and passed in, never held in a global)."""
 
     days: tuple[int, ...] = (3, 7)
-
-    @classmethod
-    def parse(cls, text: str | None) -> "RetryPolicy":
-        if not text:
-            return cls()
-        try:
-            days = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
-        except ValueError as exc:
-            raise ValueError(f"PORTAL_RETRY_SCHEDULE must be whole days separated by commas, not {text!r}") from exc
-        if any(d <= 0 for d in days) or list(days) != sorted(set(days)):
-            raise ValueError("PORTAL_RETRY_SCHEDULE must be increasing positive days, like 3,7")
-        return cls(days)
 
 
 def _failures(session: Session, invoice: Invoice) -> list[PaymentAttempt]:
