@@ -26,6 +26,7 @@ from ..errors import InvalidInput, NestedImpersonation, NoCustomerToView, NotFou
 from ..models import Account, LoginSession, User
 from ..models.account import Impersonation
 from . import sessions
+from .ending import close, details as _details
 
 DURATION = timedelta(minutes=30)
 REAUTH_WINDOW = timedelta(minutes=15)
@@ -114,16 +115,6 @@ def stop(session: Session, token: str, *, ip: str = "", expired: bool = False,
     return Ended(row.impersonation, new_token)
 
 
-def close(session: Session, impersonation: Impersonation, *, how: str, ip: str = "",
-          now: datetime | None = None) -> None:
-    """Mark it ended (``stopped``, ``expired`` or ``logout``) and audit it; the caller commits."""
-    impersonation.ended_at = now or utcnow()
-    impersonation.end_reason = how
-    action = "impersonation.expired" if how == "expired" else "impersonation.stopped"
-    audit.record(session, Actor(user_id=impersonation.staff_user_id, ip=ip), action,
-                 account_id=impersonation.account_id, how=how, **_details(impersonation))
-
-
 def is_expired(impersonation: Impersonation, now: datetime | None = None) -> bool:
     return impersonation.expires_at <= (now or utcnow())
 
@@ -149,9 +140,3 @@ def effective_user(row: LoginSession, user: User) -> User | None:
     customer.session_token = user.session_token
     customer.impersonation = impersonation
     return customer
-
-
-def _details(impersonation: Impersonation) -> dict:
-    return {"impersonation_id": impersonation.id, "staff_user_id": impersonation.staff_user_id,
-            "customer_user_id": impersonation.user_id, "reason": impersonation.reason,
-            "expires_at": impersonation.expires_at.isoformat()}

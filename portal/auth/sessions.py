@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .. import models
-from .. import audit
+from .. import audit, models
 from ..audit import Actor
 from ..models import LoginSession, User
+from .ending import close
 from .passwords import hash_password, needs_rehash, verify_password
 
 SESSION_LIFETIME = timedelta(hours=12)
@@ -103,8 +103,6 @@ def end_session(session: Session, token: str, *, ip: str = "") -> None:
     row.revoked_at = utcnow()
     if row.impersonation is not None and row.impersonation.ended_at is None:
         # Logging out while viewing an account ends that view too, and says so in the account's log.
-        from .impersonation import close
-
         close(session, row.impersonation, how="logout", ip=ip, now=row.revoked_at)
     audit.record(session, Actor(user_id=row.user_id, ip=ip), "auth.logout", account_id=row.user.account_id)
     session.commit()
