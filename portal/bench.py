@@ -85,7 +85,7 @@ def seed_invoices(session, seller: Seller, account: Account, plan: Plan, count: 
     for i in range(count):
         start = T0 + timedelta(days=i)
         invoice = build_subscription_invoice(session, account, sub, plan, period_start=start,
-                                             period_end=start + timedelta(days=30), seller=seller)
+                                             period_end=start + timedelta(days=30), seller=seller, now=start)
         issue_invoice(session, invoice, account, seller, now=start)
         mark_paid(invoice, amount_cents=invoice.total_cents, now=start, payment_method_label="Visa •••• 4242",
                   transaction_id=f"ch_bench_{i}")

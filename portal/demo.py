@@ -154,7 +154,7 @@ def _history(session: Session, gateway: PaymentGateway, account: Account, plan: 
         start = add_months(first, i)
         issued = _midnight(start)
         invoice = build_subscription_invoice(session, account, subscription, plan, period_start=issued,
-                                             period_end=_midnight(add_months(start, 1)), seller=seller)
+                                             period_end=_midnight(add_months(start, 1)), seller=seller, now=issued)
         if i == void_month:
             # Issued with a mistake, voided, and replaced by a one-off invoice for the same period.
             invoice.subscription_id = None
@@ -164,7 +164,7 @@ def _history(session: Session, gateway: PaymentGateway, account: Account, plan: 
             invoice.status_version += 1
             session.commit()
             invoice = build_subscription_invoice(session, account, subscription, plan, period_start=issued,
-                                                 period_end=_midnight(add_months(start, 1)), seller=seller)
+                                                 period_end=_midnight(add_months(start, 1)), seller=seller, now=issued)
         issue_invoice(session, invoice, account, seller, now=issued)
         # Written first, as a renewal does; recorded by hand so the history sends no receipts today.
         attempt = open_attempt(session, invoice, trigger="renewal", now=issued)

@@ -119,7 +119,8 @@ def seed_users(database, seller, count: int, *, now: datetime) -> list[User]:
             for n in range(INVOICES_PER_ACCOUNT):
                 period_start = start + timedelta(days=30) * n
                 invoice = build_subscription_invoice(session, account, sub, plan, period_start=period_start,
-                                                     period_end=period_start + timedelta(days=30), seller=seller)
+                                                     period_end=period_start + timedelta(days=30), seller=seller,
+                                                     now=period_start)
                 issue_invoice(session, invoice, account, seller, now=period_start)
                 session.flush()
                 label = "Visa •••• " + cards[0].last4

@@ -20,7 +20,7 @@ def close(session: Session, impersonation: Impersonation, *, how: str, now: date
     impersonation.end_reason = how
     action = "impersonation.expired" if how == "expired" else "impersonation.stopped"
     audit.record(session, Actor(user_id=impersonation.staff_user_id, ip=ip), action,
-                 account_id=impersonation.account_id, how=how, **details(impersonation))
+                 now=now, account_id=impersonation.account_id, how=how, **details(impersonation))
 
 
 def details(impersonation: Impersonation) -> dict:

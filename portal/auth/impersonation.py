@@ -96,7 +96,7 @@ def start(session: Session, token: str, *, account_id: int, reason: str, user_id
     session.flush()
     new_token = sessions.rotate_session(session, parent, impersonation_id=impersonation.id, ip=ip,
                                         user_agent=user_agent, now=now)
-    audit.record(session, Actor(user_id=staff.id, ip=ip), "impersonation.started", account_id=account.id,
+    audit.record(session, Actor(user_id=staff.id, ip=ip), "impersonation.started", now=now, account_id=account.id,
                  **_details(impersonation))
     session.commit()
     return Started(impersonation, new_token)
@@ -120,11 +120,12 @@ def is_expired(impersonation: Impersonation, now: datetime | None = None) -> boo
 
 
 def record_refusal(session: Session, impersonation: Impersonation, *, endpoint: str, method: str, path: str,
-                   ip: str = "") -> None:
+                   ip: str = "", now: datetime | None = None) -> None:
     """Audit a change refused because it was attempted while viewing as a customer."""
+    now = now or utcnow()
     audit.record(session, Actor(user_id=impersonation.user_id, impersonator_id=impersonation.staff_user_id, ip=ip),
-                 "impersonation.refused", account_id=impersonation.account_id, endpoint=endpoint, method=method,
-                 path=path.replace("\x00", "")[:300], **_details(impersonation))
+                 "impersonation.refused", now=now, account_id=impersonation.account_id, endpoint=endpoint,
+                 method=method, path=path.replace("\x00", "")[:300], **_details(impersonation))
     session.commit()
 
 

@@ -215,7 +215,7 @@ def collect_now(database: Database, gateway: PaymentGateway, invoice_id: int, *,
                                    "then retry the payment.")
             session.flush()
             if actor is not None:
-                audit.record(session, actor, "invoice.payment_retried", account_id=invoice.account_id,
+                audit.record(session, actor, "invoice.payment_retried", now=now, account_id=invoice.account_id,
                              invoice_id=invoice.id, invoice_number=invoice.number, amount_cents=attempt.amount_cents,
                              currency=attempt.currency, attempt_id=attempt.id)
             session.commit()
@@ -304,10 +304,10 @@ def settle_payment(session: Session, invoice: Invoice, subscription: Subscriptio
     if applied.paid_in_full:
         if subscription is not None:
             advance_after_payment(subscription, invoice, now=now)
-        outbox.payment_received(session, invoice, account, restored=was in ("past_due", "suspended"))
+        outbox.payment_received(session, invoice, account, restored=was in ("past_due", "suspended"), now=now)
     elif applied.applied_cents:
-        outbox.payment_received(session, invoice, account, restored=False, partial_key=(attempt.id if attempt else
-                                                                                        transaction_id))
+        outbox.payment_received(session, invoice, account, restored=False,
+                                partial_key=attempt.id if attempt else transaction_id, now=now)
     if applied.surplus_cents:
         reason = _surplus_reason(invoice, state_before, currency, amount_cents, due_before, applied)
         if attempt is not None and attempt.processor_payment_id:
@@ -317,9 +317,9 @@ def settle_payment(session: Session, invoice: Invoice, subscription: Subscriptio
             # Money that did not come through the processor (none today): a person must send it back.
             log.error("surplus of %s on %s without a processor payment to refund", applied.surplus_cents,
                       invoice.number)
-            audit.record(session, Actor.system(), "payment.surplus_needs_review", account_id=invoice.account_id,
-                         invoice_id=invoice.id, invoice_number=invoice.number, amount_cents=applied.surplus_cents,
-                         currency=currency.upper(), reason=reason)
+            audit.record(session, Actor.system(), "payment.surplus_needs_review", now=now,
+                         account_id=invoice.account_id, invoice_id=invoice.id, invoice_number=invoice.number,
+                         amount_cents=applied.surplus_cents, currency=currency.upper(), reason=reason)
     return applied
 
 

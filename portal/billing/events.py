@@ -245,7 +245,7 @@ def setup_intent_succeeded(session, gateway, intent, now, policy) -> str:
     account = session.scalar(select(Account).where(Account.processor_customer_id == customer)) if customer else None
     if account is None or not payment_method:
         return "unknown customer"
-    card = cards.save_confirmed_card(session, gateway, account.id, setup_intent_id, actor=Actor.system())
+    card = cards.save_confirmed_card(session, gateway, account.id, setup_intent_id, actor=Actor.system(), now=now)
     return f"card {card.id} saved"
 
 
@@ -272,8 +272,8 @@ def payment_method_updated(session, gateway, payment_method, now, policy) -> str
     card.exp_year = exp_year or card.exp_year
     if name:
         card.cardholder_name = name
-    audit.record(session, Actor.system(), "card.updated_by_processor", account_id=card.account_id, card_id=card.id,
-                 before=f"{before[0]} {before[1]:02d}/{before[2]}",
+    audit.record(session, Actor.system(), "card.updated_by_processor", now=now, account_id=card.account_id,
+                 card_id=card.id, before=f"{before[0]} {before[1]:02d}/{before[2]}",
                  after=f"{card.label} {card.exp_month:02d}/{card.exp_year}")
     return "card updated"
 
@@ -284,8 +284,8 @@ def payment_method_detached(session, gateway, payment_method, now, policy) -> st
     if card is None or card.detached_at is not None:
         return "nothing to do"
     card.detached_at, card.is_default = now, False
-    audit.record(session, Actor.system(), "card.detached_by_processor", account_id=card.account_id, card_id=card.id,
-                 card=card.label)
+    audit.record(session, Actor.system(), "card.detached_by_processor", now=now, account_id=card.account_id,
+                 card_id=card.id, card=card.label)
     return "card removed"
 
 

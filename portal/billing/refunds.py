@@ -136,7 +136,7 @@ def refund_invoice(database: Database, gateway, account_id: int, invoice_id: int
                         origin="portal", idempotency_key=key, created_by_user_id=actor.user_id, created_at=now)
         session.add(refund)
         session.flush()
-        audit.record(session, actor, "refund.created", account_id=invoice.account_id, invoice_id=invoice.id,
+        audit.record(session, actor, "refund.created", now=now, account_id=invoice.account_id, invoice_id=invoice.id,
                      invoice_number=invoice.number, refund_id=refund.id, amount_cents=amount_cents,
                      currency=invoice.currency, destination=destination, reason=reason)
         if destination == "credit":
@@ -207,11 +207,11 @@ def _set_status(session: Session, invoice: Invoice, refund: Refund, status: str,
         invoice.amount_refunded_cents = min(total, invoice.amount_paid_cents)
         invoice.status_version = invoice.status_version + 1
     if refund.status in COUNTING and (refund.processor_refund_id or refund.destination == "credit"):
-        _confirm(session, invoice, refund)
+        _confirm(session, invoice, refund, now=now)
     return changed
 
 
-def _confirm(session: Session, invoice: Invoice, refund: Refund) -> None:
+def _confirm(session: Session, invoice: Invoice, refund: Refund, *, now: datetime) -> None:
     account = session.get(Account, invoice.account_id)
     amount = format_money(refund.amount_cents, refund.currency)
     if refund.kind == "surplus":
@@ -222,7 +222,7 @@ def _confirm(session: Session, invoice: Invoice, refund: Refund) -> None:
         subject = f"Refund of {amount} for invoice {invoice.number}"
     outbox.enqueue(session, dedupe_key=f"refund-{refund.id}", kind="refund_issued", to=account.billing_email,
                    account_id=account.id, subject=subject, template="refund_issued",
-                   context={"refund": refund, "invoice": invoice, "account": account})
+                   context={"refund": refund, "invoice": invoice, "account": account}, now=now)
 
 
 def settle_pending_refunds(database: Database, gateway, *, now: datetime,
@@ -283,7 +283,7 @@ def refund_surplus(session: Session, invoice: Invoice, attempt: PaymentAttempt, 
     session.add(refund)
     session.flush()
     invoice.status_version = invoice.status_version + 1  # the PDF lists the refund
-    audit.record(session, Actor.system(), "refund.surplus_created", account_id=invoice.account_id,
+    audit.record(session, Actor.system(), "refund.surplus_created", now=now, account_id=invoice.account_id,
                  invoice_id=invoice.id, invoice_number=invoice.number, refund_id=refund.id, amount_cents=amount_cents,
                  currency=currency, attempt_id=attempt.id, reason=reason)
     log.warning("%s: %s of surplus from attempt %s is being refunded automatically", invoice.number, amount_cents,
@@ -387,7 +387,7 @@ def apply_charge_refunded(session: Session, gateway, charge: dict, now: datetime
             refund = _dashboard_refund(session, invoice, missing, now=now, processor_refund_id=None,
                                        key=f"processor-{charge.get('id')}-{refunded}")
             _set_status(session, invoice, refund, "succeeded", now=now)
-            _confirm(session, invoice, refund)  # no processor id to wait for: the amount is what we know
+            _confirm(session, invoice, refund, now=now)  # no processor id to wait for: the amount is what we know
             created += 1
     return f"{created} new refund(s); refunded {invoice.amount_refunded_cents}"
 
@@ -403,7 +403,7 @@ def _dashboard_refund(session: Session, invoice: Invoice, amount_cents: int, *, 
     session.add(refund)
     session.flush()
     invoice.status_version = invoice.status_version + 1
-    audit.record(session, Actor.system(), "refund.recorded_from_processor", account_id=invoice.account_id,
+    audit.record(session, Actor.system(), "refund.recorded_from_processor", now=now, account_id=invoice.account_id,
                  invoice_id=invoice.id, invoice_number=invoice.number, refund_id=refund.id, amount_cents=amount_cents,
                  currency=invoice.currency, processor_refund_id=processor_refund_id or "")
     return refund

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import Database
-from ..models import Account, Invoice, PaymentAttempt, Subscription
+from ..models import Account, Invoice, PaymentAttempt, Subscription, utcnow
 from ..notifications import outbox
 from .. import audit
 from . import credits, refunds
@@ -138,7 +138,7 @@ def void_invoice(database: Database, gateway: PaymentGateway, account_id: int, i
             session.flush()
             if not outstanding_invoices(session, invoice.account_id):
                 advance_after_payment(subscription, invoice, now=now)
-        audit.record(session, actor, "invoice.voided", account_id=invoice.account_id, invoice_id=invoice.id,
+        audit.record(session, actor, "invoice.voided", now=now, account_id=invoice.account_id, invoice_id=invoice.id,
                      invoice_number=invoice.number, amount_cents=invoice.total_cents, currency=invoice.currency,
                      reason=reason)
         session.commit()
@@ -183,8 +183,10 @@ def retry_invoice_payment(database: Database, gateway: PaymentGateway, account_i
         return RetryOutcome(number, outcome.status, f"The payment for {number} failed: {why}")
 
 
-def resend_invoice(session: Session, account_id: int, invoice_id: int, *, actor: Actor, request_key: str) -> Invoice:
+def resend_invoice(session: Session, account_id: int, invoice_id: int, *, actor: Actor, request_key: str,
+                   now: datetime | None = None) -> Invoice:
     """E-mail the invoice (with its PDF) to the billing e-mail again: a new message per request."""
+    now = now or utcnow()
     invoice = session.scalar(select(Invoice).where(Invoice.id == invoice_id, Invoice.account_id == account_id,
                                                    Invoice.status != "draft"))
     if invoice is None:
@@ -194,8 +196,8 @@ def resend_invoice(session: Session, account_id: int, invoice_id: int, *, actor:
                    to=account.billing_email, account_id=account.id,
                    subject=f"Invoice {invoice.number} from {invoice.seller_snapshot.get('name', '')}".strip(),
                    template="invoice_copy", context={"invoice": invoice, "account": account},
-                   attachments=[{"type": "invoice_pdf", "invoice_id": invoice.id}])
-    audit.record(session, actor, "invoice.resent", account_id=account.id, invoice_id=invoice.id,
+                   attachments=[{"type": "invoice_pdf", "invoice_id": invoice.id}], now=now)
+    audit.record(session, actor, "invoice.resent", now=now, account_id=account.id, invoice_id=invoice.id,
                  invoice_number=invoice.number, to=account.billing_email)
     session.commit()
     return invoice
@@ -234,7 +236,7 @@ def record_wire_payment(database: Database, gateway: PaymentGateway, account_id:
         subscription = session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
         settle_payment(session, invoice, subscription, amount_cents=amount, currency=invoice.currency, now=paid_at,
                        label="Wire transfer", transaction_id=reference)
-        audit.record(session, actor, "invoice.wire_payment_recorded", account_id=invoice.account_id,
+        audit.record(session, actor, "invoice.wire_payment_recorded", now=now, account_id=invoice.account_id,
                      invoice_id=invoice.id, invoice_number=invoice.number, amount_cents=amount,
                      currency=invoice.currency, reference=reference, received_on=received_on.isoformat())
         session.commit()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def render_invoice_pdf(invoice: Invoice) -> bytes:
     return out.getvalue()
 
 
-def invoice_pdf(session: Session, invoice: Invoice) -> bytes:
+def invoice_pdf(session: Session, invoice: Invoice, *, now: datetime) -> bytes:
     """The PDF of an issued invoice: from the cache when this status version was rendered before,
     otherwise rendered now and stored.
 
@@ -109,7 +110,7 @@ def invoice_pdf(session: Session, invoice: Invoice) -> bytes:
         with session.begin_nested():
             # Core insert: the bytes need not sit in the session's identity map for its lifetime.
             session.execute(insert(InvoicePdf).values(invoice_id=invoice.id, status_version=version,
-                                                      content=content))
+                                                      content=content, created_at=now))
     except IntegrityError:
         log.debug("invoice %s v%s: a concurrent render stored its PDF first", invoice.id, version)
     return content

@@ -38,7 +38,7 @@ def pdf(invoice_id: int):
     from ..documents.pdf import invoice_pdf
 
     invoice = invoices.get_invoice(db(), account_id(), invoice_id)
-    content = invoice_pdf(db(), invoice)
+    content = invoice_pdf(db(), invoice, now=utcnow())
     db().commit()
     response = current_app.response_class(content, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="{invoice.filename}"'
@@ -54,7 +54,8 @@ def email_copy(invoice_id: int):
     key = request.form.get("request_key", "")
     if not _KEY.match(key):
         key = new_key()
-    invoice = invoices.send_invoice_copy(db(), account_id(), invoice_id, to=current_user.email, request_key=key)
+    invoice = invoices.send_invoice_copy(db(), account_id(), invoice_id, to=current_user.email, request_key=key,
+                                        now=utcnow())
     message = f"A copy of {invoice.number} is on its way to {current_user.email}."
     return done(message, url_for("billing.page") + "#invoices",
                 partial=lambda msg: render("base.html", block="toast", toast_message=msg, oob_swap=True))

@@ -326,14 +326,14 @@ def test_without_a_refund_list_the_missing_amount_is_recorded_once(database, ses
 
 def test_the_pdf_shows_refunds_and_credit_notes_and_re_renders_after_a_refund(
         database, session, gateway, invoice, actor):
-    before = pdf_text(pdf.invoice_pdf(session, invoice))
+    before = pdf_text(pdf.invoice_pdf(session, invoice, now=NOW))
     session.commit()
     assert "Refunded" not in before
     refund(database, gateway, invoice, actor, 500, reason="Goodwill")
     refund(database, gateway, invoice, actor, 300, reason="Outage", destination="credit")
     session.expire_all()
     invoice = session.get(Invoice, invoice.id)
-    text = pdf_text(pdf.invoice_pdf(session, invoice))
+    text = pdf_text(pdf.invoice_pdf(session, invoice, now=NOW))
     assert "Partially refunded $8.00" in text and "Amount refunded $8.00" in text
     assert "REFUNDS AND CREDIT NOTES" in text
     assert "Refund to the original payment · Goodwill Refunded $5.00" in text
