@@ -1,4 +1,9 @@
-"""The web layer: blueprints that parse input, call one service and render a page or a block."""
+"""The web layer: blueprints that parse input, call one service and render a page or a block.
+
+The top layer, and with the app factory (``portal/__init__.py``), ``portal/extensions.py`` and
+``portal/cli.py`` the only code that imports Flask, Flask-Login or Werkzeug. It may import every service
+package; nothing but the app factory imports it.
+"""
 from __future__ import annotations
 
 import secrets
