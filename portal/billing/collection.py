@@ -25,18 +25,18 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from .. import audit
+from ..audit import Actor
 from ..db import Database
+from ..errors import InvoiceNotOpen, NothingToPay, PaymentInProgress, ProcessorDown
 from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, Subscription
+from ..money import format_money
 from ..notifications import outbox
 from ..payments.gateway import PaymentDetails, PaymentGateway, PaymentResult, ProcessorError, ProcessorUnavailable
-from .. import audit
 from . import refunds
-from ..audit import Actor
 from .cards import default_card
 from .dunning import AUTOMATIC, RetryPolicy, after_failure, outstanding_invoices, reason_text
-from ..errors import InvoiceNotOpen, NothingToPay, PaymentInProgress, ProcessorDown
 from .invoices import PaymentApplied, apply_payment, lock_invoice
-from ..money import format_money
 from .periods import add_interval
 
 log = logging.getLogger(__name__)

@@ -11,11 +11,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import Account, CreditEntry, Invoice, Plan, Subscription
-from ..notifications import outbox
 from .. import audit
 from ..audit import Actor
 from ..errors import InvalidInput, NotFound
+from ..models import Account, CreditEntry, Invoice, Plan, Subscription
+from ..notifications import outbox
 from .invoices import credit_balance
 
 KIND_LABELS = {"grant": "Credit granted", "refund_as_credit": "Refund as credit", "applied": "Used on invoice",

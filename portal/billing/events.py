@@ -17,15 +17,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .. import audit
+from ..audit import Actor
 from ..db import Database
+from ..errors import ProcessorDown
 from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, ProcessorEvent
 from ..payments.gateway import PaymentGateway, PaymentResult, ProcessorError
-from .. import audit
 from . import cards, payloads, refunds
-from ..audit import Actor
 from .collection import OPEN_ATTEMPT_STATUSES, execute_attempt, record_outcome
 from .dunning import RetryPolicy
-from ..errors import ProcessorDown
 from .payloads import MalformedEvent
 
 log = logging.getLogger(__name__)

@@ -9,10 +9,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ..bounds import parse_int
+from ..errors import NotFound
 from ..models import (Account, CreditEntry, Invoice, InvoiceLine, InvoiceNumberSequence, InvoiceTaxLine, Plan,
                       Subscription)
 from . import addresses
-from ..errors import NotFound
 from .seller import Seller
 from .tax import TaxError, calculate_tax, format_rate
 

@@ -17,16 +17,16 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from .. import audit
+from ..audit import Actor
 from ..db import Database
+from ..errors import InvalidInput, RefundFailed, RefundRefused
 from ..models import Account, CreditEntry, Invoice, PaymentAttempt, Refund
+from ..money import format_money
 from ..notifications import outbox
 from ..payments.gateway import PaymentGateway, ProcessorError, ProcessorUnavailable, RefundResult
-from .. import audit
 from . import payloads
-from ..audit import Actor
-from ..errors import InvalidInput, RefundFailed, RefundRefused
 from .invoices import lock_invoice
-from ..money import format_money
 
 log = logging.getLogger(__name__)
 

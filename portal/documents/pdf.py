@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
+from ..errors import InvoiceNotIssued
 from ..models import Invoice, InvoicePdf
 from .rendering import render
-from ..errors import InvoiceNotIssued
 
 log = logging.getLogger(__name__)
 

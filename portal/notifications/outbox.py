@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import Account, Invoice, OutboxMessage
 from ..documents.rendering import render
+from ..models import Account, Invoice, OutboxMessage
 
 
 def enqueue(session: Session, *, dedupe_key: str, kind: str, to: str, subject: str, template: str,
