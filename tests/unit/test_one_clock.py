@@ -82,6 +82,10 @@ def test_a_worker_pass_stamps_only_the_time_it_is_given(settings, database, sess
         "invoice_issued", "payment_received", "payment_failed", "card_expiring"}
     assert session.scalar(select(InvoicePdf)) is not None  # rendered to attach it
 
+    scanned = {f"{table.name}.{column.name}" for table, column in datetime_columns()}
+    assert {"audit_events.occurred_at", "outbox_messages.next_attempt_at", "invoices.created_at",
+            "credit_entries.created_at", "processor_events.created_at"} <= scanned
+
     real_now = datetime.now(timezone.utc)
     stamped, near_real_clock = 0, []
     for table, column in datetime_columns():
