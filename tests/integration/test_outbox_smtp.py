@@ -117,7 +117,7 @@ def queue_without_pdf(database, session, sandbox, count: int = 1) -> list[Outbox
     session.query(OutboxMessage).delete()
     messages = [enqueue(session, dedupe_key=f"test-invoice-{invoice.id}", kind="invoice_issued",
                         to=account.billing_email, account_id=account.id, subject=f"Invoice {invoice.number}",
-                        template="invoice_issued", context={"invoice": invoice, "account": account})
+                        template="invoice_issued", context={"invoice": invoice, "account": account}, now=utcnow())
                 for invoice, account in pairs]
     session.commit()
     return messages
