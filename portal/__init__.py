@@ -35,13 +35,13 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
     from .billing.dunning import RetryPolicy
-    from .notifications import rendering
+    from .documents import rendering
 
     rendering.configure(base_url=settings.base_url)
     database = database or Database(settings.database_url)
     app.extensions["portal.settings"] = settings
-    # Parsed once; passed to every service that may record a failed payment (no process-wide global).
-    app.extensions["portal.retry_policy"] = RetryPolicy.parse(settings.retry_schedule)
+    # Built once from the settings' days; passed to every service that may record a failed payment (no global).
+    app.extensions["portal.retry_policy"] = RetryPolicy(settings.retry_schedule)
     app.extensions["portal.db"] = database
     app.extensions["portal.gateway"] = gateway or build_gateway(settings, database)
 

@@ -124,7 +124,7 @@ def _services(clock=None):
         settings = load_settings(demo=not _has_secret())
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    from .notifications import rendering
+    from .documents import rendering
 
     rendering.configure(base_url=settings.base_url)
     database = Database(settings.database_url)
@@ -153,7 +153,7 @@ def billing_run(now_text: str | None, batch: int):
 
     now = _parse_now(now_text)
     settings, database, gateway, seller = _services(clock=lambda: now)
-    stats = run_renewals(database, gateway, seller, now=now, policy=RetryPolicy.parse(settings.retry_schedule),
+    stats = run_renewals(database, gateway, seller, now=now, policy=RetryPolicy(settings.retry_schedule),
                          batch=batch, progress=_progress)
     if stats.invoiced:
         click.echo("", err=True)
@@ -174,7 +174,7 @@ def billing_reconcile(now_text: str | None, older_than: int):
 
     now = _parse_now(now_text)
     settings, database, gateway, _ = _services(clock=lambda: now)
-    policy = RetryPolicy.parse(settings.retry_schedule)
+    policy = RetryPolicy(settings.retry_schedule)
     delivered = deliver_sandbox_events(database, gateway, now=now, policy=policy)
     counts = reconcile(database, gateway, now=now, policy=policy, older_than=timedelta(minutes=older_than))
     click.echo(f"{now.isoformat()}: checked {counts['checked']}, settled {counts['settled']}"

@@ -65,7 +65,8 @@ class Settings:
     tax_rates_path: str | None = None
     vies_url: str | None = None
     vies_timeout: float = 3.0
-    retry_schedule: str = "3,7"
+    # Days after a failed renewal charge on which to retry: plain data here, the policy is built where it is used.
+    retry_schedule: tuple[int, ...] = (3, 7)
     # The largest amount a staff form accepts, in minor units: 1,000,000.00 (see ENVIRONMENT).
     max_amount_cents: int = 100_000_000
     smtp_url: str | None = None
@@ -182,16 +183,27 @@ def load_settings(*, demo: bool = False, overrides: dict | None = None) -> Setti
                           f"{MIN_SECRET_KEY_BYTES} random bytes, e.g. the output of "
                           '`python3 -c "import secrets; print(secrets.token_hex(32))"`.')
     values["proxy_hops"] = _proxy_hops(values["proxy_hops"])
-    from .billing.dunning import RetryPolicy
-
-    try:
-        RetryPolicy.parse(values["retry_schedule"])
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
+    values["retry_schedule"] = _retry_schedule(values["retry_schedule"])
     values["max_amount_cents"] = _max_amount(values["max_amount_cents"])
     if values["stripe_secret_key"] and not values["stripe_publishable_key"]:
         raise ConfigError("STRIPE_SECRET_KEY is set but STRIPE_PUBLISHABLE_KEY is not; Stripe.js needs it.")
     return Settings(**values)
+
+
+def _retry_schedule(value) -> tuple[int, ...]:
+    """Increasing positive days, from ``3,7`` (the environment) or a tuple (settings given in code)."""
+    if isinstance(value, str):
+        try:
+            days = tuple(int(part) for part in value.replace(" ", "").split(",") if part)
+        except ValueError as exc:
+            raise ConfigError(f"PORTAL_RETRY_SCHEDULE must be whole days separated by commas, not {value!r}") from exc
+    else:
+        days = tuple(value)
+    if not days:
+        return Settings.retry_schedule
+    if any(type(d) is not int or d <= 0 for d in days) or list(days) != sorted(set(days)):
+        raise ConfigError(f"PORTAL_RETRY_SCHEDULE must be increasing positive days, like 3,7, not {value!r}")
+    return days
 
 
 def _proxy_hops(value) -> int:

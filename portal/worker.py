@@ -19,7 +19,7 @@ from .payments.gateway import PaymentGateway
 def run_once(settings: Settings, database: Database, gateway: PaymentGateway, seller: Seller, *,
              now: datetime) -> str:
     # The retry schedule is the settings' own, passed down to everything that may record a failure.
-    policy = RetryPolicy.parse(settings.retry_schedule)
+    policy = RetryPolicy(settings.retry_schedule)
     # Outcomes first (the sandbox's delayed events, answers we never recorded), so a renewal never
     # retries an invoice that was in fact paid a moment ago.
     events = deliver_sandbox_events(database, gateway, now=now, policy=policy)

@@ -14,7 +14,7 @@ import pytest
 
 from portal.auth.passwords import hash_password
 from portal.billing import cards
-from portal.billing.audit import Actor
+from portal.audit import Actor
 from portal.billing.dunning import RetryPolicy
 from portal.models import Account, Plan, Subscription, User
 from portal.payments.gateway import CardDetails

@@ -20,33 +20,19 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..billing import audit
-from ..billing.audit import Actor
-from ..billing.errors import DomainError, InvalidInput, NotFound
+from .. import audit
+from ..audit import Actor
+from ..errors import InvalidInput, NestedImpersonation, NoCustomerToView, NotFound, ReauthenticationRequired
 from ..models import Account, LoginSession, User
 from ..models.account import Impersonation
 from . import sessions
+from .ending import close, details as _details
 
 DURATION = timedelta(minutes=30)
 REAUTH_WINDOW = timedelta(minutes=15)
 MAX_REASON = 500
 
 READ_ONLY_MESSAGE = "You are viewing this account as support staff; changes are made from the console."
-
-
-class NestedImpersonation(DomainError):
-    code = "impersonation_nested"
-    status = 409
-
-
-class NoCustomerToView(DomainError):
-    code = "impersonation_no_customer"
-    status = 409
-
-
-class ReauthenticationRequired(DomainError):
-    code = "reauthentication_required"
-    status = 401
 
 
 @dataclass(frozen=True)
@@ -110,7 +96,7 @@ def start(session: Session, token: str, *, account_id: int, reason: str, user_id
     session.flush()
     new_token = sessions.rotate_session(session, parent, impersonation_id=impersonation.id, ip=ip,
                                         user_agent=user_agent, now=now)
-    audit.record(session, Actor(user_id=staff.id, ip=ip), "impersonation.started", account_id=account.id,
+    audit.record(session, Actor(user_id=staff.id, ip=ip), "impersonation.started", now=now, account_id=account.id,
                  **_details(impersonation))
     session.commit()
     return Started(impersonation, new_token)
@@ -129,26 +115,17 @@ def stop(session: Session, token: str, *, ip: str = "", expired: bool = False,
     return Ended(row.impersonation, new_token)
 
 
-def close(session: Session, impersonation: Impersonation, *, how: str, ip: str = "",
-          now: datetime | None = None) -> None:
-    """Mark it ended (``stopped``, ``expired`` or ``logout``) and audit it; the caller commits."""
-    impersonation.ended_at = now or utcnow()
-    impersonation.end_reason = how
-    action = "impersonation.expired" if how == "expired" else "impersonation.stopped"
-    audit.record(session, Actor(user_id=impersonation.staff_user_id, ip=ip), action,
-                 account_id=impersonation.account_id, how=how, **_details(impersonation))
-
-
 def is_expired(impersonation: Impersonation, now: datetime | None = None) -> bool:
     return impersonation.expires_at <= (now or utcnow())
 
 
 def record_refusal(session: Session, impersonation: Impersonation, *, endpoint: str, method: str, path: str,
-                   ip: str = "") -> None:
+                   ip: str = "", now: datetime | None = None) -> None:
     """Audit a change refused because it was attempted while viewing as a customer."""
+    now = now or utcnow()
     audit.record(session, Actor(user_id=impersonation.user_id, impersonator_id=impersonation.staff_user_id, ip=ip),
-                 "impersonation.refused", account_id=impersonation.account_id, endpoint=endpoint, method=method,
-                 path=path.replace("\x00", "")[:300], **_details(impersonation))
+                 "impersonation.refused", now=now, account_id=impersonation.account_id, endpoint=endpoint,
+                 method=method, path=path.replace("\x00", "")[:300], **_details(impersonation))
     session.commit()
 
 
@@ -164,9 +141,3 @@ def effective_user(row: LoginSession, user: User) -> User | None:
     customer.session_token = user.session_token
     customer.impersonation = impersonation
     return customer
-
-
-def _details(impersonation: Impersonation) -> dict:
-    return {"impersonation_id": impersonation.id, "staff_user_id": impersonation.staff_user_id,
-            "customer_user_id": impersonation.user_id, "reason": impersonation.reason,
-            "expires_at": impersonation.expires_at.isoformat()}

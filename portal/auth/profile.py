@@ -1,26 +1,19 @@
 """A user's own login details: profile e-mail and password. Never the account's billing e-mail."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from ..billing import audit
-from ..billing.audit import Actor
-from ..billing.errors import InvalidInput, NotFound
-from ..models import LoginSession, User, utcnow
+from .. import audit
+from ..audit import Actor
+from ..errors import InvalidInput, NotFound, WrongPassword
+from ..models import LoginSession, User
 from .passwords import hash_password, verify_password
 from .sessions import _digest
 
 MIN_PASSWORD_LENGTH = 12
-
-
-class WrongPassword(InvalidInput):
-    """The current password given to confirm a change is wrong: a guess, which the web layer rate-limits."""
-
-    code = "wrong_password"
-
-    def __init__(self):
-        super().__init__({"current_password": "That isn't your current password."})
 
 
 def _user(session: Session, user_id: int) -> User:
@@ -30,7 +23,8 @@ def _user(session: Session, user_id: int) -> User:
     return user
 
 
-def change_email(session: Session, user_id: int, *, new_email: str, current_password: str, actor: Actor) -> User:
+def change_email(session: Session, user_id: int, *, new_email: str, current_password: str, actor: Actor,
+                 now: datetime) -> User:
     """Change the e-mail this person logs in with; asks for the password so a borrowed session can't."""
     user = _user(session, user_id)
     new_email = new_email.strip()
@@ -43,13 +37,13 @@ def change_email(session: Session, user_id: int, *, new_email: str, current_pass
     if old == new_email:
         return user
     user.email = new_email
-    audit.record(session, actor, "profile.email_changed", account_id=user.account_id, old=old, new=new_email)
+    audit.record(session, actor, "profile.email_changed", now=now, account_id=user.account_id, old=old, new=new_email)
     session.commit()
     return user
 
 
 def change_password(session: Session, user_id: int, *, current_password: str, new_password: str,
-                    keep_session_token: str | None, actor: Actor) -> User:
+                    keep_session_token: str | None, actor: Actor, now: datetime) -> User:
     """Set a new password and sign out every other browser, so a leaked old password is worthless."""
     user = _user(session, user_id)
     if not verify_password(user.password_hash, current_password):
@@ -63,7 +57,7 @@ def change_password(session: Session, user_id: int, *, current_password: str, ne
     session.execute(update(LoginSession)
                     .where(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None),
                            LoginSession.token_hash != (keep or ""))
-                    .values(revoked_at=utcnow()))
-    audit.record(session, actor, "profile.password_changed", account_id=user.account_id)
+                    .values(revoked_at=now))
+    audit.record(session, actor, "profile.password_changed", now=now, account_id=user.account_id)
     session.commit()
     return user

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .. import models
-from ..billing import audit
-from ..billing.audit import Actor
+from .. import audit, models
+from ..audit import Actor
 from ..models import LoginSession, User
+from .ending import close
 from .passwords import hash_password, needs_rehash, verify_password
 
 SESSION_LIFETIME = timedelta(hours=12)
@@ -53,7 +53,7 @@ def start_session(session: Session, user: User, *, ip: str = "", user_agent: str
     token = secrets.token_urlsafe(32)
     session.add(LoginSession(token_hash=_digest(token), user_id=user.id, created_at=now, authenticated_at=now,
                              expires_at=now + SESSION_LIFETIME, ip=ip[:64], user_agent=user_agent[:300]))
-    audit.record(session, Actor(user_id=user.id, ip=ip), "auth.login", account_id=user.account_id)
+    audit.record(session, Actor(user_id=user.id, ip=ip), "auth.login", now=now, account_id=user.account_id)
     session.commit()
     user.session_token = token
     return token
@@ -96,15 +96,14 @@ def rotate_session(session: Session, old: LoginSession, *, impersonation_id: int
     return token
 
 
-def end_session(session: Session, token: str, *, ip: str = "") -> None:
+def end_session(session: Session, token: str, *, ip: str = "", now: datetime | None = None) -> None:
+    now = now or utcnow()
     row = session.get(LoginSession, _digest(token))
     if row is None or row.revoked_at is not None:
         return
-    row.revoked_at = utcnow()
+    row.revoked_at = now
     if row.impersonation is not None and row.impersonation.ended_at is None:
         # Logging out while viewing an account ends that view too, and says so in the account's log.
-        from .impersonation import close
-
-        close(session, row.impersonation, how="logout", ip=ip, now=row.revoked_at)
-    audit.record(session, Actor(user_id=row.user_id, ip=ip), "auth.logout", account_id=row.user.account_id)
+        close(session, row.impersonation, how="logout", ip=ip, now=now)
+    audit.record(session, Actor(user_id=row.user_id, ip=ip), "auth.logout", now=now, account_id=row.user.account_id)
     session.commit()

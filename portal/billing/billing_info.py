@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from .. import audit
+from ..audit import Actor
+from ..errors import InvalidInput, NotFound
 from ..models import Account
-from . import audit, vat
+from . import vat
 from .addresses import validate_address
-from .audit import Actor
-from .errors import InvalidInput, NotFound
 
 EMAIL = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
 
@@ -54,7 +56,7 @@ def current_billing_info(session: Session, account_id: int) -> dict[str, str]:
     return billing_info_values(account)
 
 
-def update_billing_info(session: Session, account_id: int, values: dict[str, str], *, actor: Actor,
+def update_billing_info(session: Session, account_id: int, values: dict[str, str], *, actor: Actor, now: datetime,
                         policy: VatPolicy = VatPolicy()) -> BillingInfoChange:
     """Validate and save; on any error nothing is saved and every field's message is returned."""
     account = session.get(Account, account_id)
@@ -98,7 +100,7 @@ def update_billing_info(session: Session, account_id: int, values: dict[str, str
                   "vat_number"):
         setattr(account, field, clean[field])
     account.vat_status = vat_status
-    audit.record(session, actor, "billing_info.updated", account_id=account.id,
+    audit.record(session, actor, "billing_info.updated", now=now, account_id=account.id,
                  changes={k: {"old": old, "new": new} for k, (old, new) in changed.items()})
     session.commit()
     return BillingInfoChange(account=account, changed=changed, vat_notice=notice)

@@ -7,16 +7,17 @@ yes, running the verb again converges (every processor call here is safe to repe
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
+from .. import audit
+from ..audit import Actor
+from ..errors import CardInUse, CardSetupFailed, NotFound, ProcessorDown
 from ..models import BILLABLE_STATUSES, Account, PaymentMethod, Subscription, utcnow
 from ..payments.gateway import (CardDetails, CardError, CardInfo, PaymentGateway, ProcessorError,
                                 ProcessorUnavailable, SetupIntent)
-from . import audit
-from .audit import Actor
-from .errors import CardInUse, CardSetupFailed, NotFound, ProcessorDown
 
 
 def list_cards(session: Session, account_id: int) -> list[PaymentMethod]:
@@ -73,15 +74,16 @@ def start_card_setup(session: Session, gateway: PaymentGateway, account_id: int,
 
 
 def complete_card_setup(session: Session, gateway: PaymentGateway, account_id: int, setup_intent_id: str,
-                        *, actor: Actor) -> PaymentMethod:
-    """Save the card of a SetupIntent that has succeeded. Safe to call twice (page and webhook)."""
-    card = save_confirmed_card(session, gateway, account_id, setup_intent_id, actor=actor)
+                        *, actor: Actor, now: datetime | None = None) -> PaymentMethod:
+    """Save the card of a SetupIntent that has succeeded. Safe to call twice (page and webhook).
+    ``now`` is the request's clock unless the caller passes its own."""
+    card = save_confirmed_card(session, gateway, account_id, setup_intent_id, actor=actor, now=now or utcnow())
     session.commit()
     return card
 
 
 def save_confirmed_card(session: Session, gateway: PaymentGateway, account_id: int, setup_intent_id: str,
-                        *, actor: Actor) -> PaymentMethod:
+                        *, actor: Actor, now: datetime) -> PaymentMethod:
     """``complete_card_setup`` inside the caller's transaction (the webhook handler commits it together
     with the event it came from)."""
     account = _account(session, account_id)
@@ -101,30 +103,30 @@ def save_confirmed_card(session: Session, gateway: PaymentGateway, account_id: i
         _processor(gateway.set_default_card, account.processor_customer_id, info.processor_id,
                    idempotency_key=f"default-{info.processor_id}")
         _clear_default(session, account_id)
-    card = _new_card(account_id, info, is_default=make_default)
+    card = _new_card(account_id, info, is_default=make_default, now=now)
     session.add(card)
     session.flush()
-    audit.record(session, actor, "card.added", account_id=account_id, card_id=card.id, card=card.label,
+    audit.record(session, actor, "card.added", now=now, account_id=account_id, card_id=card.id, card=card.label,
                  default=make_default)
     return card
 
 
 def update_card(session: Session, gateway: PaymentGateway, account_id: int, card_id: int, *, exp_month: int,
-                exp_year: int, cardholder_name: str, actor: Actor) -> PaymentMethod:
+                exp_year: int, cardholder_name: str, actor: Actor, now: datetime) -> PaymentMethod:
     """Change a card's expiry or cardholder name (what a processor allows to change on a saved card)."""
     card = get_card(session, account_id, card_id)
     before = {"exp": f"{card.exp_month:02d}/{card.exp_year}", "name": card.cardholder_name}
     info = _processor(gateway.update_card, card.processor_id, exp_month=exp_month, exp_year=exp_year,
                       cardholder_name=cardholder_name, idempotency_key=_key("update", card.processor_id))
     card.exp_month, card.exp_year, card.cardholder_name = info.exp_month, info.exp_year, info.cardholder_name
-    audit.record(session, actor, "card.updated", account_id=account_id, card_id=card.id, card=card.label,
+    audit.record(session, actor, "card.updated", now=now, account_id=account_id, card_id=card.id, card=card.label,
                  before=before, after={"exp": f"{card.exp_month:02d}/{card.exp_year}", "name": card.cardholder_name})
     session.commit()
     return card
 
 
 def set_default_card(session: Session, gateway: PaymentGateway, account_id: int, card_id: int, *,
-                     actor: Actor) -> PaymentMethod:
+                     actor: Actor, now: datetime) -> PaymentMethod:
     """Make this card the one renewals charge, here and at the processor."""
     card = get_card(session, account_id, card_id)
     if card.is_default:
@@ -136,23 +138,23 @@ def set_default_card(session: Session, gateway: PaymentGateway, account_id: int,
     previous = default_card(session, account_id)
     _clear_default(session, account_id)
     card.is_default = True
-    audit.record(session, actor, "card.default_set", account_id=account_id, card_id=card.id, card=card.label,
+    audit.record(session, actor, "card.default_set", now=now, account_id=account_id, card_id=card.id, card=card.label,
                  previous=previous.label if previous else None)
     session.commit()
     return card
 
 
 def delete_card(session: Session, gateway: PaymentGateway, account_id: int, card_id: int, *,
-                actor: Actor) -> PaymentMethod:
+                actor: Actor, now: datetime) -> PaymentMethod:
     """Remove a card, unless it is the default card an active or past-due subscription relies on."""
     card = get_card(session, account_id, card_id)
     if card.is_default and has_billable_subscription(session, account_id):
         raise CardInUse(f"{card.label} is the default card for your subscription, so it can't be deleted. "
                         "Add a different card and set it as default first.")
     _processor(gateway.detach_card, card.processor_id, idempotency_key=_key("detach", card.processor_id))
-    card.detached_at = utcnow()
+    card.detached_at = now
     card.is_default = False
-    audit.record(session, actor, "card.deleted", account_id=account_id, card_id=card.id, card=card.label)
+    audit.record(session, actor, "card.deleted", now=now, account_id=account_id, card_id=card.id, card=card.label)
     session.commit()
     return card
 
@@ -177,10 +179,10 @@ def _clear_default(session: Session, account_id: int) -> None:
     session.flush()
 
 
-def _new_card(account_id: int, info: CardInfo, *, is_default: bool) -> PaymentMethod:
+def _new_card(account_id: int, info: CardInfo, *, is_default: bool, now: datetime) -> PaymentMethod:
     return PaymentMethod(account_id=account_id, processor_id=info.processor_id, brand=info.brand, last4=info.last4,
                          exp_month=info.exp_month, exp_year=info.exp_year, cardholder_name=info.cardholder_name,
-                         is_default=is_default)
+                         is_default=is_default, created_at=now)
 
 
 def _key(operation: str, subject: str) -> str:

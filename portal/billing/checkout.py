@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..errors import InvoiceNotPayable, NotFound, PaymentInProgress, ProcessorDown
 from ..models import Account, Invoice, PaymentAttempt
 from ..payments.gateway import PaymentGateway, ProcessorError, ProcessorUnavailable
 from .cards import ensure_processor_customer
 from .collection import claim, in_flight_message, next_attempt_number
-from .errors import InvoiceNotPayable, NotFound, PaymentInProgress, ProcessorDown
 
 CHECKOUT_LIFETIME = timedelta(hours=1)  # Stripe accepts 30 minutes to 24 hours
 # A page about to expire is not handed out again: the customer would land on an expired page.

@@ -25,17 +25,18 @@ from datetime import datetime, time, timedelta, timezone
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from .. import audit
+from ..audit import Actor
 from ..db import Database
+from ..errors import InvalidInput, InvoiceNotOpen, NothingToPay, PaymentInProgress, ProcessorDown
 from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, Subscription
+from ..money import format_money, parse_received_on
 from ..notifications import outbox
 from ..payments.gateway import PaymentDetails, PaymentGateway, PaymentResult, ProcessorError, ProcessorUnavailable
-from . import audit, refunds
-from .audit import Actor
+from . import refunds
 from .cards import default_card
 from .dunning import AUTOMATIC, RetryPolicy, after_failure, outstanding_invoices, reason_text
-from .errors import InvalidInput, InvoiceNotOpen, NothingToPay, PaymentInProgress, ProcessorDown
 from .invoices import PaymentApplied, apply_payment, lock_invoice
-from .money import format_money, parse_received_on
 from .periods import add_interval
 
 log = logging.getLogger(__name__)
@@ -232,7 +233,7 @@ def collect_now(database: Database, gateway: PaymentGateway, invoice_id: int, *,
                                    "then retry the payment.")
             session.flush()
             if actor is not None:
-                audit.record(session, actor, "invoice.payment_retried", account_id=invoice.account_id,
+                audit.record(session, actor, "invoice.payment_retried", now=now, account_id=invoice.account_id,
                              invoice_id=invoice.id, invoice_number=invoice.number, amount_cents=attempt.amount_cents,
                              currency=attempt.currency, attempt_id=attempt.id)
             session.commit()
@@ -321,10 +322,10 @@ def settle_payment(session: Session, invoice: Invoice, subscription: Subscriptio
     if applied.paid_in_full:
         if subscription is not None:
             advance_after_payment(subscription, invoice, now=now)
-        outbox.payment_received(session, invoice, account, restored=was in ("past_due", "suspended"))
+        outbox.payment_received(session, invoice, account, restored=was in ("past_due", "suspended"), now=now)
     elif applied.applied_cents:
-        outbox.payment_received(session, invoice, account, restored=False, partial_key=(attempt.id if attempt else
-                                                                                        transaction_id))
+        outbox.payment_received(session, invoice, account, restored=False,
+                                partial_key=attempt.id if attempt else transaction_id, now=now)
     if applied.surplus_cents:
         reason = _surplus_reason(invoice, state_before, currency, amount_cents, due_before, applied)
         if attempt is not None and attempt.processor_payment_id:
@@ -334,9 +335,9 @@ def settle_payment(session: Session, invoice: Invoice, subscription: Subscriptio
             # Money that did not come through the processor (none today): a person must send it back.
             log.error("surplus of %s on %s without a processor payment to refund", applied.surplus_cents,
                       invoice.number)
-            audit.record(session, Actor.system(), "payment.surplus_needs_review", account_id=invoice.account_id,
-                         invoice_id=invoice.id, invoice_number=invoice.number, amount_cents=applied.surplus_cents,
-                         currency=currency.upper(), reason=reason)
+            audit.record(session, Actor.system(), "payment.surplus_needs_review", now=now,
+                         account_id=invoice.account_id, invoice_id=invoice.id, invoice_number=invoice.number,
+                         amount_cents=applied.surplus_cents, currency=currency.upper(), reason=reason)
     return applied
 
 
@@ -508,7 +509,7 @@ def record_wire_payment(database: Database, gateway: PaymentGateway, account_id:
         subscription = session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
         settle_payment(session, invoice, subscription, amount_cents=amount, currency=invoice.currency, now=paid_at,
                        label="Wire transfer", transaction_id=reference)
-        audit.record(session, actor, "invoice.wire_payment_recorded", account_id=invoice.account_id,
+        audit.record(session, actor, "invoice.wire_payment_recorded", now=now, account_id=invoice.account_id,
                      invoice_id=invoice.id, invoice_number=invoice.number, amount_cents=amount,
                      currency=invoice.currency, reference=reference, received_on=received.isoformat())
         session.commit()

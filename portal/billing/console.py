@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from ..models import Account, AuditEvent, CreditEntry, Invoice, OutboxMessage, PaymentAttempt, PaymentMethod, \
     Refund, Subscription, User
 from . import credits, refunds
-from .errors import NotFound
-from .money import amount_text
+from ..errors import NotFound
+from ..money import amount_text
 from .overview import current_subscription
 
 SEARCH_PAGE_SIZE = 20

@@ -11,13 +11,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .. import audit
+from ..audit import Actor
+from ..errors import InvalidInput, NotFound
 from ..models import Account, CreditEntry, Invoice, Plan, Subscription
 from ..notifications import outbox
-from . import audit
-from .audit import Actor
-from .errors import InvalidInput, NotFound
 from .invoices import credit_balance
-from .money import format_money, parse_amount
+from ..money import format_money, parse_amount
 
 KIND_LABELS = {"grant": "Credit granted", "refund_as_credit": "Refund as credit", "applied": "Used on invoice",
                "reversal": "Reversed"}
@@ -90,12 +90,12 @@ def grant_credit(session: Session, account_id: int, *, amount_cents: int | None,
                         reason=reason, created_by_user_id=actor.user_id, created_at=now)
     session.add(entry)
     session.flush()
-    audit.record(session, actor, "credit.granted", account_id=account.id, credit_entry_id=entry.id,
+    audit.record(session, actor, "credit.granted", now=now, account_id=account.id, credit_entry_id=entry.id,
                  amount_cents=amount_cents, currency=currency, reason=reason)
     balance = credit_balance(session, account.id)
     outbox.enqueue(session, dedupe_key=f"credit-granted-{entry.id}", kind="credit_granted", to=account.billing_email,
                    account_id=account.id, subject="A credit was added to your account", template="credit_granted",
-                   context={"entry": entry, "account": account, "balance_cents": balance})
+                   context={"entry": entry, "account": account, "balance_cents": balance}, now=now)
     session.commit()
     return entry
 

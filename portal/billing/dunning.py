@@ -51,21 +51,10 @@ def reason_text(code: str | None) -> str:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Days after the first failure on which to retry automatically."""
+    """Days after the first failure on which to retry automatically (``Settings.retry_schedule``, which
+    validates them; built by whoever runs the services and passed in, never held in a global)."""
 
     days: tuple[int, ...] = (3, 7)
-
-    @classmethod
-    def parse(cls, text: str | None) -> "RetryPolicy":
-        if not text:
-            return cls()
-        try:
-            days = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
-        except ValueError as exc:
-            raise ValueError(f"PORTAL_RETRY_SCHEDULE must be whole days separated by commas, not {text!r}") from exc
-        if any(d <= 0 for d in days) or list(days) != sorted(set(days)):
-            raise ValueError("PORTAL_RETRY_SCHEDULE must be increasing positive days, like 3,7")
-        return cls(days)
 
 
 def _failures(session: Session, invoice: Invoice) -> list[PaymentAttempt]:
@@ -86,7 +75,7 @@ def after_failure(session: Session, attempt: PaymentAttempt, invoice: Invoice, s
         invoice.auto_retry, invoice.next_retry_at = False, None
         if subscription.status == "active":
             subscription.status = "past_due"
-        outbox.action_required(session, invoice, account)
+        outbox.action_required(session, invoice, account, now=now)
         return
     failures = _failures(session, invoice)
     first = failures[0].completed_at or now if failures else now
@@ -97,11 +86,12 @@ def after_failure(session: Session, attempt: PaymentAttempt, invoice: Invoice, s
         if subscription.status == "active":
             subscription.status = "past_due"
         outbox.payment_failed(session, invoice, account, attempt, reason=reason_text(attempt.failure_code),
-                              next_retry=invoice.next_retry_at, final=retries_done + 1 == len(days))
+                              next_retry=invoice.next_retry_at, final=retries_done + 1 == len(days), now=now)
     else:
         invoice.next_retry_at = None
         subscription.status = "suspended"
-        outbox.subscription_suspended(session, invoice, account, reason=reason_text(attempt.failure_code))
+        outbox.subscription_suspended(session, invoice, account, reason=reason_text(attempt.failure_code),
+                                      now=now)
 
 
 def outstanding_invoices(session: Session, account_id: int) -> list[Invoice]:
@@ -126,7 +116,7 @@ def send_card_expiry_reminders(database: Database, *, now: datetime, days_before
             expires = card_expiry(card)
             if today <= expires <= today + timedelta(days=days_before):
                 account = session.get(Account, card.account_id)
-                if outbox.card_expiring(session, card, account, expires=expires) is not None:
+                if outbox.card_expiring(session, card, account, expires=expires, now=now) is not None:
                     sent += 1
         session.commit()
     return sent

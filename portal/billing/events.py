@@ -17,14 +17,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .. import audit
+from ..audit import Actor
 from ..db import Database
+from ..errors import ProcessorDown
 from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, ProcessorEvent
 from ..payments.gateway import PaymentGateway, PaymentResult, ProcessorError, SandboxControls
-from . import audit, cards, payloads, refunds
-from .audit import Actor
+from . import cards, payloads, refunds
 from .collection import OPEN_ATTEMPT_STATUSES, execute_attempt, record_outcome
 from .dunning import RetryPolicy
-from .errors import ProcessorDown
 from .payloads import MalformedEvent
 
 log = logging.getLogger(__name__)
@@ -244,7 +245,7 @@ def setup_intent_succeeded(session, gateway: PaymentGateway, intent, now, policy
     account = session.scalar(select(Account).where(Account.processor_customer_id == customer)) if customer else None
     if account is None or not payment_method:
         return "unknown customer"
-    card = cards.save_confirmed_card(session, gateway, account.id, setup_intent_id, actor=Actor.system())
+    card = cards.save_confirmed_card(session, gateway, account.id, setup_intent_id, actor=Actor.system(), now=now)
     return f"card {card.id} saved"
 
 
@@ -271,8 +272,8 @@ def payment_method_updated(session, gateway: PaymentGateway, payment_method, now
     card.exp_year = exp_year or card.exp_year
     if name:
         card.cardholder_name = name
-    audit.record(session, Actor.system(), "card.updated_by_processor", account_id=card.account_id, card_id=card.id,
-                 before=f"{before[0]} {before[1]:02d}/{before[2]}",
+    audit.record(session, Actor.system(), "card.updated_by_processor", now=now, account_id=card.account_id,
+                 card_id=card.id, before=f"{before[0]} {before[1]:02d}/{before[2]}",
                  after=f"{card.label} {card.exp_month:02d}/{card.exp_year}")
     return "card updated"
 
@@ -283,8 +284,8 @@ def payment_method_detached(session, gateway: PaymentGateway, payment_method, no
     if card is None or card.detached_at is not None:
         return "nothing to do"
     card.detached_at, card.is_default = now, False
-    audit.record(session, Actor.system(), "card.detached_by_processor", account_id=card.account_id, card_id=card.id,
-                 card=card.label)
+    audit.record(session, Actor.system(), "card.detached_by_processor", now=now, account_id=card.account_id,
+                 card_id=card.id, card=card.label)
     return "card removed"
 
 

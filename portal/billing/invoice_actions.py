@@ -16,11 +16,11 @@ from ..db import Database
 from ..models import Account, Invoice, Subscription
 from ..notifications import outbox
 from ..payments.gateway import PaymentGateway
-from . import audit
-from .audit import Actor
+from .. import audit
+from ..audit import Actor
 from .collection import advance_after_payment, claim_open, expire_open_checkouts
 from .dunning import outstanding_invoices
-from .errors import InvalidInput, NotFound
+from ..errors import InvalidInput, NotFound
 
 VOID_PAID_MESSAGE = "{number} is paid, so it can't be voided. Refund it instead."
 
@@ -53,7 +53,7 @@ def void_invoice(database: Database, gateway: PaymentGateway, account_id: int, i
             session.flush()
             if not outstanding_invoices(session, invoice.account_id):
                 advance_after_payment(subscription, invoice, now=now)
-        audit.record(session, actor, "invoice.voided", account_id=invoice.account_id, invoice_id=invoice.id,
+        audit.record(session, actor, "invoice.voided", now=now, account_id=invoice.account_id, invoice_id=invoice.id,
                      invoice_number=invoice.number, amount_cents=invoice.total_cents, currency=invoice.currency,
                      reason=reason)
         session.commit()
@@ -71,7 +71,7 @@ class InvoiceResent:
 
 
 def resend_invoice(session: Session, account_id: int, invoice_id: int, *, actor: Actor,
-                   request_key: str) -> InvoiceResent:
+                   request_key: str, now: datetime) -> InvoiceResent:
     """E-mail the invoice (with its PDF) to the billing e-mail again: a new message per request, one per
     ``request_key`` (a double click sends one)."""
     invoice = session.scalar(select(Invoice).where(Invoice.id == invoice_id, Invoice.account_id == account_id,
@@ -83,8 +83,8 @@ def resend_invoice(session: Session, account_id: int, invoice_id: int, *, actor:
                    to=account.billing_email, account_id=account.id,
                    subject=f"Invoice {invoice.number} from {invoice.seller_snapshot.get('name', '')}".strip(),
                    template="invoice_copy", context={"invoice": invoice, "account": account},
-                   attachments=[{"type": "invoice_pdf", "invoice_id": invoice.id}])
-    audit.record(session, actor, "invoice.resent", account_id=account.id, invoice_id=invoice.id,
+                   attachments=[{"type": "invoice_pdf", "invoice_id": invoice.id}], now=now)
+    audit.record(session, actor, "invoice.resent", now=now, account_id=account.id, invoice_id=invoice.id,
                  invoice_number=invoice.number, to=account.billing_email)
     session.commit()
     return InvoiceResent(invoice, account.billing_email)

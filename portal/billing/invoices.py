@@ -9,10 +9,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ..bounds import parse_int
+from ..errors import NotFound
 from ..models import (Account, CreditEntry, Invoice, InvoiceLine, InvoiceNumberSequence, InvoiceTaxLine, Plan,
                       Subscription)
 from . import addresses
-from .errors import NotFound
 from .seller import Seller
 from .tax import TaxError, calculate_tax, format_rate
 
@@ -39,11 +39,11 @@ def credit_balance(session: Session, account_id: int) -> int:
 
 
 def build_subscription_invoice(session: Session, account: Account, subscription: Subscription, plan: Plan, *,
-                               period_start: datetime, period_end: datetime, seller: Seller) -> Invoice:
+                               period_start: datetime, period_end: datetime, seller: Seller, now: datetime) -> Invoice:
     """A draft invoice for one period of a subscription, with credits applied first and then tax."""
     interval = "Monthly" if plan.interval == "month" else "Annual"
     invoice = Invoice(account_id=account.id, subscription_id=subscription.id, currency=plan.currency,
-                      period_start=period_start, period_end=period_end, status="draft")
+                      period_start=period_start, period_end=period_end, status="draft", created_at=now)
     invoice.lines.append(InvoiceLine(position=0, description=f"{plan.name} plan ({interval.lower()})",
                                      period_start=period_start, period_end=period_end, quantity=1,
                                      unit_amount_cents=plan.price_cents, amount_cents=plan.price_cents))
@@ -100,7 +100,7 @@ def issue_invoice(session: Session, invoice: Invoice, account: Account, seller: 
     if invoice.credit_applied_cents:
         session.add(CreditEntry(account_id=account.id, amount_cents=-invoice.credit_applied_cents,
                                 currency=invoice.currency, kind="applied", invoice_id=invoice.id,
-                                reason=f"Applied to {invoice.number}"))
+                                reason=f"Applied to {invoice.number}", created_at=now))
     if invoice.total_cents == 0:
         invoice.status, invoice.paid_at = "paid", now  # fully covered by credit: nothing to collect
     else:
@@ -238,12 +238,13 @@ def get_invoice(session: Session, account_id: int, invoice_id: int) -> Invoice:
     return invoice
 
 
-def send_invoice_copy(session: Session, account_id: int, invoice_id: int, *, to: str, request_key: str) -> Invoice:
+def send_invoice_copy(session: Session, account_id: int, invoice_id: int, *, to: str, request_key: str,
+                      now: datetime) -> Invoice:
     """Queue a copy of an invoice (with its PDF) to ``to``, the asking user's own e-mail."""
     from ..notifications import outbox
 
     invoice = get_invoice(session, account_id, invoice_id)
     account = session.get(Account, account_id)
-    outbox.invoice_copy(session, invoice, account, to=to, request_key=request_key)
+    outbox.invoice_copy(session, invoice, account, to=to, request_key=request_key, now=now)
     session.commit()
     return invoice

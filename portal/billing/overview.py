@@ -7,15 +7,15 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..errors import NotFound
 from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, Refund, Subscription
 from . import addresses, cards
 from .credits import CreditSummary, credit_summary
 from .dunning import reason_text
 from .invoices import InvoicePage, list_invoices
-from .refunds import refunds_by_invoice
 from .pricing import Quote, quote
+from .refunds import refunds_by_invoice
 from .seller import Seller
-from .errors import NotFound
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from ..bounds import INT_MAX, parse_int
-from .errors import DomainError
+from ..errors import MalformedEvent
 
 # What our columns hold: ProcessorEvent.id and .type, and the processor ids we store (payment, charge, refund).
 EVENT_ID_MAX = 120
@@ -21,13 +21,6 @@ PROCESSOR_ID_MAX = 80
 TIMESTAMP_MAX = 253402300799
 
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
-
-
-class MalformedEvent(DomainError):
-    """A correctly signed event that is not shaped as the processor sends them."""
-
-    code = "malformed_event"
-    status = 400
 
 
 def check_event(event) -> dict:

@@ -18,35 +18,22 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from .. import audit
+from ..audit import Actor
 from ..db import Database
+from ..errors import InvalidInput, NotFound, RefundFailed, RefundRefused
 from ..models import Account, CreditEntry, Invoice, PaymentAttempt, Refund
+from ..money import format_money, parse_amount
 from ..notifications import outbox
 from ..payments.gateway import PaymentGateway, ProcessorError, ProcessorUnavailable, RefundResult
-from . import audit, payloads
-from .audit import Actor
-from .errors import DomainError, InvalidInput, NotFound
+from . import payloads
 from .invoices import lock_invoice
-from .money import format_money, parse_amount
 
 log = logging.getLogger(__name__)
 
 COUNTING = ("pending", "succeeded")
 DESTINATIONS = ("card", "credit")
 DASHBOARD_REASON = "Refunded in the payment processor's dashboard"
-
-
-class RefundRefused(DomainError):
-    """The invoice can't be refunded at all (not paid, nothing left)."""
-
-    code = "refund_refused"
-    status = 409
-
-
-class RefundFailed(DomainError):
-    """The processor refused the refund; nothing was sent back."""
-
-    code = "refund_failed"
-    status = 422
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -150,7 +137,7 @@ def refund_invoice(database: Database, gateway: PaymentGateway, account_id: int,
                         origin="portal", idempotency_key=key, created_by_user_id=actor.user_id, created_at=now)
         session.add(refund)
         session.flush()
-        audit.record(session, actor, "refund.created", account_id=invoice.account_id, invoice_id=invoice.id,
+        audit.record(session, actor, "refund.created", now=now, account_id=invoice.account_id, invoice_id=invoice.id,
                      invoice_number=invoice.number, refund_id=refund.id, amount_cents=amount_cents,
                      currency=invoice.currency, destination=destination, reason=reason)
         if destination == "credit":
@@ -260,11 +247,11 @@ def _set_status(session: Session, invoice: Invoice, refund: Refund, status: str,
         invoice.amount_refunded_cents = min(total, invoice.amount_paid_cents)
         invoice.status_version = invoice.status_version + 1
     if refund.status in COUNTING and (refund.processor_refund_id or refund.destination == "credit"):
-        _confirm(session, invoice, refund)
+        _confirm(session, invoice, refund, now=now)
     return changed
 
 
-def _confirm(session: Session, invoice: Invoice, refund: Refund) -> None:
+def _confirm(session: Session, invoice: Invoice, refund: Refund, *, now: datetime) -> None:
     account = session.get(Account, invoice.account_id)
     amount = format_money(refund.amount_cents, refund.currency)
     if refund.kind == "surplus":
@@ -275,7 +262,7 @@ def _confirm(session: Session, invoice: Invoice, refund: Refund) -> None:
         subject = f"Refund of {amount} for invoice {invoice.number}"
     outbox.enqueue(session, dedupe_key=f"refund-{refund.id}", kind="refund_issued", to=account.billing_email,
                    account_id=account.id, subject=subject, template="refund_issued",
-                   context={"refund": refund, "invoice": invoice, "account": account})
+                   context={"refund": refund, "invoice": invoice, "account": account}, now=now)
 
 
 def settle_pending_refunds(database: Database, gateway: PaymentGateway, *, now: datetime,
@@ -336,7 +323,7 @@ def refund_surplus(session: Session, invoice: Invoice, attempt: PaymentAttempt, 
     session.add(refund)
     session.flush()
     invoice.status_version = invoice.status_version + 1  # the PDF lists the refund
-    audit.record(session, Actor.system(), "refund.surplus_created", account_id=invoice.account_id,
+    audit.record(session, Actor.system(), "refund.surplus_created", now=now, account_id=invoice.account_id,
                  invoice_id=invoice.id, invoice_number=invoice.number, refund_id=refund.id, amount_cents=amount_cents,
                  currency=currency, attempt_id=attempt.id, reason=reason)
     log.warning("%s: %s of surplus from attempt %s is being refunded automatically", invoice.number, amount_cents,
@@ -440,7 +427,7 @@ def apply_charge_refunded(session: Session, gateway: PaymentGateway, charge: dic
             refund = _dashboard_refund(session, invoice, missing, now=now, processor_refund_id=None,
                                        key=f"processor-{charge.get('id')}-{refunded}")
             _set_status(session, invoice, refund, "succeeded", now=now)
-            _confirm(session, invoice, refund)  # no processor id to wait for: the amount is what we know
+            _confirm(session, invoice, refund, now=now)  # no processor id to wait for: the amount is what we know
             created += 1
     return f"{created} new refund(s); refunded {invoice.amount_refunded_cents}"
 
@@ -456,7 +443,7 @@ def _dashboard_refund(session: Session, invoice: Invoice, amount_cents: int, *, 
     session.add(refund)
     session.flush()
     invoice.status_version = invoice.status_version + 1
-    audit.record(session, Actor.system(), "refund.recorded_from_processor", account_id=invoice.account_id,
+    audit.record(session, Actor.system(), "refund.recorded_from_processor", now=now, account_id=invoice.account_id,
                  invoice_id=invoice.id, invoice_number=invoice.number, refund_id=refund.id, amount_cents=amount_cents,
                  currency=invoice.currency, processor_refund_id=processor_refund_id or "")
     return refund

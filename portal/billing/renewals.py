@@ -83,9 +83,10 @@ def claim_and_invoice(database: Database, seller: Seller, *, now: datetime, batc
             try:
                 with session.begin_nested():
                     invoice = build_subscription_invoice(session, account, subscription, subscription.plan,
-                                                         period_start=start, period_end=end, seller=seller)
+                                                         period_start=start, period_end=end, seller=seller,
+                                                         now=now)
                     issue_invoice(session, invoice, account, seller, now=now)
-                    outbox.invoice_issued(session, invoice, account)
+                    outbox.invoice_issued(session, invoice, account, now=now)
                     if invoice.status == "paid":  # covered by credit
                         advance_after_payment(subscription, invoice, now=now)
                         stats.paid += 1

@@ -39,7 +39,7 @@ from typing import Any, Literal, Mapping, Sequence
 
 import pycountry
 
-from .money import format_money
+from ..money import format_money
 from .vat import EU_COUNTRIES, normalise_vat_number, vat_prefix
 
 US_STATES: frozenset[str] = frozenset({

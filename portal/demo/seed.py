@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from ..auth.passwords import hash_password
 from ..billing import cards
-from ..billing.audit import Actor
+from ..audit import Actor
 from ..billing.collection import open_attempt
 from ..billing.invoices import apply_totals, build_subscription_invoice, issue_invoice, mark_paid
 from ..billing.seller import Seller
@@ -103,7 +103,7 @@ def _past_due_customer(session: Session, database, gateway: PaymentGateway, pass
     from ..billing.renewals import run_renewals
 
     # The demo's own schedule, so "the first automatic retry is tomorrow" matches what its worker will do.
-    policy = RetryPolicy.parse(settings.retry_schedule if settings is not None else None)
+    policy = RetryPolicy(settings.retry_schedule) if settings is not None else RetryPolicy()
     account = _customer(session, password, email="pastdue@example.com", person="Pat Doe", name="Late Payers Ltd",
                         billing_email="accounts@latepayers.example", address_line1="5 Harbour Road",
                         city="Cork", postal_code="", country="IE")
@@ -154,7 +154,7 @@ def _history(session: Session, gateway: PaymentGateway, account: Account, plan: 
         start = add_months(first, i)
         issued = _midnight(start)
         invoice = build_subscription_invoice(session, account, subscription, plan, period_start=issued,
-                                             period_end=_midnight(add_months(start, 1)), seller=seller)
+                                             period_end=_midnight(add_months(start, 1)), seller=seller, now=issued)
         if i == void_month:
             # Issued with a mistake, voided, and replaced by a one-off invoice for the same period.
             invoice.subscription_id = None
@@ -164,7 +164,7 @@ def _history(session: Session, gateway: PaymentGateway, account: Account, plan: 
             invoice.status_version += 1
             session.commit()
             invoice = build_subscription_invoice(session, account, subscription, plan, period_start=issued,
-                                                 period_end=_midnight(add_months(start, 1)), seller=seller)
+                                                 period_end=_midnight(add_months(start, 1)), seller=seller, now=issued)
         issue_invoice(session, invoice, account, seller, now=issued)
         # Written first, as a renewal does; recorded by hand so the history sends no receipts today.
         attempt = open_attempt(session, invoice, trigger="renewal", now=issued)

@@ -1,4 +1,9 @@
-"""SQLAlchemy models; import from here so every table is registered on ``Base.metadata``."""
+"""SQLAlchemy models; import from here so every table is registered on ``Base.metadata``.
+
+The bottom layer with ``money`` and ``errors``: anything may import it, and it imports nothing of the portal
+outside this package (no services, no web code, no Flask), so the worker, the migrations and the CLI load
+it as they are.
+"""
 from .account import Account, LoginSession, User
 from .audit import AuditEvent
 from .base import Base, utcnow

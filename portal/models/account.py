@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -33,7 +32,7 @@ class Account(Base):
     users: Mapped[list[User]] = relationship(back_populates="account")
 
 
-class User(UserMixin, Base):
+class User(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -47,15 +46,13 @@ class User(UserMixin, Base):
 
     account: Mapped[Account | None] = relationship(back_populates="users")
 
-    # Set by the session loader: Flask-Login keeps this token, not the user id, in the cookie, so that
-    # logging out revokes exactly one server-side session (see portal/auth/sessions.py).
+    # Set by the session loader: the cookie keeps this token, not the user id, so that logging out revokes
+    # exactly one server-side session (see portal/auth/sessions.py). The web layer hands it to Flask-Login
+    # as the user's id (portal/web/auth.py, ``adopt_login_protocol``).
     session_token = None
     # Set by the session loader while a staff member views this customer's pages (see
     # portal/auth/impersonation.py): the live Impersonation, whose staff_user is the person at the keyboard.
     impersonation = None
-
-    def get_id(self):
-        return self.session_token
 
     @property
     def impersonator(self) -> User | None:

@@ -2,55 +2,61 @@
 and carries a dedupe key, so the same notice can never be queued, or sent, twice."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..documents.rendering import render
 from ..models import Account, Invoice, OutboxMessage
-from .rendering import render
 
 
 def enqueue(session: Session, *, dedupe_key: str, kind: str, to: str, subject: str, template: str,
-            context: dict, account_id: int | None = None, attachments: list | None = None) -> OutboxMessage | None:
-    """Queue an e-mail in the caller's transaction; returns None when this notice was queued before."""
+            context: dict, now: datetime, account_id: int | None = None,
+            attachments: list | None = None) -> OutboxMessage | None:
+    """Queue an e-mail in the caller's transaction, due at once; returns None when this notice was queued
+    before. ``now`` is the caller's clock: a worker pass run for another moment queues it at that moment."""
     if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)):
         return None
     message = OutboxMessage(dedupe_key=dedupe_key, kind=kind, to_address=to, subject=subject, account_id=account_id,
                             text_body=render(f"email/{template}.txt", **context),
                             html_body=render(f"email/{template}.html", **context),
-                            attachments=attachments or [])
+                            attachments=attachments or [], created_at=now, next_attempt_at=now)
     session.add(message)
     return message
 
 
-def invoice_issued(session: Session, invoice: Invoice, account: Account) -> OutboxMessage | None:
+def invoice_issued(session: Session, invoice: Invoice, account: Account, *, now: datetime) -> OutboxMessage | None:
     """The new invoice, with its PDF, to the billing e-mail (never a user's profile e-mail)."""
-    return enqueue(session, dedupe_key=f"invoice-issued-{invoice.id}", kind="invoice_issued",
+    return enqueue(session, now=now, dedupe_key=f"invoice-issued-{invoice.id}", kind="invoice_issued",
                    to=account.billing_email, account_id=account.id,
                    subject=f"Invoice {invoice.number} from {invoice.seller_snapshot.get('name', '')}".strip(),
                    template="invoice_issued", context={"invoice": invoice, "account": account},
                    attachments=[{"type": "invoice_pdf", "invoice_id": invoice.id}])
 
 
-def invoice_copy(session: Session, invoice: Invoice, account: Account, *, to: str, request_key: str) -> OutboxMessage | None:
+def invoice_copy(session: Session, invoice: Invoice, account: Account, *, to: str, request_key: str,
+                 now: datetime) -> OutboxMessage | None:
     """A copy the customer asked for, to their own login e-mail. The request key makes a double click
     queue one e-mail, while asking again later queues another."""
-    return enqueue(session, dedupe_key=f"invoice-copy-{invoice.id}-{request_key}", kind="invoice_copy", to=to,
-                   account_id=account.id, subject=f"Copy of invoice {invoice.number}", template="invoice_copy",
+    return enqueue(session, now=now, dedupe_key=f"invoice-copy-{invoice.id}-{request_key}", kind="invoice_copy",
+                   to=to, account_id=account.id, subject=f"Copy of invoice {invoice.number}", template="invoice_copy",
                    context={"invoice": invoice, "account": account},
                    attachments=[{"type": "invoice_pdf", "invoice_id": invoice.id}])
 
 
 def payment_received(session: Session, invoice: Invoice, account: Account, *, restored: bool,
-                     partial_key: object = None) -> OutboxMessage | None:
+                     partial_key: object = None, now: datetime) -> OutboxMessage | None:
     """A receipt; when the payment ended a Past due or Suspended spell, it says access is back. A partial
     payment (``partial_key`` names the payment) gets a receipt of its own that says what is still due."""
     if partial_key is not None:
-        return enqueue(session, dedupe_key=f"payment-partial-{invoice.id}-{partial_key}", kind="payment_partial",
+        return enqueue(session, now=now, dedupe_key=f"payment-partial-{invoice.id}-{partial_key}",
+                       kind="payment_partial",
                        to=account.billing_email, account_id=account.id,
                        subject=f"Partial payment received for invoice {invoice.number}",
                        template="payment_received", context={"invoice": invoice, "account": account,
                                                              "restored": False, "partial": True})
-    return enqueue(session, dedupe_key=f"payment-received-{invoice.id}", kind="payment_received",
+    return enqueue(session, now=now, dedupe_key=f"payment-received-{invoice.id}", kind="payment_received",
                    to=account.billing_email, account_id=account.id,
                    subject=("Payment received: your subscription is active again" if restored
                             else f"Payment received for invoice {invoice.number}"),
@@ -59,14 +65,14 @@ def payment_received(session: Session, invoice: Invoice, account: Account, *, re
 
 
 def _money(invoice: Invoice) -> str:
-    from ..billing.money import format_money
+    from ..money import format_money
 
     return format_money(invoice.amount_due_cents, invoice.currency)
 
 
 def payment_failed(session: Session, invoice: Invoice, account: Account, attempt, *, reason: str, next_retry,
-                   final: bool) -> OutboxMessage | None:
-    return enqueue(session, dedupe_key=f"payment-failed-{attempt.id}", kind="payment_failed",
+                   final: bool, now: datetime) -> OutboxMessage | None:
+    return enqueue(session, now=now, dedupe_key=f"payment-failed-{attempt.id}", kind="payment_failed",
                    to=account.billing_email, account_id=account.id,
                    subject=f"Payment failed: {_money(invoice)} for invoice {invoice.number}",
                    template="payment_failed",
@@ -74,22 +80,23 @@ def payment_failed(session: Session, invoice: Invoice, account: Account, attempt
                             "final": final})
 
 
-def action_required(session: Session, invoice: Invoice, account: Account) -> OutboxMessage | None:
-    return enqueue(session, dedupe_key=f"action-required-{invoice.id}", kind="payment_action_required",
+def action_required(session: Session, invoice: Invoice, account: Account, *, now: datetime) -> OutboxMessage | None:
+    return enqueue(session, now=now, dedupe_key=f"action-required-{invoice.id}", kind="payment_action_required",
                    to=account.billing_email, account_id=account.id,
                    subject=f"Please confirm your payment of {_money(invoice)} with your bank",
                    template="payment_action_required", context={"invoice": invoice, "account": account})
 
 
-def subscription_suspended(session: Session, invoice: Invoice, account: Account, *, reason: str) -> OutboxMessage | None:
-    return enqueue(session, dedupe_key=f"suspended-{invoice.id}", kind="subscription_suspended",
+def subscription_suspended(session: Session, invoice: Invoice, account: Account, *, reason: str,
+                           now: datetime) -> OutboxMessage | None:
+    return enqueue(session, now=now, dedupe_key=f"suspended-{invoice.id}", kind="subscription_suspended",
                    to=account.billing_email, account_id=account.id,
                    subject="Your subscription is suspended: payment failed", template="subscription_suspended",
                    context={"invoice": invoice, "account": account, "reason": reason})
 
 
-def card_expiring(session: Session, card, account: Account, *, expires) -> OutboxMessage | None:
-    return enqueue(session, dedupe_key=f"card-expiring-{card.id}-{card.exp_year}-{card.exp_month:02d}",
+def card_expiring(session: Session, card, account: Account, *, expires, now: datetime) -> OutboxMessage | None:
+    return enqueue(session, now=now, dedupe_key=f"card-expiring-{card.id}-{card.exp_year}-{card.exp_month:02d}",
                    kind="card_expiring", to=account.billing_email, account_id=account.id,
                    subject=f"Your {card.label} expires soon", template="card_expiring",
                    context={"card": card, "account": account, "expires": expires})

@@ -110,27 +110,27 @@ def _claim(session: Session, database: Database, now: datetime) -> OutboxMessage
     return None
 
 
-def load_attachments(session: Session, message: OutboxMessage) -> list[Attachment]:
+def load_attachments(session: Session, message: OutboxMessage, *, now: datetime) -> list[Attachment]:
     """The files a message carries, rendered now (the row stores what to attach, not the bytes)."""
     files = []
     for spec in message.attachments or []:
         if spec.get("type") != "invoice_pdf":
             raise ValueError(f"unknown attachment type {spec.get('type')!r}")
         # Imported here: the PDF renderer (and its heavy dependencies) only matters when a PDF is attached.
-        from ..billing.pdf import invoice_pdf
+        from ..documents.pdf import invoice_pdf
 
         invoice = session.get(Invoice, spec.get("invoice_id"))
         if invoice is None or not invoice.number:
             raise LookupError(f"invoice {spec.get('invoice_id')} to attach does not exist or is not issued")
         files.append(Attachment(filename=f"{invoice.number}.pdf", content_type="application/pdf",
-                                data=invoice_pdf(session, invoice)))
+                                data=invoice_pdf(session, invoice, now=now)))
     return files
 
 
-def build_message(session: Session, message: OutboxMessage, *, mail_from: str) -> EmailMessage:
+def build_message(session: Session, message: OutboxMessage, *, mail_from: str, now: datetime) -> EmailMessage:
     return build_email(dedupe_key=message.dedupe_key, to=message.to_address, subject=message.subject,
                        text_body=message.text_body, html_body=message.html_body, mail_from=mail_from,
-                       date=message.created_at, attachments=load_attachments(session, message))
+                       date=message.created_at, attachments=load_attachments(session, message, now=now))
 
 
 def _record(message: OutboxMessage, error: Exception | None, *, now: datetime, stats: SendStats) -> None:
@@ -167,7 +167,7 @@ def send_pending(database: Database, transport: Transport, *, now: datetime, lim
                     # A savepoint: a failure here (say, the PDF cache racing another worker) must not spoil
                     # the transaction that records the attempt.
                     with session.begin_nested():
-                        email = build_message(session, message, mail_from=transport.mail_from)
+                        email = build_message(session, message, mail_from=transport.mail_from, now=now)
                 except Exception as exc:  # a missing invoice or a broken renderer: retry, never send without it
                     log.exception("outbox message %s could not be built", message.id)
                     error = exc

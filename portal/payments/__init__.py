@@ -1,5 +1,10 @@
 """Payment processors behind one Protocol (``gateway.PaymentGateway``): Stripe (``stripe_gateway``) and the
-built-in sandbox (the ``sandbox`` package)."""
+built-in sandbox (the ``sandbox`` package).
+
+It may import ``config``, ``db`` and ``models``; ``billing``, ``web``, the worker and the CLI import it. It
+must not import ``billing`` (a processor knows nothing of invoices' rules) nor Flask; a processor's own
+hosted pages, when it has any, are web code in a ``pages`` module.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable

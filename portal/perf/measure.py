@@ -19,7 +19,7 @@ from ..db import Database
 from ..models import Invoice, Plan
 from ..payments.sandbox import SandboxGateway
 from .client import CARD_ID_RE, http_login, http_request
-from .seed import PASSWORD, seed_due_subscriptions
+from .seed import PASSWORD, T0, seed_due_subscriptions
 from .servers import gunicorn_server, portal_env, stop_process
 from .wrk import run_wrk, write_wrk_script
 
@@ -42,7 +42,7 @@ def count_page_queries(app, database: Database, email: str) -> tuple[int, int]:
 
 
 def measure_pdf(database: Database, invoice_ids: list[int]) -> tuple[float, float]:
-    from .billing.pdf import invoice_pdf, render_invoice_pdf
+    from ..documents.pdf import invoice_pdf, render_invoice_pdf
 
     cold, cached = [], []
     with database.session() as session:
@@ -52,11 +52,11 @@ def measure_pdf(database: Database, invoice_ids: list[int]) -> tuple[float, floa
             render_invoice_pdf(invoice)
             cold.append((time.perf_counter() - started) * 1000)
         for invoice_id in invoice_ids:
-            invoice_pdf(session, session.get(Invoice, invoice_id))  # fill the cache
+            invoice_pdf(session, session.get(Invoice, invoice_id), now=T0)  # fill the cache
         session.commit()
         for invoice_id in invoice_ids:
             started = time.perf_counter()
-            invoice_pdf(session, session.get(Invoice, invoice_id))
+            invoice_pdf(session, session.get(Invoice, invoice_id), now=T0)
             cached.append((time.perf_counter() - started) * 1000)
     return statistics.median(cold), statistics.median(cached)
 
@@ -138,7 +138,7 @@ print("ready", flush=True)
 sys.stdin.readline()
 started = time.time()
 stats = run_renewals(database, gateway, seller, now=now, batch=int(sys.argv[2]),
-                     policy=RetryPolicy.parse(settings.retry_schedule))
+                     policy=RetryPolicy(settings.retry_schedule))
 print(json.dumps({"started": started, "ended": time.time(), "invoiced": stats.invoiced, "paid": stats.paid}), flush=True)
 """
 

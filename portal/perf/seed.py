@@ -55,7 +55,7 @@ def seed_invoices(session, seller: Seller, account: Account, plan: Plan, count: 
     for i in range(count):
         start = T0 + timedelta(days=i)
         invoice = build_subscription_invoice(session, account, sub, plan, period_start=start,
-                                             period_end=start + timedelta(days=30), seller=seller)
+                                             period_end=start + timedelta(days=30), seller=seller, now=start)
         issue_invoice(session, invoice, account, seller, now=start)
         mark_paid(invoice, amount_cents=invoice.total_cents, now=start, payment_method_label="Visa •••• 4242",
                   transaction_id=f"ch_bench_{i}")
@@ -97,7 +97,8 @@ def seed_users(database, seller, count: int, *, now: datetime) -> list[LoadUser]
             for n in range(INVOICES_PER_ACCOUNT):
                 period_start = start + timedelta(days=30) * n
                 invoice = build_subscription_invoice(session, account, sub, plan, period_start=period_start,
-                                                     period_end=period_start + timedelta(days=30), seller=seller)
+                                                     period_end=period_start + timedelta(days=30), seller=seller,
+                                                     now=period_start)
                 issue_invoice(session, invoice, account, seller, now=period_start)
                 session.flush()
                 label = "Visa •••• " + cards[0].last4

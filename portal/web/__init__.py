@@ -1,12 +1,17 @@
-"""The web layer: blueprints that parse input, call one service and render a page or a block."""
+"""The web layer: blueprints that parse input, call one service and render a page or a block.
+
+The top layer, and with the app factory (``portal/__init__.py``), ``portal/extensions.py`` and
+``portal/cli.py`` the only code that imports Flask, Flask-Login or Werkzeug. It may import every service
+package; nothing but the app factory imports it.
+"""
 from __future__ import annotations
 
 import secrets
 
 from flask import Flask, get_flashed_messages
 
-from ..billing.dates import format_date
-from ..billing.money import format_money
+from ..dates import format_date
+from ..money import format_money
 from ..billing.refunds import refund_phrase
 from . import account, api, auth, billing, billing_info, cards, dunning, invoices, webhooks, errors, health, security, staff
 from . import impersonation, staff_actions

@@ -5,8 +5,9 @@ from flask import Blueprint, g, request, url_for
 from flask_login import current_user, login_required
 
 from ..auth import profile
-from ..billing.errors import InvalidInput
+from ..errors import InvalidInput
 from ..extensions import limiter
+from ..models import utcnow
 from .auth import retry_hint
 from .context import actor, client_ip, db
 from .context import settings as portal_settings
@@ -60,7 +61,7 @@ def change_email():
     if form.validate_on_submit():
         try:
             profile.change_email(db(), current_user.id, new_email=form.email.data,
-                                 current_password=form.current_password.data, actor=actor())
+                                 current_password=form.current_password.data, actor=actor(), now=utcnow())
             return done("Your login email was changed. Your billing email is unchanged.", url_for("account.settings"),
                         partial=lambda msg: page(block="email_section", toast=msg))
         except profile.WrongPassword as exc:
@@ -82,7 +83,7 @@ def change_password():
         try:
             profile.change_password(db(), current_user.id, current_password=form.current_password.data,
                                     new_password=form.new_password.data, keep_session_token=current_user.get_id(),
-                                    actor=actor())
+                                    actor=actor(), now=utcnow())
             return done("Your password was changed. Other browsers were signed out.", url_for("account.settings"),
                         partial=lambda msg: page(block="password_section", toast=msg))
         except profile.WrongPassword as exc:

@@ -5,9 +5,10 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, redirect, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import UserMixin, current_user, login_user, logout_user
 
 from ..auth import impersonation, sessions
+from ..models import User
 from ..extensions import limiter, login_manager
 from .context import client_ip, db, settings
 from .forms import LoginForm
@@ -109,7 +110,23 @@ def customer_required(view):
     return wrapper
 
 
+def _session_token(user: User) -> str | None:
+    return user.session_token
+
+
+def adopt_login_protocol(model: type) -> None:
+    """Give the model what Flask-Login expects of a signed-in user (``is_authenticated``, ``get_id``, ...).
+
+    Done here rather than by inheriting UserMixin in ``portal/models`` so that the models stay free of Flask.
+    The id Flask-Login keeps in the cookie is the session token, not the user id: logging out then revokes
+    exactly one server-side session. Equality is UserMixin's (by that id), as before."""
+    for name in ("is_active", "is_authenticated", "is_anonymous", "__eq__", "__ne__", "__hash__"):
+        setattr(model, name, UserMixin.__dict__[name])
+    model.get_id = _session_token
+
+
 def register_login_manager(app) -> None:
+    adopt_login_protocol(User)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = None  # our server-side sessions already bind and revoke
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, redirect, request, url_for
 
 from ..billing.billing_info import VatPolicy, current_billing_info, update_billing_info
-from ..billing.errors import InvalidInput
+from ..errors import InvalidInput
+from ..models import utcnow
 from .auth import customer_required
 from .billing import BillingPage, render_page
 from .context import account_id, actor, db, settings
@@ -43,7 +44,7 @@ def update():
     values = {k: request.form.get(k, "") for k in current_billing_info(db(), account_id())}
     policy = VatPolicy(vies_url=settings().vies_url, vies_timeout=settings().vies_timeout)
     try:
-        change = update_billing_info(db(), account_id(), values, actor=actor(), policy=policy)
+        change = update_billing_info(db(), account_id(), values, actor=actor(), now=utcnow(), policy=policy)
     except InvalidInput as exc:
         return section(BillingPage(editing_address=True, address_values=values, address_errors=exc.errors),
                        status=422)

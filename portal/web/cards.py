@@ -13,7 +13,8 @@ from flask import Blueprint, jsonify, redirect, request, url_for
 
 from ..billing import cards
 from ..billing.access import paid_access
-from ..billing.errors import DomainError
+from ..errors import DomainError
+from ..models import utcnow
 from ..payments.gateway import CardDetails
 from .auth import customer_required
 from .billing import BillingPage, render_page
@@ -94,7 +95,7 @@ def create():
             if request.htmx:
                 return section(BillingPage(authenticating=intent))
             return redirect(target, code=303)
-        saved = cards.complete_card_setup(db(), gateway(), account_id(), intent.id, actor=actor())
+        saved = cards.complete_card_setup(db(), gateway(), account_id(), intent.id, actor=actor(), now=utcnow())
     except DomainError as exc:
         _attach_error(form, exc)
         # The processor has seen this key: a corrected card must go out under a new one.
@@ -125,7 +126,8 @@ def _complete_stripe_setup():
                                    card_form_error="The card could not be confirmed. Please enter it again."),
                        status=422)
     try:
-        saved = cards.complete_card_setup(db(), gateway(), account_id(), form.setup_intent.data, actor=actor())
+        saved = cards.complete_card_setup(db(), gateway(), account_id(), form.setup_intent.data, actor=actor(),
+                                          now=utcnow())
     except DomainError as exc:
         return section(BillingPage(adding=True, form=SetupIntentForm(idempotency_key=new_key()),
                                    card_form_error=exc.message), status=exc.status)
@@ -154,7 +156,7 @@ def update(card_id: int):
     try:
         card = cards.update_card(db(), gateway(), account_id(), card.id, exp_month=form.expiry.month,
                                  exp_year=form.expiry.year, cardholder_name=form.cardholder_name.data,
-                                 actor=actor())
+                                 actor=actor(), now=utcnow())
     except DomainError as exc:
         _attach_error(form, exc, default_field="expiry")
         return section(BillingPage(editing=card.id, form=form), status=exc.status)
@@ -168,7 +170,7 @@ def update(card_id: int):
 def make_default(card_id: int):
     """Make a card the one renewals charge."""
     try:
-        card = cards.set_default_card(db(), gateway(), account_id(), card_id, actor=actor())
+        card = cards.set_default_card(db(), gateway(), account_id(), card_id, actor=actor(), now=utcnow())
     except DomainError as exc:
         return _card_error(card_id, exc)
     return finished(f"{card.label} is now your default card.")
@@ -187,7 +189,7 @@ def confirm_delete(card_id: int):
 def delete(card_id: int):
     """Delete a card, unless an active subscription still relies on it as the default."""
     try:
-        card = cards.delete_card(db(), gateway(), account_id(), card_id, actor=actor())
+        card = cards.delete_card(db(), gateway(), account_id(), card_id, actor=actor(), now=utcnow())
     except DomainError as exc:
         return _card_error(card_id, exc)
     return finished(f"{card.label} was deleted.")

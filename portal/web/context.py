@@ -5,7 +5,7 @@ from flask import current_app, g, request
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
-from ..billing.audit import Actor
+from ..audit import Actor
 from ..billing.dunning import RetryPolicy
 from ..config import Settings
 from ..payments.gateway import PaymentGateway

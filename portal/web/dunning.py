@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
 from ..billing import collection
-from ..billing.errors import DomainError
+from ..errors import DomainError
 from ..extensions import limiter
 from ..models import utcnow
 from .auth import customer_required

@@ -7,7 +7,7 @@ from flask import Flask, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from ..billing.errors import DomainError
+from ..errors import DomainError
 from .context import discard_request_transaction
 from .rendering import render, toast_response
 

@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
 from ..billing import checkout, invoices
-from ..billing.errors import DomainError
+from ..errors import DomainError
 from ..models import utcnow
 from ..extensions import limiter
 from .auth import customer_required
@@ -33,10 +33,10 @@ def index():
 @customer_required
 def pdf(invoice_id: int):
     """Download an invoice as PDF (rendered once per status, then served from the cache)."""
-    from ..billing.pdf import invoice_pdf
+    from ..documents.pdf import invoice_pdf
 
     invoice = invoices.get_invoice(db(), account_id(), invoice_id)
-    content = invoice_pdf(db(), invoice)
+    content = invoice_pdf(db(), invoice, now=utcnow())
     db().commit()
     response = current_app.response_class(content, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="{invoice.filename}"'
@@ -52,7 +52,8 @@ def email_copy(invoice_id: int):
     key = request.form.get("request_key", "")
     if not _KEY.match(key):
         key = new_key()
-    invoice = invoices.send_invoice_copy(db(), account_id(), invoice_id, to=current_user.email, request_key=key)
+    invoice = invoices.send_invoice_copy(db(), account_id(), invoice_id, to=current_user.email, request_key=key,
+                                        now=utcnow())
     message = f"A copy of {invoice.number} is on its way to {current_user.email}."
     return done(message, url_for("billing.page") + "#invoices")  # HTMX: a toast, the row left as it is
 

@@ -7,7 +7,7 @@ from flask_login import current_user, logout_user
 
 from ..auth import impersonation, sessions
 from ..billing import console
-from ..billing.errors import InvalidInput
+from ..errors import InvalidInput
 from ..bounds import parse_int
 from ..extensions import login_manager
 from .context import client_ip, db

@@ -12,7 +12,7 @@ import secrets
 from flask import Blueprint, current_app, request, url_for
 
 from ..billing import collection, credits, invoice_actions, refunds
-from ..billing.errors import DomainError, InvalidInput, NotFound
+from ..errors import DomainError, InvalidInput, NotFound
 from ..models import utcnow
 from .context import actor, db, gateway, retry_policy, settings
 from .rendering import done
@@ -125,7 +125,8 @@ def retry(account_id: int, invoice_id: int):
 @staff_required
 def resend(account_id: int, invoice_id: int):
     """E-mail the invoice to the account's billing e-mail again."""
-    resent = invoice_actions.resend_invoice(db(), account_id, invoice_id, actor=actor(), request_key=_key())
+    resent = invoice_actions.resend_invoice(db(), account_id, invoice_id, actor=actor(), request_key=_key(),
+                                            now=utcnow())
     return _done(account_id, resent.message)
 
 

@@ -124,7 +124,7 @@ def test_the_demo_mail_pages_are_accessible(page, live_server_factory, session, 
     from portal.notifications import outbox
     from portal.notifications.sender import build_transport, send_pending
 
-    outbox.invoice_issued(session, invoice, account)
+    outbox.invoice_issued(session, invoice, account, now=utcnow())
     session.commit()
     send_pending(server.app.extensions["portal.db"], build_transport(server.app.extensions["portal.settings"]),
                  now=utcnow())

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from portal.billing import cards
-from portal.billing.audit import Actor
+from portal.audit import Actor
 from portal.models import Account, PaymentMethod
 
 from ..helpers import PASSWORD, make_customer

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from pypdf import PdfReader
 
 from portal.billing.events import deliver_sandbox_events
-from portal.billing.money import format_money
+from portal.money import format_money
 from portal.models import utcnow
 
 from ..helpers import POLICY, make_customer, make_invoice

@@ -10,9 +10,10 @@ import requests
 from sqlalchemy import func, select
 
 from portal.billing import cards, events, refunds
-from portal.billing.audit import Actor
+from portal.audit import Actor
 from portal.billing.collection import open_attempt, record_outcome
-from portal.billing.errors import InvalidInput
+from portal import errors
+from portal.errors import InvalidInput
 from portal.models import Invoice, PaymentAttempt, PaymentMethod, Refund
 
 from ..helpers import POLICY, make_customer, make_invoice, make_staff
@@ -94,7 +95,7 @@ def test_a_full_refund_then_nothing_more_can_be_refunded(session, database, stri
     assert refused.value.errors == {"amount": f"At most $21.25 can still be refunded on {invoice.number}."}
     refunds.refund_invoice(database, stripe_gateway, invoice.account_id, invoice.id, amount_cents=2125,
                            reason="Cancelled", destination="card", actor=actor, now=NOW)
-    with pytest.raises(refunds.RefundRefused, match="Nothing is left to refund"):
+    with pytest.raises(errors.RefundRefused, match="Nothing is left to refund"):
         refunds.refund_invoice(database, stripe_gateway, invoice.account_id, invoice.id, amount_cents=1,
                                reason="Again", destination="card", actor=actor, now=NOW)
     assert sum(r["amount"] for r in stripe_refunds(localstripe, payment_id)) == 2125

@@ -9,7 +9,7 @@ import secrets
 import pytest
 
 from portal.billing import cards
-from portal.billing.audit import Actor
+from portal.audit import Actor
 
 from ..web.test_security_sweeps import STATES, World, sweep_every_get
 

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import select
 
 from portal.billing import cards
-from portal.billing.audit import Actor
-from portal.billing.errors import CardInUse, CardSetupFailed, NotFound
-from portal.models import Account, PaymentMethod
+from portal.audit import Actor
+from portal.errors import CardInUse, CardSetupFailed, NotFound
+from portal.models import Account, PaymentMethod, utcnow
 from portal.payments.gateway import CardDetails, CardError, ProcessorError, ProcessorUnavailable
 from portal.payments.stripe_gateway import StripeGateway
 
@@ -349,7 +349,7 @@ def test_setting_another_card_as_default_moves_the_default_here_and_at_stripe(
     second = save_card(session, stripe_gateway, stripe_js, account, number="5555555555554444", key="two")
     assert first.is_default and not second.is_default
 
-    cards.set_default_card(session, stripe_gateway, account.id, second.id, actor=Actor.system())
+    cards.set_default_card(session, stripe_gateway, account.id, second.id, actor=Actor.system(), now=utcnow())
 
     assert [(c.last4, c.is_default) for c in saved_cards(session, account)] == [("4242", False), ("4444", True)]
     customer_id = session.get(Account, account.id).processor_customer_id
@@ -374,7 +374,7 @@ def test_the_default_card_of_an_active_subscription_cannot_be_deleted_and_stays_
     make_subscription(session, account, status="active")
 
     with pytest.raises(CardInUse):
-        cards.delete_card(session, stripe_gateway, account.id, card.id, actor=Actor.system())
+        cards.delete_card(session, stripe_gateway, account.id, card.id, actor=Actor.system(), now=utcnow())
 
     assert [c.detached_at for c in saved_cards(session, account)] == [None]
     assert localstripe.get(f"/v1/payment_methods/{card.processor_id}")["customer"] is not None
@@ -387,7 +387,7 @@ def test_a_card_no_subscription_relies_on_is_deleted_here_and_detached_at_stripe
     spare = save_card(session, stripe_gateway, stripe_js, account, number="5555555555554444", key="two")
     make_subscription(session, account, status="active")
 
-    cards.delete_card(session, stripe_gateway, account.id, spare.id, actor=Actor.system())
+    cards.delete_card(session, stripe_gateway, account.id, spare.id, actor=Actor.system(), now=utcnow())
 
     assert [c.last4 for c in cards.list_cards(session, account.id)] == ["4242"]
     assert localstripe.get(f"/v1/payment_methods/{spare.processor_id}")["customer"] is None

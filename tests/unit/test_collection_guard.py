@@ -11,8 +11,8 @@ from datetime import timedelta
 import pytest
 
 from portal.billing import checkout, collection, invoice_actions
-from portal.billing.audit import Actor
-from portal.billing.errors import InvoiceNotOpen, PaymentInProgress
+from portal.audit import Actor
+from portal.errors import InvoiceNotOpen, PaymentInProgress
 from portal.billing.events import apply_event, deliver_sandbox_events
 from portal.models import Invoice, OutboxMessage, PaymentAttempt, Refund, Subscription, utcnow
 

@@ -107,3 +107,18 @@ def test_a_largest_amount_given_in_code_is_held_to_the_same_range(monkeypatch):
     monkeypatch.setenv("PORTAL_SECRET_KEY", "k" * 32)
     with pytest.raises(ConfigError, match="PORTAL_MAX_AMOUNT_CENTS"):
         load_settings(overrides={"max_amount_cents": 2**31})
+
+
+def test_the_retry_schedule_is_read_as_days_and_a_custom_one_is_kept(monkeypatch):
+    monkeypatch.setenv("PORTAL_SECRET_KEY", "k" * 32)
+    assert load_settings().retry_schedule == (3, 7)
+    monkeypatch.setenv("PORTAL_RETRY_SCHEDULE", "1, 2,4")
+    assert load_settings().retry_schedule == (1, 2, 4)
+
+
+@pytest.mark.parametrize("text", ["3,x", "7,3", "0,3", "3,3"])
+def test_a_malformed_retry_schedule_refuses_to_start(monkeypatch, text):
+    monkeypatch.setenv("PORTAL_SECRET_KEY", "k" * 32)
+    monkeypatch.setenv("PORTAL_RETRY_SCHEDULE", text)
+    with pytest.raises(ConfigError, match="PORTAL_RETRY_SCHEDULE"):
+        load_settings()

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from portal.billing import console, refunds
-from portal.billing.errors import NotFound
+from portal.errors import NotFound
 from portal.models import Refund
 
 from ..helpers import make_customer, make_invoice, make_staff

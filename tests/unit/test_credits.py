@@ -9,11 +9,12 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import inspect, select
 
-from portal.billing import credits, pdf
-from portal.billing.audit import Actor
-from portal.billing.errors import InvalidInput
+from portal.billing import credits
+from portal.documents import pdf
+from portal.audit import Actor
+from portal.errors import InvalidInput
 from portal.billing.invoices import credit_balance
-from portal.billing.money import amount_text, parse_amount
+from portal.money import amount_text, parse_amount
 from portal.models import AuditEvent, CreditEntry, OutboxMessage
 
 from ..helpers import make_customer, make_invoice, make_plan, make_staff, make_subscription
@@ -38,8 +39,8 @@ def account(session):
     return account
 
 
-def grant(session, account, actor, amount, reason="Goodwill for the outage"):
-    return credits.grant_credit(session, account.id, amount_cents=amount, reason=reason, actor=actor, now=NOW)
+def grant(session, account, actor, amount, reason="Goodwill for the outage", now=NOW):
+    return credits.grant_credit(session, account.id, amount_cents=amount, reason=reason, actor=actor, now=now)
 
 
 def invoices_in_a_row(session, account, count, *, amount_cents=2000):
@@ -115,7 +116,8 @@ def test_tax_is_charged_on_what_the_credit_leaves(session, actor):
 
 
 def test_the_history_lists_grants_and_uses_newest_first_with_reasons_and_invoice_numbers(session, account, actor):
-    grant(session, account, actor, 700, reason="Late delivery")
+    # Granted before the invoice that uses it is issued (1 Jan 2026): each entry carries its own moment.
+    grant(session, account, actor, 700, reason="Late delivery", now=datetime(2025, 12, 20, tzinfo=timezone.utc))
     [invoice] = invoices_in_a_row(session, account, 1)
     summary = credits.credit_summary(session, account.id)
     assert summary.balance_cents == 0 and summary.currency == "USD"
@@ -127,7 +129,7 @@ def test_the_history_lists_grants_and_uses_newest_first_with_reasons_and_invoice
 def test_the_invoice_pdf_shows_the_credit_applied(session, account, actor):
     grant(session, account, actor, 500)
     [invoice] = invoices_in_a_row(session, account, 1)
-    reader = PdfReader(io.BytesIO(pdf.invoice_pdf(session, invoice)))
+    reader = PdfReader(io.BytesIO(pdf.invoice_pdf(session, invoice, now=NOW)))
     text = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
     assert "Subtotal $20.00 Credits applied −$5.00" in text and "Total $15.00" in text
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from portal.billing.dates import format_date
-from portal.notifications.rendering import environment
+from portal.dates import format_date
+from portal.documents.rendering import environment
 
 
 def test_dates_read_day_month_year_without_a_leading_zero():

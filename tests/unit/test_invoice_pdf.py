@@ -13,7 +13,8 @@ from reportlab.pdfbase.ttfonts import TTFont
 from sqlalchemy import func, insert, select
 
 import portal
-from portal.billing import pdf
+from portal import errors
+from portal.documents import pdf
 from portal.billing.invoices import build_subscription_invoice, mark_paid
 from portal.billing.renewals import run_renewals
 from portal.models import CreditEntry, Invoice, InvoicePdf
@@ -60,7 +61,7 @@ def void(session, invoice: Invoice) -> None:
 def test_a_paid_eur_invoice_prints_seller_customer_lines_tax_totals_and_payment(database, session, sandbox, seller):
     invoice = eur_invoice(database, session, sandbox, seller)
     assert invoice.status == "paid"
-    text = pdf_text(pdf.invoice_pdf(session, invoice))
+    text = pdf_text(pdf.invoice_pdf(session, invoice, now=NOW))
 
     assert invoice.number in text
     assert "Example Software Ltd." in text and "1 Dock Road" in text and f"VAT number: {SELLER_VAT}" in text
@@ -107,7 +108,7 @@ def test_the_embedded_font_comes_from_the_package_and_draws_every_character_of_t
 def test_an_open_invoice_is_marked_open_with_the_amount_due(database, session, sandbox, seller):
     invoice = eur_invoice(database, session, sandbox, seller, card=False)
     assert invoice.status == "open"
-    text = pdf_text(pdf.invoice_pdf(session, invoice))
+    text = pdf_text(pdf.invoice_pdf(session, invoice, now=NOW))
     assert "OPEN — amount due €23.80" in text
     assert "Amount paid €0.00" in text and "Amount due €23.80" in text
     assert "PAID" not in text and "VOID" not in text
@@ -116,7 +117,7 @@ def test_an_open_invoice_is_marked_open_with_the_amount_due(database, session, s
 def test_a_void_invoice_carries_a_void_stamp_and_owes_nothing(database, session, sandbox, seller):
     invoice = eur_invoice(database, session, sandbox, seller, card=False)
     void(session, invoice)
-    text = pdf_text(pdf.invoice_pdf(session, invoice))
+    text = pdf_text(pdf.invoice_pdf(session, invoice, now=NOW))
     assert "VOID" in text and "Billed twice" in text and "Amount due €0.00" in text
     assert "PAID" not in text and "OPEN" not in text
 
@@ -124,7 +125,7 @@ def test_a_void_invoice_carries_a_void_stamp_and_owes_nothing(database, session,
 def test_a_german_business_with_a_valid_vat_number_gets_the_reverse_charge_note_with_both_numbers(
         database, session, sandbox, seller):
     invoice = eur_invoice(database, session, sandbox, seller, vat_number="DE136695976", vat_status="valid")
-    text = pdf_text(pdf.invoice_pdf(session, invoice))
+    text = pdf_text(pdf.invoice_pdf(session, invoice, now=NOW))
     assert "Reverse charge on €20.00 €0.00" in text and "Total €20.00" in text
     assert "Article 196" in text
     assert f"Supplier VAT {SELLER_VAT}, customer VAT DE136695976" in text
@@ -139,7 +140,7 @@ def test_credits_and_refunds_are_printed_when_there_are_some(database, session, 
     invoice.amount_refunded_cents = 1785
     invoice.status_version = invoice.status_version + 1
     session.commit()
-    text = pdf_text(pdf.invoice_pdf(session, invoice))
+    text = pdf_text(pdf.invoice_pdf(session, invoice, now=NOW))
     assert "Credits applied −€5.00" in text
     assert "VAT 19% (DE) on €15.00 €2.85" in text and "Total €17.85" in text
     assert "Amount refunded €17.85" in text
@@ -149,7 +150,7 @@ def test_a_name_that_looks_like_markup_is_printed_as_text(database, session, san
     name = "<b>Bold</b><img src=x>"
     invoice = eur_invoice(database, session, sandbox, seller, name=name, address_line1="1 <i>Main</i> & Co")
     assert "&lt;b&gt;Bold&lt;/b&gt;&lt;img src=x&gt;" in pdf.render_invoice_html(invoice)
-    content = pdf.invoice_pdf(session, invoice)
+    content = pdf.invoice_pdf(session, invoice, now=NOW)
     text = pdf_text(content)
     assert name in text and "1 <i>Main</i> & Co" in text
     assert len(PdfReader(io.BytesIO(content)).pages[0].images) == 0
@@ -167,21 +168,21 @@ def test_the_pdf_is_rendered_once_per_status_version_and_then_served_from_the_ca
     monkeypatch.setattr(pdf, "render_invoice_pdf", counting_render)
     invoice = eur_invoice(database, session, sandbox, seller, card=False)
 
-    first = pdf.invoice_pdf(session, invoice)
+    first = pdf.invoice_pdf(session, invoice, now=NOW)
     session.commit()
-    assert pdf.invoice_pdf(session, invoice) == first
+    assert pdf.invoice_pdf(session, invoice, now=NOW) == first
     with database.session() as other:  # another request, another session
-        assert pdf.invoice_pdf(other, other.get(Invoice, invoice.id)) == first
+        assert pdf.invoice_pdf(other, other.get(Invoice, invoice.id), now=NOW) == first
     assert calls == [1]
 
     assert mark_paid(invoice, amount_cents=invoice.total_cents, now=NOW, payment_method_label="SEPA transfer",
                      transaction_id="tx_sepa_42")
     session.commit()
-    paid = pdf.invoice_pdf(session, invoice)
+    paid = pdf.invoice_pdf(session, invoice, now=NOW)
     session.commit()
     assert calls == [1, 2]
     assert "PAID" in pdf_text(paid) and "tx_sepa_42" in pdf_text(paid) and "OPEN" not in pdf_text(paid)
-    assert pdf.invoice_pdf(session, invoice) == paid and calls == [1, 2]
+    assert pdf.invoice_pdf(session, invoice, now=NOW) == paid and calls == [1, 2]
     stored = session.execute(select(InvoicePdf.status_version).where(InvoicePdf.invoice_id == invoice.id)
                              .order_by(InvoicePdf.status_version)).scalars().all()
     assert stored == [1, 2]
@@ -201,11 +202,11 @@ def test_a_render_that_loses_the_race_returns_its_pdf_and_leaves_the_transaction
         return content
 
     monkeypatch.setattr(pdf, "render_invoice_pdf", render_while_another_request_stores_first)
-    content = pdf.invoice_pdf(session, invoice)
+    content = pdf.invoice_pdf(session, invoice, now=NOW)
     assert content.startswith(b"%PDF-") and invoice.number in pdf_text(content)
     session.commit()  # the caller's transaction survived the failed insert
     assert session.scalar(select(func.count()).select_from(InvoicePdf)) == 1
-    assert pdf.invoice_pdf(session, invoice) == b"%PDF-their-copy"
+    assert pdf.invoice_pdf(session, invoice, now=NOW) == b"%PDF-their-copy"
 
 
 def test_drafts_have_no_pdf(database, session, seller):
@@ -213,12 +214,13 @@ def test_drafts_have_no_pdf(database, session, seller):
     plan = make_plan(session, code="pro-eur", currency="EUR")
     sub = make_subscription(session, account, plan=plan, period_end=PERIOD_END)
     draft = build_subscription_invoice(session, account, sub, plan, period_start=PERIOD_END,
-                                       period_end=datetime(2027, 1, 1, tzinfo=timezone.utc), seller=seller)
+                                       period_end=datetime(2027, 1, 1, tzinfo=timezone.utc), seller=seller,
+                                       now=NOW)
     session.commit()
     assert draft.status == "draft"
-    with pytest.raises(pdf.InvoiceNotIssued):
-        pdf.invoice_pdf(session, draft)
-    with pytest.raises(pdf.InvoiceNotIssued):
+    with pytest.raises(errors.InvoiceNotIssued):
+        pdf.invoice_pdf(session, draft, now=NOW)
+    with pytest.raises(errors.InvoiceNotIssued):
         pdf.render_invoice_pdf(draft)
     assert session.scalar(select(func.count()).select_from(InvoicePdf)) == 0
 

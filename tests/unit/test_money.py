@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from portal.billing.money import format_money, to_decimal
+from portal.money import format_money, to_decimal
 
 
 @pytest.mark.parametrize("cents, currency, text", [

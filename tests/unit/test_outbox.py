@@ -229,7 +229,7 @@ def test_a_notice_with_the_same_dedupe_key_is_queued_only_once(database, session
     invoice, account = issued
     assert session.query(OutboxMessage).filter_by(dedupe_key=f"invoice-issued-{invoice.id}").count() == 1
     before = session.query(OutboxMessage).count()
-    assert outbox.invoice_issued(session, invoice, account) is None
+    assert outbox.invoice_issued(session, invoice, account, now=T0) is None
     session.commit()
     assert session.query(OutboxMessage).count() == before
     assert session.query(OutboxMessage).filter_by(kind="invoice_issued").count() == 1

@@ -9,10 +9,12 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from portal.billing import events, pdf, refunds
-from portal.billing.audit import Actor
+from portal.billing import events, refunds
+from portal.documents import pdf
+from portal.audit import Actor
 from portal.billing.collection import execute_attempt, open_attempt
-from portal.billing.errors import InvalidInput
+from portal import errors
+from portal.errors import InvalidInput
 from portal.billing.invoices import credit_balance
 from portal.models import utcnow
 from portal.models import AuditEvent, CreditEntry, Invoice, OutboxMessage, PaymentAttempt, Refund, SandboxObject
@@ -134,7 +136,7 @@ def test_a_reason_is_required(database, session, gateway, invoice, actor):
 
 def test_only_paid_invoices_can_be_refunded(database, session, gateway, customer, actor):
     open_invoice = make_invoice(session, customer)
-    with pytest.raises(refunds.RefundRefused, match="only paid invoices can be refunded"):
+    with pytest.raises(errors.RefundRefused, match="only paid invoices can be refunded"):
         refund(database, gateway, open_invoice, actor, 100)
 
 
@@ -175,7 +177,7 @@ def test_the_refund_row_is_committed_before_the_processor_is_called_and_a_lost_a
 def test_a_refund_the_processor_refuses_fails_and_gives_its_amount_back(database, session, gateway, customer, actor):
     # Paid, but with a transaction id the processor has never seen: it refuses the refund.
     invoice = make_invoice(session, customer, status="paid")
-    with pytest.raises(refunds.RefundFailed, match="Nothing was refunded"):
+    with pytest.raises(errors.RefundFailed, match="Nothing was refunded"):
         refund(database, gateway, invoice, actor, 500)
     session.expire_all()
     failed = session.scalar(select(Refund))
@@ -305,14 +307,14 @@ def test_without_a_refund_list_the_missing_amount_is_recorded_once(database, ses
 
 def test_the_pdf_shows_refunds_and_credit_notes_and_re_renders_after_a_refund(
         database, session, gateway, invoice, actor):
-    before = pdf_text(pdf.invoice_pdf(session, invoice))
+    before = pdf_text(pdf.invoice_pdf(session, invoice, now=NOW))
     session.commit()
     assert "Refunded" not in before
     refund(database, gateway, invoice, actor, 500, reason="Goodwill")
     refund(database, gateway, invoice, actor, 300, reason="Outage", destination="credit")
     session.expire_all()
     invoice = session.get(Invoice, invoice.id)
-    text = pdf_text(pdf.invoice_pdf(session, invoice))
+    text = pdf_text(pdf.invoice_pdf(session, invoice, now=NOW))
     assert "Partially refunded $8.00" in text and "Amount refunded $8.00" in text
     assert "REFUNDS AND CREDIT NOTES" in text
     assert "Refund to the original payment · Goodwill Refunded $5.00" in text

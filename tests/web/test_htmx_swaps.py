@@ -16,7 +16,7 @@ from typing import Callable
 import pytest
 
 from portal.billing import cards
-from portal.billing.audit import Actor
+from portal.audit import Actor
 from portal.billing.renewals import run_renewals
 from portal.billing.seller import Seller
 from portal.models import Invoice

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from portal import models
+from portal import errors, models
 from portal.auth import impersonation
 from portal.billing import checkout
 from portal.models import AuditEvent, Base, LoginSession, PaymentMethod, utcnow
@@ -178,7 +178,7 @@ def test_impersonation_does_not_nest(app, viewing, session, world):
     assert response.status_code == 403 and MESSAGE in response.get_data(as_text=True)
     assert len(session.scalars(select(Impersonation)).all()) == 1
     # The service refuses it too, whatever route calls it.
-    with pytest.raises(impersonation.NestedImpersonation):
+    with pytest.raises(errors.NestedImpersonation):
         impersonation.start(session, cookie_token(app, viewing.client), account_id=other.id, reason=REASON)
 
 

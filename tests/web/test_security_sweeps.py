@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.billing import cards, checkout
-from portal.billing.audit import Actor
+from portal.audit import Actor
 from portal.billing.renewals import run_renewals
 from portal.billing.seller import Seller
 from portal.models import Base, Invoice, OutboxMessage, PaymentAttempt, PaymentMethod, Subscription, utcnow

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, redirect, request
 
 from ...billing import cards
-from ...billing.errors import DomainError, NotFound
+from ...errors import DomainError, NotFound
 from ...billing.events import deliver_sandbox_events
 from ...models import Account, utcnow
 from ...web.auth import customer_required

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from ..billing.dates import format_date
-from ..billing.money import format_money
+from ..dates import format_date
+from ..money import format_money
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 

@@ -3,10 +3,11 @@ transaction, so the record and the change commit or roll back together."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from ..models import AuditEvent
+from .models import AuditEvent
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,11 @@ class Actor:
         return cls(user_id=None)
 
 
-def record(session: Session, actor: Actor, action: str, *, account_id: int | None, **details) -> AuditEvent:
-    event = AuditEvent(account_id=account_id, actor_user_id=actor.user_id,
+def record(session: Session, actor: Actor, action: str, *, now: datetime, account_id: int | None,
+           **details) -> AuditEvent:
+    """Add the event to the caller's transaction. ``now`` is the caller's clock (a worker pass's time, or the
+    request's), so a pass run for another moment records that moment."""
+    event = AuditEvent(occurred_at=now, account_id=account_id, actor_user_id=actor.user_id,
                        on_behalf_of_user_id=actor.impersonator_id, action=action, details=details, ip=actor.ip)
     session.add(event)
     return event

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,9 +21,9 @@ from sqlalchemy.orm import Session
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
+from ..errors import InvoiceNotIssued
 from ..models import Invoice, InvoicePdf
-from ..notifications.rendering import render
-from .errors import NotFound
+from .rendering import render
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +47,6 @@ _REPORTLAB_NAME = f"{FONT_FAMILY}_00"
 # an invoice needs anything else, and it keeps a future template mistake from reading local files or
 # reaching internal hosts on a customer's behalf.
 _RESOURCE_POLICY = ResourceAccessPolicy.server(base_dir=FONTS_DIR, allow_remote=False)
-
-
-class InvoiceNotIssued(NotFound):
-    """Drafts have no PDF: they have no number, no snapshots and may still change. A NotFound, so a
-    web route that lets it through answers 404, as it does for a draft's page."""
-
-    code = "invoice_not_issued"
 
 
 class InvoicePdfError(RuntimeError):
@@ -90,7 +84,7 @@ def render_invoice_pdf(invoice: Invoice) -> bytes:
     return out.getvalue()
 
 
-def invoice_pdf(session: Session, invoice: Invoice) -> bytes:
+def invoice_pdf(session: Session, invoice: Invoice, *, now: datetime) -> bytes:
     """The PDF of an issued invoice: from the cache when this status version was rendered before,
     otherwise rendered now and stored.
 
@@ -116,7 +110,7 @@ def invoice_pdf(session: Session, invoice: Invoice) -> bytes:
         with session.begin_nested():
             # Core insert: the bytes need not sit in the session's identity map for its lifetime.
             session.execute(insert(InvoicePdf).values(invoice_id=invoice.id, status_version=version,
-                                                      content=content))
+                                                      content=content, created_at=now))
     except IntegrityError:
         log.debug("invoice %s v%s: a concurrent render stored its PDF first", invoice.id, version)
     return content
