@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ..bounds import parse_int
+from ..documents.pdf import invoice_pdf
 from ..errors import NotFound
 from ..models import (Account, CreditEntry, Invoice, InvoiceLine, InvoiceNumberSequence, InvoiceTaxLine, Plan,
                       Subscription)
@@ -226,6 +227,21 @@ def list_invoices(session: Session, account_id: int, *, cursor: str | None = Non
     rows = rows[:limit]
     next_cursor = f"{rows[-1].issued_at.isoformat()}|{rows[-1].id}" if more and rows else None
     return InvoicePage(invoices=rows, next_cursor=next_cursor)
+
+
+@dataclass(frozen=True)
+class InvoiceFile:
+    filename: str
+    content: bytes
+
+
+def download_invoice_pdf(session: Session, account_id: int, invoice_id: int, *, now: datetime) -> InvoiceFile:
+    """The PDF of one of the account's invoices: rendered once per status and kept (committed here, so the
+    next download is served from the cache), then read back."""
+    invoice = get_invoice(session, account_id, invoice_id)
+    content = invoice_pdf(session, invoice, now=now)
+    session.commit()
+    return InvoiceFile(invoice.filename, content)
 
 
 def get_invoice(session: Session, account_id: int, invoice_id: int) -> Invoice:

@@ -33,13 +33,9 @@ def index():
 @customer_required
 def pdf(invoice_id: int):
     """Download an invoice as PDF (rendered once per status, then served from the cache)."""
-    from ..documents.pdf import invoice_pdf
-
-    invoice = invoices.get_invoice(db(), account_id(), invoice_id)
-    content = invoice_pdf(db(), invoice, now=utcnow())
-    db().commit()
-    response = current_app.response_class(content, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = f'attachment; filename="{invoice.filename}"'
+    document = invoices.download_invoice_pdf(db(), account_id(), invoice_id, now=utcnow())
+    response = current_app.response_class(document.content, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{document.filename}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

@@ -19,7 +19,7 @@ from portal.audit import Actor
 from portal.billing.billing_info import VAT_NOTICES, VatPolicy, billing_info_values, update_billing_info
 from portal.billing.vat import (EU_COUNTRIES, UNSUPPORTED_MESSAGE, check_vat_number, confirm_with_vies,
                                 normalise_vat_number, vat_prefix)
-from portal.models import Account
+from portal.models import Account, utcnow
 
 from ..helpers import make_customer
 
@@ -280,7 +280,7 @@ def test_a_vies_slower_than_the_configured_timeout_leaves_the_vat_number_pending
     vies.mode = "slow"
     values = {**billing_info_values(account), "vat_number": "DE136695976"}
 
-    change = update_billing_info(session, account.id, values, actor=Actor.system(),
+    change = update_billing_info(session, account.id, values, actor=Actor.system(), now=utcnow(),
                                  policy=VatPolicy(vies_url=vies.url, vies_timeout=0.2))
 
     assert change.account.vat_status == "pending" and change.vat_notice == VAT_NOTICES["pending"]

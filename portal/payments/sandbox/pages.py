@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, redirect, request
 from ...billing import cards
 from ...errors import DomainError, NotFound
 from ...billing.events import deliver_sandbox_events
-from ...models import Account, utcnow
+from ...models import utcnow
 from ...web.auth import customer_required
 from ...web.cards import card_added, new_key, section
 from ...web.context import account_id, actor, db, gateway, retry_policy
@@ -68,9 +68,9 @@ def _own_checkout(session_id: str):
         checkout = gateway().retrieve_checkout_session(session_id)
     except ProcessorError as exc:
         raise NotFound("That payment page does not exist.") from exc
-    account = db().get(Account, account_id())
+    customer_id = cards.processor_customer_id(db(), account_id())
     raw = _controls().checkout_details(session_id)
-    if not account.processor_customer_id or raw["customer"] != account.processor_customer_id:
+    if not customer_id or raw["customer"] != customer_id:
         raise NotFound("That payment page does not exist.")
     return checkout, raw
 
