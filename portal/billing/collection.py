@@ -126,6 +126,16 @@ def claim_open(session: Session, invoice_id: int, account_id: int, *, now: datet
     return invoice
 
 
+def close_payment_pages(database: Database, gateway: PaymentGateway, invoice_id: int, account_id: int, *,
+                        now: datetime, paid_message: str, why: str) -> None:
+    """Before a staff action closes an invoice without charging it (void, a wire transfer): refuse unless it
+    is Open, then expire its payment pages at the processor, outside any lock. The action then claims the
+    invoice again, under the lock it writes in (``claim_open`` with its ``verb``)."""
+    with database.session() as session:
+        claim_open(session, invoice_id, account_id, now=now, paid_message=paid_message)
+    expire_open_checkouts(database, gateway, invoice_id, now=now, account_id=account_id, why=why)
+
+
 def expire_open_checkouts(database: Database, gateway: PaymentGateway, invoice_id: int, *, now: datetime,
                           why: str, account_id: int | None = None) -> int:
     """Close every payment page of the invoice that could still take money, at the processor first.
@@ -497,10 +507,8 @@ def record_wire_payment(database: Database, gateway: PaymentGateway, account_id:
         errors.update(exc.errors)
     if errors:
         raise InvalidInput(errors)
-    with database.session() as session:
-        claim_open(session, invoice_id, account_id, now=now, paid_message=WIRE_PAID_MESSAGE)
-    expire_open_checkouts(database, gateway, invoice_id, now=now, account_id=account_id,
-                          why="Closed: the invoice was paid by wire transfer.")
+    close_payment_pages(database, gateway, invoice_id, account_id, now=now, paid_message=WIRE_PAID_MESSAGE,
+                        why="Closed: the invoice was paid by wire transfer.")
     with database.session() as session:
         invoice = claim_open(session, invoice_id, account_id, now=now, paid_message=WIRE_PAID_MESSAGE,
                              verb="recording the transfer")

@@ -17,6 +17,7 @@ from ..errors import InvalidInput, NotFound
 from ..models import Account, CreditEntry, Invoice, Plan, Subscription
 from ..notifications import outbox
 from .invoices import credit_balance
+from .outcome import Done
 from ..money import format_money, parse_amount
 
 KIND_LABELS = {"grant": "Credit granted", "refund_as_credit": "Refund as credit", "applied": "Used on invoice",
@@ -100,18 +101,8 @@ def grant_credit(session: Session, account_id: int, *, amount_cents: int | None,
     return entry
 
 
-@dataclass(frozen=True)
-class CreditGranted:
-    entry: CreditEntry
-    account_name: str
-
-    @property
-    def message(self) -> str:
-        return f"Credit of {format_money(self.entry.amount_cents, self.entry.currency)} granted to {self.account_name}."
-
-
 def grant_entered_credit(session: Session, account_id: int, *, amount: str, reason: str, actor: Actor,
-                         now: datetime, max_cents: int) -> CreditGranted:
+                         now: datetime, max_cents: int) -> Done[CreditEntry]:
     """The console's Grant credit form: ``amount`` as staff typed it, in the account's credit currency and
     at most ``max_cents``. A refused amount and a missing reason are reported together. Commits."""
     account = session.get(Account, account_id)
@@ -124,4 +115,4 @@ def grant_entered_credit(session: Session, account_id: int, *, amount: str, reas
             exc.errors["reason"] = "Enter the reason for this credit."
         raise
     entry = grant_credit(session, account_id, amount_cents=cents, reason=reason, actor=actor, now=now)
-    return CreditGranted(entry, account.name)
+    return Done(entry, f"Credit of {format_money(entry.amount_cents, entry.currency)} granted to {account.name}.")

@@ -6,7 +6,6 @@ Each action is audited with the staff member as the actor and runs in a transact
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -18,8 +17,9 @@ from ..notifications import outbox
 from ..payments.gateway import PaymentGateway
 from .. import audit
 from ..audit import Actor
-from .collection import advance_after_payment, claim_open, expire_open_checkouts
+from .collection import advance_after_payment, claim_open, close_payment_pages
 from .dunning import outstanding_invoices
+from .outcome import Done
 from ..errors import InvalidInput, NotFound
 
 VOID_PAID_MESSAGE = "{number} is paid, so it can't be voided. Refund it instead."
@@ -38,10 +38,8 @@ def void_invoice(database: Database, gateway: PaymentGateway, account_id: int, i
         raise InvalidInput({"reason": "Enter the reason for voiding this invoice."})
     if len(reason) > 300:
         raise InvalidInput({"reason": "Use at most 300 characters."})
-    with database.session() as session:
-        claim_open(session, invoice_id, account_id, now=now, paid_message=VOID_PAID_MESSAGE)
-    expire_open_checkouts(database, gateway, invoice_id, now=now, account_id=account_id,
-                          why="Closed: the invoice was voided.")
+    close_payment_pages(database, gateway, invoice_id, account_id, now=now, paid_message=VOID_PAID_MESSAGE,
+                        why="Closed: the invoice was voided.")
     with database.session() as session:
         invoice = claim_open(session, invoice_id, account_id, now=now, paid_message=VOID_PAID_MESSAGE,
                              verb="voiding the invoice")
@@ -60,18 +58,8 @@ def void_invoice(database: Database, gateway: PaymentGateway, account_id: int, i
         return invoice
 
 
-@dataclass(frozen=True)
-class InvoiceResent:
-    invoice: Invoice
-    to: str
-
-    @property
-    def message(self) -> str:
-        return f"{self.invoice.number} is on its way to {self.to}."
-
-
 def resend_invoice(session: Session, account_id: int, invoice_id: int, *, actor: Actor,
-                   request_key: str, now: datetime) -> InvoiceResent:
+                   request_key: str, now: datetime) -> Done[Invoice]:
     """E-mail the invoice (with its PDF) to the billing e-mail again: a new message per request, one per
     ``request_key`` (a double click sends one)."""
     invoice = session.scalar(select(Invoice).where(Invoice.id == invoice_id, Invoice.account_id == account_id,
@@ -87,4 +75,4 @@ def resend_invoice(session: Session, account_id: int, invoice_id: int, *, actor:
     audit.record(session, actor, "invoice.resent", now=now, account_id=account.id, invoice_id=invoice.id,
                  invoice_number=invoice.number, to=account.billing_email)
     session.commit()
-    return InvoiceResent(invoice, account.billing_email)
+    return Done(invoice, f"{invoice.number} is on its way to {account.billing_email}.")

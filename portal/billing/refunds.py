@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
@@ -28,6 +27,7 @@ from ..notifications import outbox
 from ..payments.gateway import PaymentGateway, ProcessorError, ProcessorUnavailable, RefundResult
 from . import payloads
 from .invoices import lock_invoice
+from .outcome import Done
 
 log = logging.getLogger(__name__)
 
@@ -156,24 +156,9 @@ def refund_invoice(database: Database, gateway: PaymentGateway, account_id: int,
     return _call_processor(database, gateway, refund_id, request, now=now)
 
 
-@dataclass(frozen=True)
-class RefundMade:
-    refund: Refund
-    invoice_number: str
-
-    @property
-    def message(self) -> str:
-        amount = format_money(self.refund.amount_cents, self.refund.currency)
-        if self.refund.destination == "credit":
-            return f"Refunded {amount} of {self.invoice_number} as account credit."
-        if self.refund.status == "succeeded":
-            return f"Refunded {amount} of {self.invoice_number} to the original payment."
-        return f"Refund of {amount} for {self.invoice_number} is pending with the payment processor."
-
-
 def refund_entered_amount(database: Database, gateway: PaymentGateway, account_id: int, invoice_id: int, *, amount: str,
                           max_cents: int, reason: str, destination: str, actor: Actor, now: datetime,
-                          request_key: str | None = None) -> RefundMade:
+                          request_key: str | None = None) -> Done[Refund]:
     """The console's Refund form: ``amount`` as staff typed it, in the invoice's currency and at most
     ``max_cents`` (``PORTAL_MAX_AMOUNT_CENTS``), then ``refund_invoice``. A refused amount and a missing
     reason are reported together; another account's invoice is not found."""
@@ -191,7 +176,12 @@ def refund_entered_amount(database: Database, gateway: PaymentGateway, account_i
         raise
     made = refund_invoice(database, gateway, account_id, invoice_id, amount_cents=cents, reason=reason,
                           destination=destination or "card", actor=actor, now=now, request_key=request_key)
-    return RefundMade(made, number)
+    amount_text = format_money(made.amount_cents, made.currency)
+    if made.destination == "credit":
+        return Done(made, f"Refunded {amount_text} of {number} as account credit.")
+    if made.status == "succeeded":
+        return Done(made, f"Refunded {amount_text} of {number} to the original payment.")
+    return Done(made, f"Refund of {amount_text} for {number} is pending with the payment processor.")
 
 
 def _call_processor(database: Database, gateway: PaymentGateway, refund_id: int, request: dict, *,

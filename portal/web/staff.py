@@ -54,25 +54,13 @@ def account(account_id: int):
 
 
 # Where each list's Previous / Next links send HTMX: the same page, answered with that list's block only.
-@bp.get("/accounts/<int:account_id>/invoices")
+@bp.get("/accounts/<int:account_id>/invoices", endpoint="account_invoices", defaults={"block": "invoices"})
+@bp.get("/accounts/<int:account_id>/mail", endpoint="account_mail", defaults={"block": "mail"})
+@bp.get("/accounts/<int:account_id>/audit", endpoint="account_audit", defaults={"block": "audit"})
 @staff_required
-def account_invoices(account_id: int):
-    """The account page's invoices and payments (HTMX: that section only)."""
-    return render_account(account_id, block="invoices")
-
-
-@bp.get("/accounts/<int:account_id>/mail")
-@staff_required
-def account_mail(account_id: int):
-    """The account page's e-mails (HTMX: that section only)."""
-    return render_account(account_id, block="mail")
-
-
-@bp.get("/accounts/<int:account_id>/audit")
-@staff_required
-def account_audit(account_id: int):
-    """The account page's audit log (HTMX: that section only)."""
-    return render_account(account_id, block="audit")
+def account_list(account_id: int, block: str):
+    """One list of the account page (invoices and payments, e-mails, audit log): HTMX gets that section only."""
+    return render_account(account_id, block=block)
 
 
 @bp.post("/accounts/<int:account_id>/impersonate")

@@ -19,7 +19,7 @@ from portal.billing import cards
 from portal.audit import Actor
 from portal.billing.renewals import run_renewals
 from portal.billing.seller import Seller
-from portal.models import Invoice
+from portal.models import Invoice, utcnow
 
 from ..helpers import POLICY, add_card, make_customer, make_invoice, make_subscription
 from .htmx_swap import apply, duplicate_ids, form_data, parse, target_and_swap, trigger
@@ -54,7 +54,7 @@ def world(app, browser, session, gateway, settings) -> World:
 
 
 def pay_with_the_good_card(session, gateway, world: World) -> None:
-    cards.set_default_card(session, gateway, world.account_id, world.other, actor=Actor.system())
+    cards.set_default_card(session, gateway, world.account_id, world.other, actor=Actor.system(), now=utcnow())
 
 
 def many_invoices(session, gateway, world: World) -> None:

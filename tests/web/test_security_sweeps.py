@@ -120,7 +120,7 @@ class World:
         first = self.cards.save(self.session, self.gateway, account)
         second = self.cards.save(self.session, self.gateway, account, number="5555555555554444")
         self.cards.save(self.session, self.gateway, account, number="4000056655665556")  # Visa debit
-        cards.set_default_card(self.session, self.gateway, account.id, second.id, actor=Actor.system())
+        cards.set_default_card(self.session, self.gateway, account.id, second.id, actor=Actor.system(), now=utcnow())
         self.session.expire_all()
         saved = self.session.scalars(select(PaymentMethod).where(PaymentMethod.account_id == account.id)
                                      .order_by(PaymentMethod.id)).all()
