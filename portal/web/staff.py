@@ -53,14 +53,18 @@ def account(account_id: int):
     return render_account(account_id)
 
 
+def _list(block: str):
+    def view(account_id: int):
+        return render_account(account_id, block=block)
+
+    view.__name__ = f"account_{block}"
+    view.__doc__ = f"The account page's {block} list, for its Previous / Next links (HTMX: that section only)."
+    return staff_required(view)
+
+
 # Where each list's Previous / Next links send HTMX: the same page, answered with that list's block only.
-@bp.get("/accounts/<int:account_id>/invoices", endpoint="account_invoices", defaults={"block": "invoices"})
-@bp.get("/accounts/<int:account_id>/mail", endpoint="account_mail", defaults={"block": "mail"})
-@bp.get("/accounts/<int:account_id>/audit", endpoint="account_audit", defaults={"block": "audit"})
-@staff_required
-def account_list(account_id: int, block: str):
-    """One list of the account page (invoices and payments, e-mails, audit log): HTMX gets that section only."""
-    return render_account(account_id, block=block)
+for _block in ("invoices", "mail", "audit"):
+    bp.add_url_rule(f"/accounts/<int:account_id>/{_block}", f"account_{_block}", _list(_block), methods=["GET"])
 
 
 @bp.post("/accounts/<int:account_id>/impersonate")
