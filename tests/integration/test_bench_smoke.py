@@ -113,7 +113,6 @@ def test_a_short_load_test_passes_every_check(server_url):
         assert sum(figures["by_status"].values()) == figures["total"], (kind, figures)
         assert figures["p99_ms"] >= figures["p50_ms"], (kind, figures)
     assert summary["requests_total"] == sum(f["total"] for f in summary["requests"].values())
-    assert isinstance(summary["requests_per_s"], (int, float))
     assert summary["ledger"]["invoices"] >= 4 * seed.INVOICES_PER_ACCOUNT
     if server_url is not None:
         assert summary["worker"]["passes"] >= 1
