@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         RATELIMIT_HEADERS_ENABLED=False,
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
-    from .billing.dunning import RetryPolicy
+    from .billing.collecting.dunning import RetryPolicy
     from .documents import rendering
 
     rendering.configure(base_url=settings.base_url)

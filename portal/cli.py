@@ -59,7 +59,7 @@ def _start_demo_worker(settings, database, gateway, interval: float = 5.0) -> No
     import threading
     import time
 
-    from .billing.seller import Seller
+    from .billing.invoicing.seller import Seller
     from .models import utcnow
     from .worker import run_once
 
@@ -115,7 +115,7 @@ def _parse_now(value: str | None):
 def _services(clock=None):
     """Settings, database, gateway and seller for commands that run outside a web request. ``clock`` is the
     command's idea of now (``--now``), so the sandbox dates what it writes at the same moment."""
-    from .billing.seller import Seller
+    from .billing.invoicing.seller import Seller
     from .db import Database
     from .models import utcnow
     from .payments import build_gateway
@@ -148,8 +148,8 @@ def billing():
 @click.option("--batch", default=50, show_default=True, help="Subscriptions claimed per transaction.")
 def billing_run(now_text: str | None, batch: int):
     """Renew every subscription whose period has ended and charge its default card (one pass)."""
-    from .billing.dunning import RetryPolicy
-    from .billing.renewals import run_renewals
+    from .billing.collecting.dunning import RetryPolicy
+    from .billing.subscriptions.renewals import run_renewals
 
     now = _parse_now(now_text)
     settings, database, gateway, seller = _services(clock=lambda: now)
@@ -169,8 +169,8 @@ def billing_reconcile(now_text: str | None, older_than: int):
     """Ask the processor about payments whose outcome is unknown and settle them (never charges again)."""
     from datetime import timedelta
 
-    from .billing.dunning import RetryPolicy
-    from .billing.events import deliver_sandbox_events, reconcile
+    from .billing.collecting.dunning import RetryPolicy
+    from .billing.collecting.events import deliver_sandbox_events, reconcile
 
     now = _parse_now(now_text)
     settings, database, gateway, _ = _services(clock=lambda: now)

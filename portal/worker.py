@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .billing.collection import run_retries
-from .billing.dunning import RetryPolicy, send_card_expiry_reminders
-from .billing.events import deliver_sandbox_events, reconcile
-from .billing.refunds import settle_pending_refunds
-from .billing.renewals import run_renewals
-from .billing.seller import Seller
+from .billing.collecting.collection import run_retries
+from .billing.collecting.dunning import RetryPolicy, send_card_expiry_reminders
+from .billing.collecting.events import deliver_sandbox_events, reconcile
+from .billing.collecting.refunds import settle_pending_refunds
+from .billing.subscriptions.renewals import run_renewals
+from .billing.invoicing.seller import Seller
 from .config import Settings
 from .db import Database
 from .notifications.sender import build_transport, send_pending

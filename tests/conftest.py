@@ -107,7 +107,7 @@ def sandbox(database):
 @pytest.fixture
 def seller():
     """The default seller (an Irish company) with the packaged tax rates."""
-    from portal.billing.seller import Seller
+    from portal.billing.invoicing.seller import Seller
 
     return Seller.from_settings(load_settings(demo=True))
 

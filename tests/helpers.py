@@ -13,9 +13,9 @@ from typing import Any, Callable
 import pytest
 
 from portal.auth.passwords import hash_password
-from portal.billing import cards
+from portal.billing.payment_methods import cards
 from portal.audit import Actor
-from portal.billing.dunning import RetryPolicy
+from portal.billing.collecting.dunning import RetryPolicy
 from portal.models import Account, Plan, Subscription, User
 from portal.payments.gateway import CardDetails
 
@@ -131,8 +131,8 @@ class Browser:
 def make_invoice(session, account, *, issued_at=None, status="open", amount_cents=2000, seller=None,
                  subscription=None, period_start=None):
     """An issued invoice for one line (a subscription period when ``subscription`` is given)."""
-    from portal.billing.invoices import apply_totals, issue_invoice, mark_paid
-    from portal.billing.seller import Seller
+    from portal.billing.invoicing.invoices import apply_totals, issue_invoice, mark_paid
+    from portal.billing.invoicing.seller import Seller
     from portal.config import load_settings
     from portal.models import Invoice, InvoiceLine
 

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from ..models import Account, AuditEvent, CreditEntry, Invoice, OutboxMessage, PaymentAttempt, PaymentMethod, \
     Refund, Subscription, User
-from . import credits, refunds
+from .collecting import credits, refunds
 from ..errors import NotFound
 from ..money import amount_text
-from .overview import current_subscription
+from .subscriptions.access import current_subscription
 
 SEARCH_PAGE_SIZE = 20
 INVOICE_PAGE_SIZE = 10

@@ -9,13 +9,15 @@ from sqlalchemy.orm import Session
 
 from ..errors import NotFound
 from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, Refund, Subscription
-from . import addresses, cards
-from .credits import CreditSummary, credit_summary
-from .dunning import reason_text
-from .invoices import InvoicePage, list_invoices
-from .pricing import Quote, quote
-from .refunds import refunds_by_invoice
-from .seller import Seller
+from .collecting.credits import CreditSummary, credit_summary
+from .collecting.dunning import reason_text
+from .collecting.refunds import refunds_by_invoice
+from .customer import addresses
+from .invoicing.invoices import InvoicePage, list_invoices
+from .invoicing.pricing import Quote, quote
+from .invoicing.seller import Seller
+from .payment_methods import cards
+from .subscriptions.access import current_subscription
 
 
 @dataclass
@@ -66,13 +68,6 @@ class BillingOverview:
     @property
     def countries(self) -> list[tuple[str, str]]:
         return [(c.code, c.name) for c in addresses.countries()]
-
-
-def current_subscription(session: Session, account_id: int) -> Subscription | None:
-    """The account's live subscription, or its most recent one when none is live."""
-    return session.scalar(
-        select(Subscription).where(Subscription.account_id == account_id)
-        .order_by((Subscription.status == "canceled").asc(), Subscription.created_at.desc()).limit(1))
 
 
 def billing_overview(session: Session, account_id: int, *, today: date, seller: Seller,

@@ -7,11 +7,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..auth.passwords import hash_password
-from ..billing import cards
+from ..billing.payment_methods import cards
 from ..audit import Actor
-from ..billing.collection import open_attempt
-from ..billing.invoices import apply_totals, build_subscription_invoice, issue_invoice, mark_paid
-from ..billing.seller import Seller
+from ..billing.collecting.collection import open_attempt
+from ..billing.invoicing.invoices import apply_totals, build_subscription_invoice, issue_invoice, mark_paid
+from ..billing.invoicing.seller import Seller
 from ..models import Account, Invoice, InvoiceLine, Plan, Subscription, User
 from ..payments.gateway import CardDetails, PaymentGateway
 
@@ -99,8 +99,8 @@ def _past_due_customer(session: Session, database, gateway: PaymentGateway, pass
                        seller: Seller, *, today: date, settings=None) -> None:
     """A renewal two days ago failed on a card that saves fine but declines charges (…0341): the
     subscription is Past due, the invoice Open, and the first automatic retry is tomorrow."""
-    from ..billing.dunning import RetryPolicy
-    from ..billing.renewals import run_renewals
+    from ..billing.collecting.dunning import RetryPolicy
+    from ..billing.subscriptions.renewals import run_renewals
 
     # The demo's own schedule, so "the first automatic retry is tomorrow" matches what its worker will do.
     policy = RetryPolicy(settings.retry_schedule) if settings is not None else RetryPolicy()

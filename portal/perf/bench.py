@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..auth.passwords import hash_password
-from ..billing.seller import Seller
+from ..billing.invoicing.seller import Seller
 from ..config import load_settings
 from ..db import Database
 from ..models import Invoice, Plan

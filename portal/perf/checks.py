@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 
 from sqlalchemy import func, select
 
-from ..billing.invoices import credit_balance
+from ..billing.invoicing.invoices import credit_balance
 from ..models import Account, CreditEntry, Invoice, OutboxMessage, PaymentAttempt, PaymentMethod
 from ..payments.sandbox import SandboxGateway
 from .customers import User

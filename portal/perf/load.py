@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..billing.seller import Seller
+from ..billing.invoicing.seller import Seller
 from ..config import load_settings
 from ..db import Database
 from ..models import utcnow

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from sqlalchemy import event
 
-from ..billing.dunning import RetryPolicy
-from ..billing.renewals import run_renewals
-from ..billing.seller import Seller
+from ..billing.collecting.dunning import RetryPolicy
+from ..billing.subscriptions.renewals import run_renewals
+from ..billing.invoicing.seller import Seller
 from ..db import Database
 from ..models import Invoice, Plan
 from ..payments.sandbox import SandboxGateway
@@ -126,8 +126,8 @@ def measure_http(database_url: str, workdir: Path, *, email: str, seconds: float
 RENEWAL_WORKER = """
 import json, sys, time
 from datetime import datetime
-from portal.billing.dunning import RetryPolicy
-from portal.billing.renewals import run_renewals
+from portal.billing.collecting.dunning import RetryPolicy
+from portal.billing.subscriptions.renewals import run_renewals
 from portal.cli import _services
 
 now = datetime.fromisoformat(sys.argv[1])

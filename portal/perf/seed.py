@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from ..auth.passwords import hash_password
-from ..billing.invoices import build_subscription_invoice, issue_invoice, mark_paid
-from ..billing.seller import Seller
+from ..billing.invoicing.invoices import build_subscription_invoice, issue_invoice, mark_paid
+from ..billing.invoicing.seller import Seller
 from ..db import Database
 from ..models import Account, CreditEntry, PaymentAttempt, Plan, SandboxObject, Subscription, User
 from ..models import PaymentMethod as Card

@@ -12,8 +12,9 @@ from flask import Flask, get_flashed_messages
 
 from ..dates import format_date
 from ..money import format_money
-from ..billing.refunds import refund_phrase
-from . import account, api, auth, billing, billing_info, cards, dunning, invoices, webhooks, errors, health, security, staff
+from ..billing.collecting.refunds import refund_phrase
+from . import (account, api, auth, billing, billing_info, cards, dunning, invoices, webhooks, errors, health,
+               security, staff)
 from . import impersonation, staff_actions
 from .converters import BoundedIntConverter
 

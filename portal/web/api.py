@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from flask_login import current_user
 
-from ..billing.access import paid_access
+from ..billing.subscriptions.access import paid_access
 from .context import db
 
 bp = Blueprint("api", __name__, url_prefix="/api")

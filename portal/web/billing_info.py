@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, request, url_for
 
-from ..billing.billing_info import VatPolicy, current_billing_info, update_billing_info
+from ..billing.customer.billing_info import VatPolicy, current_billing_info, update_billing_info
 from ..errors import InvalidInput
 from ..models import utcnow
 from .auth import customer_required

@@ -11,8 +11,8 @@ import secrets
 
 from flask import Blueprint, jsonify, redirect, request, url_for
 
-from ..billing import cards
-from ..billing.access import paid_access
+from ..billing.payment_methods import cards
+from ..billing.subscriptions.access import paid_access
 from ..errors import DomainError
 from ..models import utcnow
 from ..payments.gateway import CardDetails

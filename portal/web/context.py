@@ -6,7 +6,7 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from ..audit import Actor
-from ..billing.dunning import RetryPolicy
+from ..billing.collecting.dunning import RetryPolicy
 from ..config import Settings
 from ..payments.gateway import PaymentGateway
 
@@ -41,7 +41,7 @@ def retry_policy() -> RetryPolicy:
 
 def seller():
     """Who invoices are from, built once per app from the settings."""
-    from ..billing.seller import Seller
+    from ..billing.invoicing.seller import Seller
 
     cached = current_app.extensions.get("portal.seller")
     if cached is None:

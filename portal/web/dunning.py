@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
-from ..billing import collection
+from ..billing.collecting import collection
 from ..errors import DomainError
 from ..extensions import limiter
 from ..models import utcnow

@@ -6,7 +6,8 @@ import re
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
-from ..billing import checkout, invoices
+from ..billing.collecting import checkout
+from ..billing.invoicing import invoices
 from ..errors import DomainError
 from ..models import utcnow
 from ..extensions import limiter

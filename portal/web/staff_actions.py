@@ -11,7 +11,8 @@ import secrets
 
 from flask import Blueprint, current_app, request, url_for
 
-from ..billing import collection, credits, invoice_actions, refunds
+from ..billing.collecting import collection, credits, refunds
+from ..billing.collecting import invoice_actions
 from ..errors import DomainError, InvalidInput, NotFound
 from ..models import utcnow
 from .context import actor, db, gateway, retry_policy, settings

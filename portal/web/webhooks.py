@@ -7,8 +7,8 @@ import logging
 import stripe
 from flask import Blueprint, current_app, request
 
-from ..billing.events import apply_event
-from ..billing.payloads import MalformedEvent
+from ..billing.collecting.events import apply_event
+from ..billing.collecting.payloads import MalformedEvent
 from ..extensions import csrf
 from ..models import utcnow
 from .context import gateway, retry_policy, settings

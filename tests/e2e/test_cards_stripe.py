@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from portal.billing import cards
+from portal.billing.payment_methods import cards
 from portal.audit import Actor
 from portal.models import Account, PaymentMethod
 

@@ -10,7 +10,7 @@ import requests
 from playwright.sync_api import expect
 from pypdf import PdfReader
 
-from portal.billing.events import deliver_sandbox_events
+from portal.billing.collecting.events import deliver_sandbox_events
 from portal.money import format_money
 from portal.models import utcnow
 

@@ -17,7 +17,7 @@ import pytest
 
 from portal.perf import load, measure, report, seed, servers, wrk
 from portal.auth.passwords import hash_password
-from portal.billing.seller import Seller
+from portal.billing.invoicing.seller import Seller
 from portal.config import load_settings
 from portal.db import Database
 from portal.models import Plan

@@ -15,7 +15,7 @@ import requests
 from sqlalchemy import func, select
 
 from portal import create_app
-from portal.billing import checkout, events
+from portal.billing.collecting import checkout, events
 from portal.config import load_settings
 from portal.extensions import limiter
 from portal.models import Account, Invoice, OutboxMessage, PaymentAttempt, ProcessorEvent, Subscription, utcnow

@@ -12,8 +12,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from portal.billing.renewals import run_renewals
-from portal.billing.seller import Seller
+from portal.billing.subscriptions.renewals import run_renewals
+from portal.billing.invoicing.seller import Seller
 from portal.config import load_settings
 from portal.models import Account, Invoice, OutboxMessage, utcnow
 from portal.notifications.outbox import enqueue

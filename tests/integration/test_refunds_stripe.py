@@ -9,9 +9,10 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from portal.billing import cards, events, refunds
+from portal.billing.payment_methods import cards
+from portal.billing.collecting import events, refunds
 from portal.audit import Actor
-from portal.billing.collection import open_attempt, record_outcome
+from portal.billing.collecting.collection import open_attempt, record_outcome
 from portal import errors
 from portal.errors import InvalidInput
 from portal.models import Invoice, PaymentAttempt, PaymentMethod, Refund

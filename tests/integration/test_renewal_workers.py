@@ -63,13 +63,13 @@ CRASH_AFTER_CHARGE = textwrap.dedent("""
     from datetime import datetime
     from portal.billing import collection
     from portal.cli import _services
-    from portal.billing.renewals import run_renewals
+    from portal.billing.subscriptions.renewals import run_renewals
 
     def crash(*args, **kwargs):
         os._exit(9)  # the processor has charged; our commit never happens
 
     collection.record_outcome = crash
-    from portal.billing.dunning import RetryPolicy
+    from portal.billing.collecting.dunning import RetryPolicy
 
     settings, database, gateway, seller = _services()
     run_renewals(database, gateway, seller, now=datetime.fromisoformat("{now}"), policy=RetryPolicy())

@@ -8,7 +8,7 @@ import secrets
 
 import pytest
 
-from portal.billing import cards
+from portal.billing.payment_methods import cards
 from portal.audit import Actor
 
 from ..web.test_security_sweeps import STATES, World, sweep_every_get

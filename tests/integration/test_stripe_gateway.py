@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import select
 
-from portal.billing import cards
+from portal.billing.payment_methods import cards
 from portal.audit import Actor
 from portal.errors import CardInUse, CardSetupFailed, NotFound
 from portal.models import Account, PaymentMethod, utcnow

@@ -10,10 +10,11 @@ from datetime import timedelta
 
 import pytest
 
-from portal.billing import checkout, collection, invoice_actions
+from portal.billing.collecting import checkout, collection
+from portal.billing.collecting import invoice_actions
 from portal.audit import Actor
 from portal.errors import InvoiceNotOpen, PaymentInProgress
-from portal.billing.events import apply_event, deliver_sandbox_events
+from portal.billing.collecting.events import apply_event, deliver_sandbox_events
 from portal.models import Invoice, OutboxMessage, PaymentAttempt, Refund, Subscription, utcnow
 
 from ..helpers import (POLICY, add_card, make_customer, make_invoice, make_staff, make_subscription,

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from portal.billing import console, refunds
+from portal.billing import console
+from portal.billing.collecting import refunds
 from portal.errors import NotFound
 from portal.models import Refund
 

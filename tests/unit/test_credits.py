@@ -9,11 +9,11 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import inspect, select
 
-from portal.billing import credits
+from portal.billing.collecting import credits
 from portal.documents import pdf
 from portal.audit import Actor
 from portal.errors import InvalidInput
-from portal.billing.invoices import credit_balance
+from portal.billing.invoicing.invoices import credit_balance
 from portal.money import amount_text, parse_amount
 from portal.models import AuditEvent, CreditEntry, OutboxMessage
 

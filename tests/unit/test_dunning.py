@@ -5,9 +5,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from portal.billing import collection, dunning
-from portal.billing.access import paid_access
-from portal.billing.renewals import run_renewals
+from portal.billing.collecting import collection, dunning
+from portal.billing.subscriptions.access import paid_access
+from portal.billing.subscriptions.renewals import run_renewals
 from portal.models import Invoice, OutboxMessage, PaymentAttempt, Subscription
 
 from ..helpers import POLICY, add_card, make_customer, make_subscription, run_concurrently

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import JSON, Boolean, DateTime, Integer, String, bindparam, inspect, text
 from sqlalchemy.exc import DBAPIError
 
-from portal.billing.invoices import apply_totals, issue_invoice
-from portal.billing.seller import Seller
+from portal.billing.invoicing.invoices import apply_totals, issue_invoice
+from portal.billing.invoicing.seller import Seller
 from portal.config import load_settings
 from portal.models import Invoice, InvoiceImmutable, InvoiceLine
 from portal.models.base import UTCDateTime

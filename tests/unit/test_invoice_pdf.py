@@ -15,8 +15,8 @@ from sqlalchemy import func, insert, select
 import portal
 from portal import errors
 from portal.documents import pdf
-from portal.billing.invoices import build_subscription_invoice, mark_paid
-from portal.billing.renewals import run_renewals
+from portal.billing.invoicing.invoices import build_subscription_invoice, mark_paid
+from portal.billing.subscriptions.renewals import run_renewals
 from portal.models import CreditEntry, Invoice, InvoicePdf
 
 from ..helpers import POLICY, add_card, make_customer, make_plan, make_subscription

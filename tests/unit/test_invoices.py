@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from portal.billing.invoices import next_invoice_number
+from portal.billing.invoicing.invoices import next_invoice_number
 from portal.models import Account, Invoice, InvoiceImmutable, InvoiceNumberSequence
 
 from ..helpers import make_customer, make_invoice, run_concurrently

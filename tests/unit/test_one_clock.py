@@ -12,7 +12,7 @@ from sqlalchemy import DateTime, select, update
 from sqlalchemy.types import TypeDecorator
 
 from portal.audit import Actor
-from portal.billing import credits
+from portal.billing.collecting import credits
 from portal.models import Base, CreditEntry, Invoice, InvoicePdf, OutboxMessage, PaymentAttempt
 from portal.payments import build_gateway
 from portal.worker import run_once

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from portal import create_app
-from portal.billing.renewals import run_renewals
-from portal.billing.seller import Seller
+from portal.billing.subscriptions.renewals import run_renewals
+from portal.billing.invoicing.seller import Seller
 from portal.config import load_settings
 from portal.extensions import limiter
 from portal.models import Account, Invoice, OutboxMessage

@@ -9,13 +9,13 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from portal.billing import events, refunds
+from portal.billing.collecting import events, refunds
 from portal.documents import pdf
 from portal.audit import Actor
-from portal.billing.collection import execute_attempt, open_attempt
+from portal.billing.collecting.collection import execute_attempt, open_attempt
 from portal import errors
 from portal.errors import InvalidInput
-from portal.billing.invoices import credit_balance
+from portal.billing.invoicing.invoices import credit_balance
 from portal.models import utcnow
 from portal.models import AuditEvent, CreditEntry, Invoice, OutboxMessage, PaymentAttempt, Refund, SandboxObject
 from portal.payments.gateway import ProcessorUnavailable
@@ -208,7 +208,7 @@ def test_a_refund_as_account_credit_makes_no_processor_call_and_grants_credit_wi
 def test_an_invoice_paid_by_wire_transfer_is_refunded_as_credit_not_to_a_card(database, session, gateway, customer,
                                                                                actor):
     invoice = make_invoice(session, customer)
-    from portal.billing.collection import record_wire_payment
+    from portal.billing.collecting.collection import record_wire_payment
 
     record_wire_payment(database, gateway, customer.id, invoice.id, reference="WIRE-1",
                         received_on=NOW.date().isoformat(), actor=actor, now=NOW)

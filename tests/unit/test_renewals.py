@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from portal.billing.renewals import add_interval, run_renewals
+from portal.billing.subscriptions.renewals import add_interval, run_renewals
 from portal.models import CreditEntry, Invoice, OutboxMessage, PaymentAttempt, Subscription
 
 from ..helpers import POLICY, add_card, make_customer, make_subscription

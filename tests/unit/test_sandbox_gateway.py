@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from portal import cli
-from portal.billing.dunning import RetryPolicy
-from portal.billing.events import deliver_sandbox_events
+from portal.billing.collecting.dunning import RetryPolicy
+from portal.billing.collecting.events import deliver_sandbox_events
 from portal.models import Plan, SandboxIdempotencyKey, SandboxObject, Subscription
 from portal.payments.gateway import CardDetails, CardError, ProcessorError, SandboxControls
 from portal.payments.sandbox import SandboxGateway

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from portal.billing.tax import (TaxError, TaxRates, TaxResult, TaxTableError, calculate_tax, describe_tax,
-                                load_rates, parse_rates, round_half_up, split_tax)
+from portal.billing.invoicing.tax import (TaxError, TaxRates, TaxResult, TaxTableError, calculate_tax,
+                                          describe_tax, load_rates, parse_rates, round_half_up, split_tax)
 
 IE_SELLER = {"seller_country": "IE", "seller_vat_number": "IE6388047V"}
 US_SELLER = {"seller_country": "US", "seller_vat_number": ""}

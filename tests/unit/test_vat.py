@@ -16,9 +16,9 @@ from stdnum.gb import vat as gb_vat
 from stdnum.no import mva as no_mva
 
 from portal.audit import Actor
-from portal.billing.billing_info import VAT_NOTICES, VatPolicy, billing_info_values, update_billing_info
-from portal.billing.vat import (EU_COUNTRIES, UNSUPPORTED_MESSAGE, check_vat_number, confirm_with_vies,
-                                normalise_vat_number, vat_prefix)
+from portal.billing.customer.billing_info import VAT_NOTICES, VatPolicy, billing_info_values, update_billing_info
+from portal.billing.customer.vat import (EU_COUNTRIES, UNSUPPORTED_MESSAGE, check_vat_number, confirm_with_vies,
+                                         normalise_vat_number, vat_prefix)
 from portal.models import Account, utcnow
 
 from ..helpers import make_customer

@@ -93,7 +93,7 @@ def test_viewing_as_a_user_id_past_the_databases_range_is_not_found_and_starts_n
 def failing_credit(monkeypatch):
     """A credit service that breaks its transaction: a flush that violates a unique constraint (a user with
     an e-mail that exists), as a bug or a race would."""
-    from portal.billing import credits
+    from portal.billing.collecting import credits
 
     def grant_credit(session, *args, **kwargs):
         session.add(User(account_id=None, email="sam@support.example", name="Twin", password_hash="x",

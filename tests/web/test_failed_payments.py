@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from portal.billing.renewals import run_renewals
-from portal.billing.seller import Seller
+from portal.billing.subscriptions.renewals import run_renewals
+from portal.billing.invoicing.seller import Seller
 from portal.models import PaymentAttempt, Subscription
 
 from ..helpers import POLICY, Browser, add_card, make_customer, make_subscription

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from werkzeug.exceptions import HTTPException
 
 from portal import create_app
-from portal.billing import checkout
-from portal.billing.events import deliver_sandbox_events
+from portal.billing.collecting import checkout
+from portal.billing.collecting.events import deliver_sandbox_events
 from portal.config import load_settings
 from portal.db import Database
 from portal.extensions import limiter

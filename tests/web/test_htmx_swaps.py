@@ -15,10 +15,10 @@ from typing import Callable
 
 import pytest
 
-from portal.billing import cards
+from portal.billing.payment_methods import cards
 from portal.audit import Actor
-from portal.billing.renewals import run_renewals
-from portal.billing.seller import Seller
+from portal.billing.subscriptions.renewals import run_renewals
+from portal.billing.invoicing.seller import Seller
 from portal.models import Invoice, utcnow
 
 from ..helpers import POLICY, add_card, make_customer, make_invoice, make_subscription

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from portal import errors, models
 from portal.auth import impersonation
-from portal.billing import checkout
+from portal.billing.collecting import checkout
 from portal.models import AuditEvent, Base, LoginSession, PaymentMethod, utcnow
 from portal.models.account import Impersonation
 from portal.models.audit import AppendOnlyError

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from portal.billing.events import deliver_sandbox_events
+from portal.billing.collecting.events import deliver_sandbox_events
 from portal.models import Invoice, OutboxMessage, PaymentAttempt, Subscription, utcnow
 
 from ..helpers import POLICY, Browser, add_card, make_customer, make_invoice, make_subscription

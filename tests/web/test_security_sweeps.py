@@ -9,10 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from portal.billing import cards, checkout
+from portal.billing.payment_methods import cards
+from portal.billing.collecting import checkout
 from portal.audit import Actor
-from portal.billing.renewals import run_renewals
-from portal.billing.seller import Seller
+from portal.billing.subscriptions.renewals import run_renewals
+from portal.billing.invoicing.seller import Seller
 from portal.models import Base, Invoice, OutboxMessage, PaymentAttempt, PaymentMethod, Subscription, utcnow
 from portal.notifications.sender import send_pending
 from portal.notifications.transports import FileTransport

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from portal.billing.collection import execute_attempt, open_attempt
+from portal.billing.collecting.collection import execute_attempt, open_attempt
 from portal.models import AuditEvent, CreditEntry, Invoice, OutboxMessage, Refund, Subscription, utcnow
 
 from ..helpers import POLICY, Browser, add_card, make_customer, make_invoice, make_staff, make_subscription

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, request
 
-from ...billing import cards
+from ...billing.payment_methods import cards
 from ...errors import DomainError, NotFound
-from ...billing.events import deliver_sandbox_events
+from ...billing.collecting.events import deliver_sandbox_events
 from ...models import utcnow
 from ...web.auth import customer_required
 from ...web.cards import card_added, new_key, section

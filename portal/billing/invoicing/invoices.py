@@ -8,12 +8,12 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from ..bounds import parse_int
-from ..documents.pdf import invoice_pdf
-from ..errors import NotFound
-from ..models import (Account, CreditEntry, Invoice, InvoiceLine, InvoiceNumberSequence, InvoiceTaxLine, Plan,
-                      Subscription)
-from . import addresses
+from ...bounds import parse_int
+from ...documents.pdf import invoice_pdf
+from ...errors import NotFound
+from ...models import (Account, CreditEntry, Invoice, InvoiceLine, InvoiceNumberSequence, InvoiceTaxLine, Plan,
+                       Subscription)
+from ..customer import addresses
 from .seller import Seller
 from .tax import TaxError, calculate_tax, format_rate
 
@@ -257,7 +257,7 @@ def get_invoice(session: Session, account_id: int, invoice_id: int) -> Invoice:
 def send_invoice_copy(session: Session, account_id: int, invoice_id: int, *, to: str, request_key: str,
                       now: datetime) -> Invoice:
     """Queue a copy of an invoice (with its PDF) to ``to``, the asking user's own e-mail."""
-    from ..notifications import outbox
+    from ...notifications import outbox
 
     invoice = get_invoice(session, account_id, invoice_id)
     account = session.get(Account, account_id)

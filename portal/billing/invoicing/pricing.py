@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..models import Account, Plan
+from ...models import Account, Plan
 from .seller import Seller
 from .tax import TaxError, TaxResult, calculate_tax, describe_tax
 

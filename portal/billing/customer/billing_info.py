@@ -11,10 +11,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from .. import audit
-from ..audit import Actor
-from ..errors import InvalidInput, NotFound
-from ..models import Account
+from ... import audit
+from ...audit import Actor
+from ...errors import InvalidInput, NotFound
+from ...models import Account
 from . import vat
 from .addresses import validate_address
 

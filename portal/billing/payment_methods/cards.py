@@ -12,12 +12,12 @@ from datetime import datetime
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
-from .. import audit
-from ..audit import Actor
-from ..errors import CardInUse, CardSetupFailed, NotFound, ProcessorDown
-from ..models import BILLABLE_STATUSES, Account, PaymentMethod, Subscription, utcnow
-from ..payments.gateway import (CardDetails, CardError, CardInfo, PaymentGateway, ProcessorError,
-                                ProcessorUnavailable, SetupIntent)
+from ... import audit
+from ...audit import Actor
+from ...errors import CardInUse, CardSetupFailed, NotFound, ProcessorDown
+from ...models import BILLABLE_STATUSES, Account, PaymentMethod, Subscription, utcnow
+from ...payments.gateway import (CardDetails, CardError, CardInfo, PaymentGateway, ProcessorError,
+                                 ProcessorUnavailable, SetupIntent)
 
 
 def list_cards(session: Session, account_id: int) -> list[PaymentMethod]:

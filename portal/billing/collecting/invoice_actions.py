@@ -11,16 +11,16 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..db import Database
-from ..models import Account, Invoice, Subscription
-from ..notifications import outbox
-from ..payments.gateway import PaymentGateway
-from .. import audit
-from ..audit import Actor
+from ...db import Database
+from ...models import Account, Invoice, Subscription
+from ...notifications import outbox
+from ...payments.gateway import PaymentGateway
+from ... import audit
+from ...audit import Actor
 from .collection import advance_after_payment, claim_open, close_payment_pages
 from .dunning import outstanding_invoices
-from .outcome import Done
-from ..errors import InvalidInput, NotFound
+from ..outcome import Done
+from ...errors import InvalidInput, NotFound
 
 VOID_PAID_MESSAGE = "{number} is paid, so it can't be voided. Refund it instead."
 

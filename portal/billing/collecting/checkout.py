@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import InvoiceNotPayable, NotFound, PaymentInProgress, ProcessorDown
-from ..models import Account, Invoice, PaymentAttempt
-from ..payments.gateway import PaymentGateway, ProcessorError, ProcessorUnavailable
-from .cards import ensure_processor_customer
+from ...errors import InvoiceNotPayable, NotFound, PaymentInProgress, ProcessorDown
+from ...models import Account, Invoice, PaymentAttempt
+from ...payments.gateway import PaymentGateway, ProcessorError, ProcessorUnavailable
+from ..payment_methods.cards import ensure_processor_customer
 from .collection import claim, in_flight_message, next_attempt_number
 
 CHECKOUT_LIFETIME = timedelta(hours=1)  # Stripe accepts 30 minutes to 24 hours

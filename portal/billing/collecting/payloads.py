@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from ..bounds import INT_MAX, parse_int
-from ..errors import MalformedEvent
+from ...bounds import INT_MAX, parse_int
+from ...errors import MalformedEvent
 
 # What our columns hold: ProcessorEvent.id and .type, and the processor ids we store (payment, charge, refund).
 EVENT_ID_MAX = 120

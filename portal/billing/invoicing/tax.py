@@ -39,8 +39,8 @@ from typing import Any, Literal, Mapping, Sequence
 
 import pycountry
 
-from ..money import format_money
-from .vat import EU_COUNTRIES, normalise_vat_number, vat_prefix
+from ...money import format_money
+from ..customer.vat import EU_COUNTRIES, normalise_vat_number, vat_prefix
 
 US_STATES: frozenset[str] = frozenset({
     "AK", "AL", "AR", "AZ", "CA", "CO", "CT", "DC", "DE", "FL", "GA", "HI", "IA", "ID", "IL", "IN", "KS",

@@ -17,13 +17,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .. import audit
-from ..audit import Actor
-from ..db import Database
-from ..errors import ProcessorDown
-from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, ProcessorEvent
-from ..payments.gateway import PaymentGateway, PaymentResult, ProcessorError, SandboxControls
-from . import cards, payloads, refunds
+from ... import audit
+from ...audit import Actor
+from ...db import Database
+from ...errors import ProcessorDown
+from ...models import Account, Invoice, PaymentAttempt, PaymentMethod, ProcessorEvent
+from ...payments.gateway import PaymentGateway, PaymentResult, ProcessorError, SandboxControls
+from ..payment_methods import cards
+from . import payloads, refunds
 from .collection import OPEN_ATTEMPT_STATUSES, execute_attempt, record_outcome
 from .dunning import RetryPolicy
 from .payloads import MalformedEvent

@@ -17,16 +17,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
-from ..db import Database
-from ..models import Account, Invoice, Subscription
-from ..notifications import outbox
-from ..payments.gateway import PaymentGateway
-from .collection import (advance_after_payment, execute_attempt, open_attempt, record_failure_without_card,
-                         settle_pending_attempts)
-from .dunning import RetryPolicy
-from .invoices import build_subscription_invoice, issue_invoice
-from .periods import add_interval
-from .seller import Seller
+from ...db import Database
+from ...models import Account, Invoice, Subscription
+from ...notifications import outbox
+from ...payments.gateway import PaymentGateway
+from ..collecting.collection import (advance_after_payment, execute_attempt, open_attempt,
+                                     record_failure_without_card, settle_pending_attempts)
+from ..collecting.dunning import RetryPolicy
+from ..invoicing.invoices import build_subscription_invoice, issue_invoice
+from ..invoicing.periods import add_interval
+from ..invoicing.seller import Seller
 
 
 @dataclass

@@ -11,14 +11,14 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .. import audit
-from ..audit import Actor
-from ..errors import InvalidInput, NotFound
-from ..models import Account, CreditEntry, Invoice, Plan, Subscription
-from ..notifications import outbox
-from .invoices import credit_balance
-from .outcome import Done
-from ..money import format_money, parse_amount
+from ... import audit
+from ...audit import Actor
+from ...errors import InvalidInput, NotFound
+from ...models import Account, CreditEntry, Invoice, Plan, Subscription
+from ...notifications import outbox
+from ..invoicing.invoices import credit_balance
+from ..outcome import Done
+from ...money import format_money, parse_amount
 
 KIND_LABELS = {"grant": "Credit granted", "refund_as_credit": "Refund as credit", "applied": "Used on invoice",
                "reversal": "Reversed"}

@@ -17,17 +17,17 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .. import audit
-from ..audit import Actor
-from ..db import Database
-from ..errors import InvalidInput, NotFound, RefundFailed, RefundRefused
-from ..models import Account, CreditEntry, Invoice, PaymentAttempt, Refund
-from ..money import format_money, parse_amount
-from ..notifications import outbox
-from ..payments.gateway import PaymentGateway, ProcessorError, ProcessorUnavailable, RefundResult
+from ... import audit
+from ...audit import Actor
+from ...db import Database
+from ...errors import InvalidInput, NotFound, RefundFailed, RefundRefused
+from ...models import Account, CreditEntry, Invoice, PaymentAttempt, Refund
+from ...money import format_money, parse_amount
+from ...notifications import outbox
+from ...payments.gateway import PaymentGateway, ProcessorError, ProcessorUnavailable, RefundResult
 from . import payloads
-from .invoices import lock_invoice
-from .outcome import Done
+from ..invoicing.invoices import lock_invoice
+from ..outcome import Done
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..db import Database
-from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, Subscription
-from ..notifications import outbox
+from ...db import Database
+from ...models import Account, Invoice, PaymentAttempt, PaymentMethod, Subscription
+from ...notifications import outbox
 
 log = logging.getLogger(__name__)
 

@@ -25,19 +25,19 @@ from datetime import datetime, time, timedelta, timezone
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .. import audit
-from ..audit import Actor
-from ..db import Database
-from ..errors import InvalidInput, InvoiceNotOpen, NothingToPay, PaymentInProgress, ProcessorDown
-from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, Subscription
-from ..money import format_money, parse_received_on
-from ..notifications import outbox
-from ..payments.gateway import PaymentDetails, PaymentGateway, PaymentResult, ProcessorError, ProcessorUnavailable
+from ... import audit
+from ...audit import Actor
+from ...db import Database
+from ...errors import InvalidInput, InvoiceNotOpen, NothingToPay, PaymentInProgress, ProcessorDown
+from ...models import Account, Invoice, PaymentAttempt, PaymentMethod, Subscription
+from ...money import format_money, parse_received_on
+from ...notifications import outbox
+from ...payments.gateway import PaymentDetails, PaymentGateway, PaymentResult, ProcessorError, ProcessorUnavailable
 from . import refunds
-from .cards import default_card
+from ..payment_methods.cards import default_card
 from .dunning import AUTOMATIC, RetryPolicy, after_failure, outstanding_invoices, reason_text
-from .invoices import PaymentApplied, apply_payment, lock_invoice
-from .periods import add_interval
+from ..invoicing.invoices import PaymentApplied, apply_payment, lock_invoice
+from ..invoicing.periods import add_interval
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .overview import current_subscription
+from ...models import Subscription
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,13 @@ class Access:
     def as_json(self) -> dict:
         return {"paid_access": self.paid_access, "status": self.status, "reason": self.reason, "plan": self.plan,
                 "current_period_end": self.current_period_end.isoformat() if self.current_period_end else None}
+
+
+def current_subscription(session: Session, account_id: int) -> Subscription | None:
+    """The account's live subscription, or its most recent one when none is live."""
+    return session.scalar(
+        select(Subscription).where(Subscription.account_id == account_id)
+        .order_by((Subscription.status == "canceled").asc(), Subscription.created_at.desc()).limit(1))
 
 
 REASONS = {
