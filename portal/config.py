@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .bounds import INT_MAX, parse_int
 
@@ -71,6 +72,13 @@ class Settings:
     max_amount_cents: int = 100_000_000
     smtp_url: str | None = None
     mail_from: str = "Billing <billing@example.com>"
+    # The product in front of the portal: its name for "Back to {product}", and the only origins a portal
+    # session may send its user back to (anything else is refused, so the portal is never an open redirect).
+    product_name: str = "the product"
+    allowed_return_origins: tuple[str, ...] = ()
+    portal_session_ttl: int = 300  # seconds a portal-session URL stays usable
+    sign_in_link_ttl: int = 900  # seconds an e-mailed sign-in link stays usable
+    webhook_timeout: float = 10.0  # seconds to wait for the product's webhook receiver
     testing: bool = False
 
     @property
@@ -109,6 +117,11 @@ ENVIRONMENT = [
     ("PORTAL_MAX_AMOUNT_CENTS", "max_amount_cents", "The largest amount, in minor units (cents), a staff refund or credit may be typed in. Default `100000000` ($1,000,000.00): far above any real invoice, so a slip of the keyboard is refused instead of becoming a credit that wipes out every later invoice; at most 2147483647, what the database's amount columns hold."),
     ("PORTAL_SMTP_URL", "smtp_url", "Where the worker sends e-mail: `smtp://user:password@host:587?starttls=1` or `smtps://host:465`. Unset: e-mails are written as `.eml` files under the instance folder."),
     ("PORTAL_MAIL_FROM", "mail_from", "The From address of e-mails. Default `Billing <billing@example.com>`."),
+    ("PORTAL_PRODUCT_NAME", "product_name", "The product in front of the portal, as in \"← Back to {name}\". Default `the product`."),
+    ("PORTAL_ALLOWED_RETURN_ORIGINS", "allowed_return_origins", "Comma-separated origins (`https://app.example.com`) a portal session's `return_url` may be on. Default: none, so portal sessions need it set."),
+    ("PORTAL_PORTAL_SESSION_TTL", "portal_session_ttl", "Seconds a portal-session URL can be used (once). Default `300`."),
+    ("PORTAL_SIGN_IN_LINK_TTL", "sign_in_link_ttl", "Seconds an e-mailed sign-in link can be used (once). Default `900`."),
+    ("PORTAL_WEBHOOK_TIMEOUT", "webhook_timeout", "Seconds the worker waits for the product's webhook receiver before retrying later. Default `10`."),
     ("STRIPE_SECRET_KEY", "stripe_secret_key", "Stripe secret key. When unset the built-in sandbox processor is used."),
     ("STRIPE_PUBLISHABLE_KEY", "stripe_publishable_key", "Stripe publishable key for Stripe.js. Required with `STRIPE_SECRET_KEY`."),
     ("STRIPE_WEBHOOK_SECRET", "stripe_webhook_secret", "Signing secret of the Stripe webhook endpoint."),
@@ -159,6 +172,11 @@ def load_settings(*, demo: bool = False, overrides: dict | None = None) -> Setti
         "max_amount_cents": _env("PORTAL_MAX_AMOUNT_CENTS", "100000000"),
         "smtp_url": _env("PORTAL_SMTP_URL"),
         "mail_from": _env("PORTAL_MAIL_FROM", "Billing <billing@example.com>"),
+        "product_name": _env("PORTAL_PRODUCT_NAME", "the product"),
+        "allowed_return_origins": _env("PORTAL_ALLOWED_RETURN_ORIGINS", ""),
+        "portal_session_ttl": _env("PORTAL_PORTAL_SESSION_TTL", "300"),
+        "sign_in_link_ttl": _env("PORTAL_SIGN_IN_LINK_TTL", "900"),
+        "webhook_timeout": float(_env("PORTAL_WEBHOOK_TIMEOUT", "10") or 10),
         "stripe_secret_key": _env("STRIPE_SECRET_KEY"),
         "stripe_publishable_key": _env("STRIPE_PUBLISHABLE_KEY"),
         "stripe_webhook_secret": _env("STRIPE_WEBHOOK_SECRET"),
@@ -185,9 +203,36 @@ def load_settings(*, demo: bool = False, overrides: dict | None = None) -> Setti
     values["proxy_hops"] = _proxy_hops(values["proxy_hops"])
     values["retry_schedule"] = _retry_schedule(values["retry_schedule"])
     values["max_amount_cents"] = _max_amount(values["max_amount_cents"])
+    values["allowed_return_origins"] = _origins(values["allowed_return_origins"])
+    for name, variable in (("portal_session_ttl", "PORTAL_PORTAL_SESSION_TTL"),
+                           ("sign_in_link_ttl", "PORTAL_SIGN_IN_LINK_TTL")):
+        values[name] = _seconds(values[name], variable)
     if values["stripe_secret_key"] and not values["stripe_publishable_key"]:
         raise ConfigError("STRIPE_SECRET_KEY is set but STRIPE_PUBLISHABLE_KEY is not; Stripe.js needs it.")
     return Settings(**values)
+
+
+def _origins(value) -> tuple[str, ...]:
+    """``scheme://host[:port]`` origins, lower-cased, from a comma-separated string or a tuple given in code."""
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    origins = []
+    for part in (p.strip() for p in parts):
+        if not part:
+            continue
+        parsed = urlsplit(part)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.path not in ("", "/") \
+                or parsed.query or parsed.fragment or parsed.username:
+            raise ConfigError(f"PORTAL_ALLOWED_RETURN_ORIGINS takes origins such as https://app.example.com, "
+                              f"not {part!r}.")
+        origins.append(f"{parsed.scheme}://{parsed.netloc.lower()}")
+    return tuple(origins)
+
+
+def _seconds(value, variable: str) -> int:
+    seconds = value if type(value) is int else parse_int(str(value).strip())
+    if seconds is None or not 1 <= seconds <= 86_400:
+        raise ConfigError(f"{variable} must be a whole number of seconds from 1 to 86400, not {value!r}.")
+    return seconds
 
 
 def _retry_schedule(value) -> tuple[int, ...]:

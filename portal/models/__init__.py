@@ -8,6 +8,7 @@ from .account import Account, LoginSession, User
 from .audit import AuditEvent
 from .base import Base, utcnow
 from .credit import CreditEntry
+from .integration import ApiKey, SignInToken, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from .invoice import (STATUS_LABELS, Invoice, InvoiceImmutable, InvoiceLine, InvoiceNumberSequence, InvoicePdf,
                       InvoiceTaxLine)
 from .outbox import OutboxMessage
@@ -18,7 +19,7 @@ from .sandbox import SandboxIdempotencyKey, SandboxObject
 from .subscription import BILLABLE_STATUSES, Plan, Subscription
 
 __all__ = [
-    "Account", "AuditEvent", "CreditEntry", "Invoice", "InvoiceImmutable", "InvoiceLine", "InvoiceNumberSequence", "InvoicePdf",
+    "Account", "ApiKey", "SignInToken", "WebhookDelivery", "WebhookEndpoint", "WebhookEvent", "AuditEvent", "CreditEntry", "Invoice", "InvoiceImmutable", "InvoiceLine", "InvoiceNumberSequence", "InvoicePdf",
     "InvoiceTaxLine", "OutboxMessage", "PaymentAttempt", "ProcessorEvent", "STATUS_LABELS", "BILLABLE_STATUSES", "BRAND_NAMES", "Base", "LoginSession", "PaymentMethod",
     "Plan", "Refund", "SandboxIdempotencyKey", "SandboxObject", "Subscription", "User", "utcnow",
 ]

@@ -14,6 +14,8 @@ class Account(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The product's own id for this account: the API finds accounts by it.
+    external_id: Mapped[str | None] = mapped_column(String(100), unique=True)
     # Where invoices and billing notices go; deliberately not the profile e-mail of any user.
     billing_email: Mapped[str] = mapped_column(String(254))
     address_line1: Mapped[str] = mapped_column(String(200), default="")
@@ -76,6 +78,8 @@ class LoginSession(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(300), default="")
+    # Where "Back to {product}" leads for this login, when it began with a portal session.
+    return_url: Mapped[str] = mapped_column(String(500), default="")
     # When the password was last entered. Rotating the session (impersonation start and stop) keeps it, so
     # "logged in within the last 15 minutes" means the password, not the latest rotation.
     authenticated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

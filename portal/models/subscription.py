@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, UTCDateTime, utcnow
@@ -21,6 +21,8 @@ class Plan(Base):
     interval: Mapped[str] = mapped_column(String(10))  # month | year
     price_cents: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
+    # Whether customers may pick this plan themselves on Manage plan (the product may keep some for sales).
+    self_serve: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class Subscription(Base):
@@ -35,5 +37,14 @@ class Subscription(Base):
     current_period_end: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A trial: no invoice until it ends; the first period starts then.
+    trial_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Cancel at period end: the customer keeps the plan until current_period_end, then it ends.
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_reason: Mapped[str] = mapped_column(String(500), default="")
+    # A plan change that takes effect at the next renewal (a downgrade), instead of at once.
+    scheduled_plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
 
-    plan: Mapped[Plan] = relationship(lazy="joined")
+    plan: Mapped[Plan] = relationship(lazy="joined", foreign_keys=[plan_id])
+    scheduled_plan: Mapped[Plan | None] = relationship(foreign_keys=[scheduled_plan_id])

@@ -1,0 +1,69 @@
+"""The portal's objects as the product in front sees them: one JSON shape each, used by the API's answers and by
+the webhook events that describe a change, so a receiver can store an event's object exactly as the API would
+return it. Money is in integer minor units with its currency; times are ISO 8601 in UTC.
+
+A bottom-layer module like ``money``: it reads models and imports nothing above them, so the services that
+write webhook events and the web layer's API can both use it.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from .models import Account, Invoice, Plan, Refund, Subscription
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def plan_object(plan: Plan) -> dict:
+    return {"object": "plan", "code": plan.code, "name": plan.name, "interval": plan.interval,
+            "price": plan.price_cents, "currency": plan.currency, "self_serve": plan.self_serve}
+
+
+def account_object(account: Account, *, subscription: Subscription | None) -> dict:
+    return {"object": "account", "external_id": account.external_id, "name": account.name,
+            "billing_email": account.billing_email,
+            "address": {"line1": account.address_line1, "line2": account.address_line2, "city": account.city,
+                        "postal_code": account.postal_code, "region": account.region, "country": account.country},
+            "vat_number": account.vat_number, "currency": account.currency,
+            "subscription_status": subscription.status if subscription is not None else "none",
+            "created_at": iso(account.created_at)}
+
+
+def subscription_object(subscription: Subscription, *, external_id: str | None) -> dict:
+    scheduled = subscription.scheduled_plan
+    return {"object": "subscription", "id": f"sub_{subscription.id}", "account": external_id,
+            "plan": subscription.plan.code, "status": subscription.status,
+            "current_period_start": iso(subscription.current_period_start),
+            "current_period_end": iso(subscription.current_period_end),
+            "trial_end": iso(subscription.trial_end),
+            "cancel_at_period_end": subscription.cancel_at_period_end,
+            "scheduled_plan": scheduled.code if scheduled is not None else None,
+            "canceled_at": iso(subscription.canceled_at), "created_at": iso(subscription.created_at)}
+
+
+def invoice_object(invoice: Invoice, *, external_id: str | None, pdf_url: str | None) -> dict:
+    """``pdf_url`` is absolute when the caller knows the portal's address (the API does; events use the
+    ``PORTAL_BASE_URL`` setting), else None."""
+    return {"object": "invoice", "id": f"inv_{invoice.id}", "number": invoice.number, "account": external_id,
+            "status": invoice.status, "currency": invoice.currency, "subtotal": invoice.subtotal_cents,
+            "credit_applied": invoice.credit_applied_cents, "tax": invoice.tax_cents, "total": invoice.total_cents,
+            "amount_paid": invoice.amount_paid_cents, "amount_due": invoice.amount_due_cents,
+            "amount_refunded": invoice.amount_refunded_cents,
+            "period_start": iso(invoice.period_start), "period_end": iso(invoice.period_end),
+            "issued_at": iso(invoice.issued_at), "due_at": iso(invoice.due_at), "paid_at": iso(invoice.paid_at),
+            "pdf_url": pdf_url}
+
+
+def refund_object(refund: Refund, *, external_id: str | None, invoice_number: str | None) -> dict:
+    return {"object": "refund", "id": f"re_{refund.id}", "account": external_id, "invoice": invoice_number,
+            "amount": refund.amount_cents, "currency": refund.currency, "status": refund.status,
+            "destination": refund.destination, "reason": refund.reason, "created_at": iso(refund.created_at)}
+
+
+def entitlements_object(*, external_id: str | None, paid_access: bool, status: str, reason: str,
+                        plan: str | None, current_period_end: datetime | None) -> dict:
+    """The same answer as ``paid_access()``, for the account the product knows by ``external_id``."""
+    return {"object": "entitlements", "account": external_id, "paid_access": paid_access, "status": status,
+            "reason": reason, "plan": plan, "current_period_end": iso(current_period_end)}
