@@ -10,7 +10,7 @@ from ...models import utcnow
 from ..context import db
 from .blueprint import api_blueprint
 from .keys import api_actor
-from .schemas import PlanListSchema, PlanSchema, Text
+from .schemas import ErrorSchema, PlanListSchema, PlanSchema, Text
 
 bp = api_blueprint("plans", __name__, description="Plans: what is sold, monthly or yearly, at a price in minor units.")
 
@@ -37,7 +37,7 @@ class PlanUpdateSchema(Schema):
 @bp.route("/plans", methods=["POST"])
 @bp.arguments(PlanCreateSchema)
 @bp.response(201, PlanSchema)
-@bp.alt_response(409, description="A plan with this code exists already")
+@bp.alt_response(409, schema=ErrorSchema, description="A plan with this code exists already")
 def create_plan(values):
     """Add a plan to the catalogue."""
     plan = plans.create_plan(db(), code=values["code"], name=values["name"], interval=values["interval"],
@@ -56,7 +56,7 @@ def list_plans():
 @bp.route("/plans/<code>", methods=["PATCH"])
 @bp.arguments(PlanUpdateSchema)
 @bp.response(200, PlanSchema)
-@bp.alt_response(404, description="No plan has this code")
+@bp.alt_response(404, schema=ErrorSchema, description="No plan has this code")
 def update_plan(values, code):
     """Rename a plan, change its price (from the next period on) or whether customers may pick it."""
     changes = plans.PlanChanges(name=values.get("name"), price_cents=values.get("price"),
