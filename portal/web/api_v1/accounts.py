@@ -5,14 +5,15 @@ from __future__ import annotations
 from marshmallow import Schema, fields
 
 from ...billing import provisioning
-from ...billing.customer.accounts import EXTERNAL_ID_RULE
+from ...billing.customer.accounts import EXTERNAL_ID, EXTERNAL_ID_RULE
 from ...billing.customer.billing_info import VatPolicy
 from ...errors import InvalidInput
 from ...models import utcnow
 from ..context import db, settings
 from .blueprint import api_blueprint
 from .keys import api_actor
-from .schemas import AccountSchema, EntitlementsSchema, ErrorSchema, Text, UserSchema
+from .schemas import (COUNTRIES, CURRENCIES, AccountSchema, EntitlementsSchema, ErrorSchema, Text, UserSchema,
+                      path_parameter)
 
 bp = api_blueprint("accounts", __name__,
                    description="Accounts, known by the product's own id: billing details, users, entitlements.")
@@ -20,7 +21,8 @@ bp = api_blueprint("accounts", __name__,
 # The body's address fields and the names the billing-details checks use for them.
 ADDRESS = {"line1": "address_line1", "line2": "address_line2", "city": "city", "postal_code": "postal_code",
            "region": "region", "country": "country"}
-EXTERNAL_ID_PARAMETER = {"in": "path", "name": "external_id", "description": f"The product's id: {EXTERNAL_ID_RULE}"}
+EXTERNAL_ID_PARAMETER = path_parameter("external_id", description=f"The product's id: {EXTERNAL_ID_RULE}",
+                                       pattern=f"^{EXTERNAL_ID.pattern}$", example="acme")
 
 
 class AddressInputSchema(Schema):
@@ -29,7 +31,7 @@ class AddressInputSchema(Schema):
     city = Text(max_length=100)
     postal_code = Text(max_length=20)
     region = Text(max_length=100)
-    country = Text(max_length=2, metadata={"description": "ISO 3166-1 alpha-2, e.g. US"})
+    country = Text(max_length=2, metadata={"description": "ISO 3166-1 alpha-2, e.g. US", "enum": COUNTRIES})
 
 
 class AccountPutSchema(Schema):
@@ -38,7 +40,8 @@ class AccountPutSchema(Schema):
     address = fields.Nested(AddressInputSchema, metadata={
         "description": "Optional while the account has none; once given, checked in full as on the page"})
     vat_number = Text(max_length=20)
-    currency = Text(max_length=3, metadata={"description": "ISO 4217; USD when left out; fixed once billed"})
+    currency = Text(max_length=3, metadata={"description": "ISO 4217; USD when left out; fixed once billed",
+                                            "enum": CURRENCIES})
 
 
 class UserAddSchema(Schema):

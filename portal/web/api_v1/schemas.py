@@ -4,7 +4,12 @@ schemas only say what they hold, so an answer and its description cannot drift a
 Schemathesis run failing)."""
 from __future__ import annotations
 
+import pycountry
 from marshmallow import Schema, ValidationError, fields
+
+# Listed in the document, so a client (and Schemathesis) sees which codes there are; the services check them.
+CURRENCIES = sorted(currency.alpha_3 for currency in pycountry.currencies)
+COUNTRIES = sorted(country.alpha_2 for country in pycountry.countries)
 
 
 class Text(fields.String):
@@ -23,6 +28,12 @@ class Text(fields.String):
         if len(text) > self.max_length:
             raise ValidationError(f"At most {self.max_length} characters.")
         return text
+
+
+def path_parameter(name: str, *, description: str, pattern: str, example: str) -> dict:
+    """A path parameter as the document describes it (Flask's ``<name>`` gives only its name)."""
+    return {"in": "path", "name": name, "description": description,
+            "schema": {"type": "string", "pattern": pattern, "example": example}}
 
 
 class ErrorBodySchema(Schema):
