@@ -21,7 +21,7 @@ from portal.billing.subscriptions.starting import SubscriptionExists, start_subs
 from portal.errors import InvalidInput, NotFound
 from portal.models import Account, AuditEvent, Invoice, InvoiceLine, PaymentAttempt, Subscription, User
 
-from ..helpers import POLICY, add_card, make_customer, make_plan
+from ..helpers import POLICY, add_card, make_plan
 
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc)
 API = Actor.for_api_key("backend")
