@@ -29,6 +29,8 @@ PUBLIC = {
     "auth.index",               # sends people to login or to their page
     "auth.login", "auth.login_submit",
     "auth.logout",              # harmless when logged out
+    "auth.email_link",          # "Email me a sign-in link" on the login page, for people who are not logged in
+    "sign_in.landing", "sign_in.redeem",  # a portal-session or e-mailed link: the token is the credential
     "webhooks.stripe_webhook",  # protected by Stripe's signature instead (tests/integration/test_checkout_stripe.py)
 }
 CSRF_EXEMPT = {"webhooks.stripe_webhook"}
@@ -89,7 +91,9 @@ class World:
                         "theirs": self._seed_default(self.theirs, "theirs")}
 
     def _objects(self, account, name, card, invoice) -> dict:
-        objects = {"card_id": card.id, "invoice_id": invoice.id, "account_id": account.id, "filename": "css/app.css"}
+        objects = {"card_id": card.id, "invoice_id": invoice.id, "account_id": account.id, "filename": "css/app.css",
+                   # A sign-in link's landing page renders for any token (the POST checks it).
+                   "token": f"sweep-token-{name}"}
         if self.app.extensions["portal.settings"].processor == "sandbox":
             # Only the sandbox has pages of its own for these (Stripe hosts its 3-D Secure step and Checkout).
             objects["setup_intent_id"] = self.cards.pending(self.session, self.gateway, account, f"sweep-{name}")
