@@ -72,7 +72,7 @@ def _issue(session: Session, user: User, *, kind: str, flow: str, return_url: st
 
 def create_portal_session(session: Session, *, account_external_id: str, email: str, return_url: str,
                           flow: str = "billing", api_key_id: int | None, settings: Settings,
-                          now: datetime) -> tuple[str, datetime]:
+                          now: datetime, actor: Actor | None = None) -> tuple[str, datetime]:
     """A single-use URL that logs the product's user into its account's billing pages, and when it expires.
 
     The user is found by e-mail on that account, or added to it (without a password: portal sessions and
@@ -96,15 +96,16 @@ def create_portal_session(session: Session, *, account_external_id: str, email: 
         errors["flow"] = "Choose one of: " + ", ".join(FLOWS) + "."
     if errors:
         raise InvalidInput(errors)
+    actor = actor or Actor.system()
     if user is None:
         user = User(account_id=account.id, email=email, password_hash="", created_at=now)
         session.add(user)
         session.flush()
-        audit.record(session, Actor.system(), "user.added", now=now, account_id=account.id, email=email,
+        audit.record(session, actor, "user.added", now=now, account_id=account.id, email=email,
                      via="portal_session", api_key_id=api_key_id)
     token, row = _issue(session, user, kind="portal_session", flow=flow, return_url=return_url,
                         ttl=settings.portal_session_ttl, api_key_id=api_key_id, now=now)
-    audit.record(session, Actor.system(), "portal_session.created", now=now, account_id=account.id,
+    audit.record(session, actor, "portal_session.created", now=now, account_id=account.id,
                  user_id=user.id, flow=flow, api_key_id=api_key_id)
     session.commit()
     return sign_in_url(settings, token), row.expires_at
