@@ -50,8 +50,9 @@ class LoginForm(FlaskForm):
 
 class SignInLinkForm(FlaskForm):
     """"Email me a sign-in link": only the address; no password, for users who never set one."""
-    email = EmailField("Email", validators=[DataRequired("Enter your email address."),
-                                            Email("Enter a valid email address."), Length(max=254)])
+    # Not labelled "Email": the password form's field is, and one label should name one field on the page.
+    email = EmailField("Your e-mail address", validators=[DataRequired("Enter your email address."),
+                                                          Email("Enter a valid email address."), Length(max=254)])
 
 
 class SignInTokenForm(FlaskForm):
