@@ -31,15 +31,6 @@ FLOWS = ("billing", "payment_method", "plan", "cancel")
 # Deliberately loose: the address is the product's to vouch for; this only keeps out what can't be one.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
-REFUSALS = {
-    "unknown": "This link is not valid.",
-    "used": "This link was already used.",
-    "expired": "This link has expired.",
-    "user_removed": "The user this link was made for no longer has access.",
-    "staff": "This kind of link cannot sign in support staff.",
-}
-
-
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -113,16 +104,14 @@ def create_portal_session(session: Session, *, account_external_id: str, email: 
 
 @dataclass(frozen=True)
 class Redemption:
-    """What a token opened, or why it opened nothing (``refused`` is a key of ``REFUSALS``)."""
+    """What a token opened, or why it opened nothing: ``refused`` is ``unknown``, ``used``, ``expired``,
+    ``user_removed`` (no longer on an account) or ``staff`` (links never sign staff in). The page says the
+    same for each; the audit row keeps the reason."""
 
     user: User | None = None
     flow: str = "billing"
     return_url: str = ""
     refused: str | None = None
-
-    @property
-    def message(self) -> str:
-        return REFUSALS.get(self.refused or "", "")
 
 
 def redeem(session: Session, token: str, *, now: datetime, ip: str = "") -> Redemption:
