@@ -14,9 +14,10 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
+    """Whether ``password`` is the one ``password_hash`` was made from. An empty hash is a user who has no
+    password (they sign in through the product's portal sessions or e-mailed links): no password matches it,
+    not even the dummy's, which is still checked so that such a miss takes as long as any other."""
     try:
-        # An empty hash is a user without a password (they sign in by link): no password matches it, not even
-        # the dummy's, which the check still costs so that the answer takes as long as a wrong password.
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
