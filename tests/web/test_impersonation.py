@@ -23,7 +23,9 @@ from ..helpers import Browser, add_card, make_customer, make_invoice, make_staff
 MESSAGE = "You are viewing this account as support staff; changes are made from the console."
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 # Blueprints that are not a customer's pages; every other blueprint is, including ones added later.
-NOT_CUSTOMER = {"static", "health", "auth", "webhooks", "api", "demo_mail"}
+# sign_in: portal-session and e-mailed links sign a browser in (ending whatever login it had); they are not
+# pages of the customer being viewed. api_v1_*: the server-to-server API, which answers bearer keys only.
+NOT_CUSTOMER = {"static", "health", "auth", "webhooks", "api", "demo_mail", "sign_in"}
 KNOWN_CUSTOMER = {"cards", "billing_info", "invoices", "dunning", "account", "sandbox"}
 REASON = "Ticket 4711: customer asks why the renewal failed"
 
@@ -332,7 +334,7 @@ class Objects:
 def customer_rules(app, methods):
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         blueprint = rule.endpoint.split(".")[0]
-        if blueprint in NOT_CUSTOMER or blueprint.startswith("staff") or not rule.methods & methods:
+        if blueprint in NOT_CUSTOMER or blueprint.startswith(("staff", "api_v1_")) or not rule.methods & methods:
             continue
         yield rule
 
