@@ -83,3 +83,8 @@ def entitlements_object(*, external_id: str | None, paid_access: bool, status: s
     """The same answer as ``paid_access()``, for the account the product knows by ``external_id``."""
     return {"object": "entitlements", "account": external_id, "paid_access": paid_access, "status": status,
             "reason": reason, "plan": plan, "current_period_end": iso(current_period_end)}
+
+
+def portal_session_object(*, url: str, expires_at: datetime) -> dict:
+    """A portal session as its creator sees it: the single-use URL to send the user's browser to."""
+    return {"object": "portal_session", "url": url, "expires_at": iso(expires_at)}

@@ -47,12 +47,14 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
 
 
 def start_session(session: Session, user: User, *, ip: str = "", user_agent: str = "",
-                  now: datetime | None = None) -> str:
-    """Open a new login session for ``user`` and return its token (for the cookie only)."""
+                  now: datetime | None = None, return_url: str = "") -> str:
+    """Open a new login session for ``user`` and return its token (for the cookie only). ``return_url`` is
+    where "Back to the product" leads, when the login came from the product's portal session."""
     now = now or utcnow()
     token = secrets.token_urlsafe(32)
     session.add(LoginSession(token_hash=_digest(token), user_id=user.id, created_at=now, authenticated_at=now,
-                             expires_at=now + SESSION_LIFETIME, ip=ip[:64], user_agent=user_agent[:300]))
+                             expires_at=now + SESSION_LIFETIME, ip=ip[:64], user_agent=user_agent[:300],
+                             return_url=return_url))
     audit.record(session, Actor(user_id=user.id, ip=ip), "auth.login", now=now, account_id=user.account_id)
     session.commit()
     user.session_token = token
@@ -67,6 +69,7 @@ def load_session(session: Session, token: str, *, now: datetime | None = None) -
         return None
     user = row.user
     user.session_token = token
+    user.return_url = row.return_url
     return row, user
 
 
@@ -96,7 +99,9 @@ def rotate_session(session: Session, old: LoginSession, *, impersonation_id: int
     return token
 
 
-def end_session(session: Session, token: str, *, ip: str = "", now: datetime | None = None) -> None:
+def end_session(session: Session, token: str, *, ip: str = "", now: datetime | None = None,
+                commit: bool = True) -> None:
+    """Revoke the session behind ``token``; ``commit=False`` leaves that to a caller who logs in next."""
     now = now or utcnow()
     row = session.get(LoginSession, _digest(token))
     if row is None or row.revoked_at is not None:
@@ -106,4 +111,5 @@ def end_session(session: Session, token: str, *, ip: str = "", now: datetime | N
         # Logging out while viewing an account ends that view too, and says so in the account's log.
         close(session, row.impersonation, how="logout", ip=ip, now=now)
     audit.record(session, Actor(user_id=row.user_id, ip=ip), "auth.logout", now=now, account_id=row.user.account_id)
-    session.commit()
+    if commit:
+        session.commit()

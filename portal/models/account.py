@@ -52,6 +52,8 @@ class User(Base):
     # exactly one server-side session (see portal/auth/sessions.py). The web layer hands it to Flask-Login
     # as the user's id (portal/web/auth.py, ``adopt_login_protocol``).
     session_token = None
+    # Set by the session loader too: where "Back to {product}" leads for this login ("" for none).
+    return_url = ""
     # Set by the session loader while a staff member views this customer's pages (see
     # portal/auth/impersonation.py): the live Impersonation, whose staff_user is the person at the keyboard.
     impersonation = None

@@ -15,7 +15,7 @@ from ..money import format_money
 from ..billing.collecting.refunds import refund_phrase
 from . import (account, api, auth, billing, billing_info, cards, dunning, invoices, webhooks, errors, health,
                security, staff)
-from . import impersonation, staff_actions
+from . import impersonation, sign_in, staff_actions
 from .api_v1 import register as register_api_v1
 from .converters import BoundedIntConverter
 
@@ -26,6 +26,7 @@ def register(app: Flask) -> None:
     app.url_map.converters["int"] = BoundedIntConverter
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(sign_in.bp)  # portal sessions and e-mailed sign-in links
     app.register_blueprint(billing.bp)
     app.register_blueprint(cards.bp)
     app.register_blueprint(billing_info.bp)
@@ -59,6 +60,7 @@ def register(app: Flask) -> None:
         processor=settings.processor,
         test_mode=settings.test_mode,
         demo_mode=settings.demo,
+        product_name=settings.product_name,
         stripe_publishable_key=settings.stripe_publishable_key,
         stripe_js_url=settings.stripe_js_url,
         get_flashed_messages=get_flashed_messages,

@@ -7,11 +7,11 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, redirect, request, session, url_for
 from flask_login import UserMixin, current_user, login_user, logout_user
 
-from ..auth import impersonation, sessions
-from ..models import User
+from ..auth import impersonation, sessions, sign_in_tokens
+from ..models import User, utcnow
 from ..extensions import limiter, login_manager
 from .context import client_ip, db, settings
-from .forms import LoginForm
+from .forms import LoginForm, SignInLinkForm
 from .rendering import go_to, render
 
 bp = Blueprint("auth", __name__)
@@ -52,7 +52,14 @@ def login():
     """Show the login form."""
     if current_user.is_authenticated:
         return redirect(_home())
-    return render("auth/login.html", form=LoginForm())
+    return login_page()
+
+
+def login_page(*, status: int = 200, **context):
+    """The login page: the password form and the "Email me a sign-in link" form."""
+    context.setdefault("form", LoginForm())
+    context.setdefault("link_form", SignInLinkForm(prefix="link"))
+    return render("auth/login.html", status=status, **context)
 
 
 # Three counts of failed logins. One address guessing one account is stopped soon (the modest limit); one
@@ -69,16 +76,36 @@ def login_submit():
     """Check the password, rotate the session and go to the page the user asked for."""
     form = LoginForm()
     if not form.validate_on_submit():
-        return render("auth/login.html", form=form, status=422)
+        return login_page(form=form, status=422)
     user = sessions.authenticate(db(), form.email.data, form.password.data)
     if user is None:
-        return render("auth/login.html", form=form, status=401,
-                      login_error="That email and password don't match an account.")
+        return login_page(form=form, status=401, login_error="That email and password don't match an account.")
     next_url = _safe_next(request.args.get("next"))
     session.clear()  # rotate: nothing from before the login survives it
     sessions.start_session(db(), user, ip=client_ip(), user_agent=request.user_agent.string or "")
     login_user(user)
     return redirect(next_url or _home(user), code=303)
+
+
+def _link_email() -> str:
+    return (request.form.get("link-email") or "").strip().lower()
+
+
+# Every request sends an e-mail, so every one counts (not only failures): per address and client, and per
+# client. Scopes of their own, so asking for links never uses up the password form's allowance.
+@bp.post("/login/link")
+@limiter.limit(lambda: settings().login_limit_per_account_and_ip, scope="sign-in-link-email-ip",
+               key_func=lambda: f"sign-in-link:{_link_email()}|{client_ip()}")
+@limiter.limit(lambda: settings().login_limit_per_ip, key_func=client_ip, scope="sign-in-link-ip")
+def email_link():
+    """E-mail a single-use sign-in link; the answer is the same whether or not the address has an account."""
+    form = SignInLinkForm(prefix="link")
+    if not form.validate_on_submit():
+        return login_page(link_form=form, status=422)
+    sign_in_tokens.email_sign_in_link(db(), form.email.data, settings=settings(), now=utcnow(), ip=client_ip())
+    minutes = max(1, settings().sign_in_link_ttl // 60)
+    return login_page(link_sent=f"If an account uses {form.email.data}, we have e-mailed it a sign-in link. "
+                                f"It works once, within {minutes} minutes.")
 
 
 @bp.post("/logout")
@@ -93,8 +120,9 @@ def logout():
 
 def too_many_logins(exc):
     """The login form again, saying why and for how long, instead of a bare 429."""
-    return render("auth/login.html", form=LoginForm(), status=429,
-                  login_error="Too many failed login attempts." + retry_hint(exc))
+    if request.endpoint == "auth.email_link":
+        return login_page(status=429, link_error="Too many sign-in links asked for." + retry_hint(exc))
+    return login_page(status=429, login_error="Too many failed login attempts." + retry_hint(exc))
 
 
 def customer_required(view):

@@ -70,7 +70,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(429)
     def too_many(exc):
-        if request.endpoint == "auth.login_submit":
+        if request.endpoint in ("auth.login_submit", "auth.email_link"):
             from .auth import too_many_logins
 
             return too_many_logins(exc)

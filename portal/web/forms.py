@@ -48,6 +48,18 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=200)])
 
 
+class SignInLinkForm(FlaskForm):
+    """"Email me a sign-in link": only the address; no password, for users who never set one."""
+    # Not labelled "Email": the password form's field is, and one label should name one field on the page.
+    email = EmailField("Your e-mail address", validators=[DataRequired("Enter your email address."),
+                                                          Email("Enter a valid email address."), Length(max=254)])
+
+
+class SignInTokenForm(FlaskForm):
+    """The token of a portal session or an e-mailed link, posted from its landing page."""
+    token = HiddenField(validators=[DataRequired(), Length(max=100)])
+
+
 class CardholderMixin:
     cardholder_name = StringField("Cardholder name", validators=[
         DataRequired("Enter the name on the card."), Length(max=100, message="Use at most 100 characters.")])

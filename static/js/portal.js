@@ -132,6 +132,15 @@
     heading.focus();
   });
 
-  document.addEventListener("DOMContentLoaded", function () { enhance(document); scheduleToastClear(); });
+  // A sign-in link's landing page posts its token at once (the page's button does it with JavaScript off).
+  function autoSubmit() {
+    var form = document.querySelector("form[data-auto-submit]");
+    if (form && !form.dataset.submitted) {
+      form.dataset.submitted = "1";
+      form.submit();
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { enhance(document); scheduleToastClear(); autoSubmit(); });
   document.addEventListener("htmx:load", function (event) { enhance(event.target); });
 })();

@@ -23,8 +23,10 @@ from ..helpers import Browser, add_card, make_customer, make_invoice, make_staff
 MESSAGE = "You are viewing this account as support staff; changes are made from the console."
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 # Blueprints that are not a customer's pages; every other blueprint is, including ones added later.
-NOT_CUSTOMER = {"static", "health", "auth", "webhooks", "api", "demo_mail",
-                "api-docs"}  # and every "api_v1_*": the product's servers with a bearer key, never a customer's cookie
+# sign_in: portal-session and e-mailed links sign a browser in (ending whatever login it had); they are not
+# pages of the customer being viewed. api-docs and every "api_v1_*": the product's servers with a bearer key,
+# never a customer's cookie.
+NOT_CUSTOMER = {"static", "health", "auth", "webhooks", "api", "demo_mail", "sign_in", "api-docs"}
 KNOWN_CUSTOMER = {"cards", "billing_info", "invoices", "dunning", "account", "sandbox"}
 REASON = "Ticket 4711: customer asks why the renewal failed"
 

@@ -29,6 +29,8 @@ PUBLIC = {
     "auth.index",               # sends people to login or to their page
     "auth.login", "auth.login_submit",
     "auth.logout",              # harmless when logged out
+    "auth.email_link",          # "Email me a sign-in link" on the login page, for people who are not logged in
+    "sign_in.landing", "sign_in.redeem",  # a portal-session or e-mailed link: the token is the credential
     "webhooks.stripe_webhook",  # protected by Stripe's signature instead (tests/integration/test_checkout_stripe.py)
     "api-docs.openapi_json",    # the API's OpenAPI document: describes the API, holds no data
 }
@@ -99,6 +101,8 @@ class World:
 
     def _objects(self, account, name, card, invoice) -> dict:
         objects = {"card_id": card.id, "invoice_id": invoice.id, "account_id": account.id, "filename": "css/app.css",
+                   # A sign-in link's landing page renders for any token (the POST checks it).
+                   "token": f"sweep-token-{name}",
                    # The API's ids (its routes answer 401 to browsers; they are swept with a key elsewhere).
                    "code": "pro-monthly", "external_id": f"ext-{name}"}
         if self.app.extensions["portal.settings"].processor == "sandbox":
