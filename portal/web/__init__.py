@@ -15,7 +15,7 @@ from ..money import format_money
 from ..billing.collecting.refunds import refund_phrase
 from . import (account, api, auth, billing, billing_info, cards, dunning, invoices, webhooks, errors, health,
                security, staff)
-from . import impersonation, staff_actions
+from . import impersonation, plan, staff_actions
 from .converters import BoundedIntConverter
 
 
@@ -33,6 +33,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(dunning.bp)
+    app.register_blueprint(plan.bp)  # Manage plan: change, cancel, keep, resubscribe
     app.register_blueprint(staff.bp)
     app.register_blueprint(staff_actions.bp)  # the console's refunds, credits and invoice actions
     impersonation.register(app)  # app-wide: read-only while viewing as a customer, and the banner

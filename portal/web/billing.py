@@ -7,6 +7,7 @@ from flask import Blueprint
 from flask_wtf import FlaskForm
 
 from ..billing.overview import billing_overview
+from ..billing.subscriptions.cancellation import REASONS as CANCEL_REASONS
 from ..models import utcnow
 from ..payments.gateway import SetupIntent
 from .auth import customer_required
@@ -38,6 +39,9 @@ class BillingPage:
     address_errors: dict[str, str] = field(default_factory=dict)  # field name -> message
     # Current subscription
     retry_error: str | None = None              # why Retry payment failed, shown in the banner
+    cancelling: bool = False                    # the cancel form (why, then confirm) is open
+    cancel_values: dict[str, str] = field(default_factory=dict)
+    cancel_errors: dict[str, str] = field(default_factory=dict)  # field name -> message
     # Invoices
     invoice_cursor: str | None = None           # show invoices from this point (no-JS "Show more")
 
@@ -46,7 +50,7 @@ def page_context(state: BillingPage) -> dict:
     """The page's data plus which part of it is open."""
     overview = billing_overview(db(), account_id(), today=utcnow().date(), seller=seller(),
                                 invoice_cursor=state.invoice_cursor)
-    return {"overview": overview, "state": state}
+    return {"overview": overview, "state": state, "cancel_reasons": CANCEL_REASONS}
 
 
 def render_page(state: BillingPage | None = None, *, block: str | None = None, oob: tuple[str, ...] = (),

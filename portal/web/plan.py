@@ -1,0 +1,70 @@
+"""Manage plan on Billing details: change plan (with a preview), cancel at the period end with a reason,
+keep the subscription, cancel a scheduled change, resubscribe.
+
+Everything happens inside the Current subscription section: HTMX gets that section back, a plain form a
+303 to the page. Opening a panel (the plan list, the cancel form) is a GET that renders the page, or the
+section, with it open, so the no-JS page and the HTMX partial are the same markup.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, redirect, request, url_for
+
+from ..billing.subscriptions import cancellation
+from ..errors import InvalidInput
+from ..models import utcnow
+from .auth import customer_required
+from .billing import BillingPage, render_page
+from .context import account_id, actor, db
+from .rendering import done
+
+bp = Blueprint("plan", __name__, url_prefix="/billing")
+
+SECTION = "subscription"
+ANCHOR = "#subscription"
+
+
+def section(state: BillingPage | None = None, *, status: int = 200, toast: str | None = None):
+    """The Current subscription section, with the invoices (a change may issue one) kept true."""
+    return render_page(state, block=SECTION, oob=("invoices",), status=status, toast=toast)
+
+
+def finished(message: str):
+    return done(message, url_for("billing.page") + ANCHOR, partial=lambda msg: section(toast=msg))
+
+
+@bp.get("/subscription")
+@customer_required
+def show():
+    """The Current subscription section as it reads normally (what closing a panel swaps back in)."""
+    if not request.htmx:
+        return redirect(url_for("billing.page") + ANCHOR)
+    return section()
+
+
+# --- cancel -------------------------------------------------------------------------------------------
+
+@bp.get("/cancel")
+@customer_required
+def cancel():
+    """Open the cancel form: why, then confirm."""
+    return section(BillingPage(cancelling=True))
+
+
+@bp.post("/cancel")
+@customer_required
+def cancel_submit():
+    """Cancel at the period end with the reason given; errors come back next to the field."""
+    values = {"reason": request.form.get("reason", ""), "comment": request.form.get("comment", "")}
+    try:
+        result = cancellation.cancel(db(), account_id(), reason=values["reason"], comment=values["comment"],
+                                     actor=actor(), now=utcnow())
+    except InvalidInput as exc:
+        return section(BillingPage(cancelling=True, cancel_values=values, cancel_errors=exc.errors), status=422)
+    return finished(result.message)
+
+
+@bp.post("/keep")
+@customer_required
+def keep():
+    """Keep my subscription: undo a cancel at the period end."""
+    return finished(cancellation.keep(db(), account_id(), actor=actor(), now=utcnow()).message)
