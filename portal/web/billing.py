@@ -40,6 +40,9 @@ class BillingPage:
     # Current subscription
     retry_error: str | None = None              # why Retry payment failed, shown in the banner
     cancelling: bool = False                    # the cancel form (why, then confirm) is open
+    changing_plan: bool = False                 # the Change plan (or Resubscribe) panel is open
+    plan_choice: str | None = None              # the plan chosen in it, previewed before Confirm
+    plan_error: str | None = None               # why the change was refused (a decline), next to the plans
     cancel_values: dict[str, str] = field(default_factory=dict)
     cancel_errors: dict[str, str] = field(default_factory=dict)  # field name -> message
     # Invoices
@@ -48,8 +51,10 @@ class BillingPage:
 
 def page_context(state: BillingPage) -> dict:
     """The page's data plus which part of it is open."""
-    overview = billing_overview(db(), account_id(), today=utcnow().date(), seller=seller(),
-                                invoice_cursor=state.invoice_cursor)
+    now = utcnow()
+    overview = billing_overview(db(), account_id(), today=now.date(), seller=seller(),
+                                invoice_cursor=state.invoice_cursor,
+                                plan_panel_at=now if state.changing_plan else None, plan_choice=state.plan_choice)
     return {"overview": overview, "state": state, "cancel_reasons": CANCEL_REASONS}
 
 

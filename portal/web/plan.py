@@ -7,15 +7,15 @@ section, with it open, so the no-JS page and the HTMX partial are the same marku
 """
 from __future__ import annotations
 
-from flask import Blueprint, redirect, request, url_for
+from flask import Blueprint, current_app, redirect, request, url_for
 
-from ..billing.subscriptions import cancellation
-from ..errors import InvalidInput
+from ..billing.subscriptions import cancellation, changes
+from ..errors import DomainError, InvalidInput
 from ..models import utcnow
 from .auth import customer_required
-from .billing import BillingPage, render_page
-from .context import account_id, actor, db
-from .rendering import done
+from .billing import PAGE, BillingPage, page_context, render_page
+from .context import account_id, actor, db, gateway, retry_policy, seller
+from .rendering import done, render
 
 bp = Blueprint("plan", __name__, url_prefix="/billing")
 
@@ -39,6 +39,49 @@ def show():
     if not request.htmx:
         return redirect(url_for("billing.page") + ANCHOR)
     return section()
+
+
+# --- change plan (and resubscribe) ----------------------------------------------------------------
+
+def plan_panel(state: BillingPage, *, status: int | None = None):
+    """The section with the Change plan panel open; a choice the panel refuses answers 422."""
+    context = page_context(state)
+    panel = context["overview"].plans
+    if status is None:
+        status = 422 if panel is not None and panel.errors else 200
+    return render(PAGE, block=SECTION, oob=("invoices",), status=status, **context)
+
+
+@bp.get("/plan")
+@customer_required
+def change():
+    """Open Change plan (Resubscribe when canceled): the plans to pick, and with ?plan_id= its preview."""
+    return plan_panel(BillingPage(changing_plan=True, plan_choice=request.args.get("plan_id")))
+
+
+@bp.post("/plan")
+@customer_required
+def change_submit():
+    """Review the chosen plan (nothing changes), or with confirm=yes apply exactly what the preview showed."""
+    plan_id = request.form.get("plan_id", "")
+    if request.form.get("confirm") != "yes":
+        return plan_panel(BillingPage(changing_plan=True, plan_choice=plan_id))
+    try:
+        result = changes.change_plan(current_app.extensions["portal.db"], gateway(), account_id(), plan_id,
+                                     seller=seller(), actor=actor(), now=utcnow(), policy=retry_policy())
+    except DomainError as exc:
+        db().rollback()  # read the page afresh: the change wrote nothing, or voided what it started
+        message = exc.errors.get("plan_id", exc.message) if isinstance(exc, InvalidInput) else exc.message
+        return plan_panel(BillingPage(changing_plan=True, plan_choice=plan_id, plan_error=message),
+                          status=exc.status)
+    return finished(result.message)
+
+
+@bp.post("/plan/scheduled/cancel")
+@customer_required
+def cancel_change():
+    """Cancel this change: drop the downgrade scheduled for the period end."""
+    return finished(changes.cancel_scheduled_change(db(), account_id(), actor=actor(), now=utcnow()).message)
 
 
 # --- cancel -------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from ... import audit
 from ...audit import Actor
 from ...dates import format_date
-from ...errors import DomainError, InvalidInput, NotFound
+from ...errors import InvalidInput, NotFound, SubscriptionNotChangeable
 from ...models import Account, Invoice, Subscription
 from ...notifications import outbox
 from ..invoicing.invoices import begin_write
@@ -37,13 +37,6 @@ REASONS = {
     "other": "Other reason",
 }
 COMMENT_MAX = 400
-
-
-class SubscriptionNotChangeable(DomainError):
-    """The subscription is not in a state that allows this (already canceled, nothing scheduled...)."""
-
-    code = "subscription_not_changeable"
-    status = 409
 
 
 @dataclass(frozen=True)
