@@ -70,6 +70,19 @@ def parse_reason(reason: str | None, comment: str | None) -> CancelReason:
     return CancelReason(code=reason, comment=comment)
 
 
+NOTE_MAX = 300
+
+
+def require_note(note: str | None) -> str:
+    """Staff say why they change a customer's subscription; the audit row keeps it."""
+    note = (note or "").strip()
+    if not note:
+        raise InvalidInput({"note": "Enter the reason for this change."})
+    if len(note) > NOTE_MAX:
+        raise InvalidInput({"note": f"Use at most {NOTE_MAX} characters."})
+    return note
+
+
 def live_subscription(session: Session, account_id: int) -> Subscription:
     """The account's subscription, locked for the change that follows; none at all is not found."""
     begin_write(session)
@@ -82,10 +95,22 @@ def live_subscription(session: Session, account_id: int) -> Subscription:
 
 
 def cancel(session: Session, account_id: int, *, reason: str | None, comment: str | None, actor: Actor,
-           now: datetime, at_period_end: bool = True) -> Done[Subscription]:
+           now: datetime, at_period_end: bool = True, staff_note: str | None = None) -> Done[Subscription]:
     """Cancel the subscription: at the period end (it stays active until then), or at once when staff ask
-    for it or when it is Past due or Suspended (there is no paid period left to keep)."""
-    why = parse_reason(reason, comment)
+    for it (with ``staff_note``, their reason) or when it is Past due or Suspended (no paid period is left)."""
+    errors = {}
+    try:
+        why = parse_reason(reason, comment)
+    except InvalidInput as exc:
+        errors.update(exc.errors)
+    note = {}
+    if staff_note is not None:
+        try:
+            note = {"note": require_note(staff_note)}
+        except InvalidInput as exc:
+            errors.update(exc.errors)
+    if errors:
+        raise InvalidInput(errors)
     subscription = live_subscription(session, account_id)
     if subscription.status == "canceled":
         raise SubscriptionNotChangeable("Your subscription is already canceled.")
@@ -98,7 +123,7 @@ def cancel(session: Session, account_id: int, *, reason: str | None, comment: st
     immediate = not at_period_end or subscription.status in ("past_due", "suspended")
     audit.record(session, actor, "subscription.cancel_requested", now=now, account_id=account_id,
                  subscription_id=subscription.id, reason=why.code, comment=why.comment,
-                 at_period_end=not immediate)
+                 at_period_end=not immediate, **note)
     if immediate:
         end_subscription(session, subscription, now=now)
         message = "Your subscription is canceled."
@@ -109,14 +134,16 @@ def cancel(session: Session, account_id: int, *, reason: str | None, comment: st
     return Done(subscription, message)
 
 
-def keep(session: Session, account_id: int, *, actor: Actor, now: datetime) -> Done[Subscription]:
+def keep(session: Session, account_id: int, *, actor: Actor, now: datetime,
+         staff_note: str | None = None) -> Done[Subscription]:
     """Undo a cancel at the period end, while the period still runs: renewals go on as before."""
+    note = {"note": require_note(staff_note)} if staff_note is not None else {}
     subscription = live_subscription(session, account_id)
     if not subscription.cancel_at_period_end or subscription.status == "canceled":
         raise SubscriptionNotChangeable("Your subscription is not set to cancel.")
     subscription.cancel_at_period_end = False
     audit.record(session, actor, "subscription.cancel_undone", now=now, account_id=account_id,
-                 subscription_id=subscription.id)
+                 subscription_id=subscription.id, **note)
     session.commit()
     return Done(subscription, f"Your subscription continues; it renews on {format_date(subscription.current_period_end)}.")
 

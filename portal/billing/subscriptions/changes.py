@@ -38,7 +38,7 @@ from ..invoicing.pricing import Quote, quote
 from ..invoicing.seller import Seller
 from ..outcome import Done
 from ..payment_methods.cards import default_card
-from .cancellation import live_subscription
+from .cancellation import live_subscription, require_note
 from .proration import SURPLUS_LINE, Part, Proration, Terms, is_upgrade, prorate
 
 RESUBSCRIBE_STATUSES = ("canceled", "suspended")
@@ -87,11 +87,14 @@ class PlanPanel:
     notice: str = ""  # why no change can be made right now (Past due)
 
 
-def plan_options(session: Session, account: Account, subscription: Subscription, seller: Seller) -> list[PlanOption]:
-    """Self-serve plans in the subscription's currency, plus the current plan even when it is not self-serve."""
-    plans = session.scalars(select(Plan).where(Plan.currency == subscription.plan.currency,
-                                               (Plan.self_serve.is_(True)) | (Plan.id == subscription.plan_id))
-                            .order_by(Plan.interval, Plan.price_cents, Plan.id)).all()
+def plan_options(session: Session, account: Account, subscription: Subscription, seller: Seller, *,
+                 staff: bool = False) -> list[PlanOption]:
+    """Self-serve plans in the subscription's currency, plus the current plan even when it is not self-serve;
+    staff may also choose the plans kept for sales."""
+    query = select(Plan).where(Plan.currency == subscription.plan.currency)
+    if not staff:
+        query = query.where(Plan.self_serve.is_(True) | (Plan.id == subscription.plan_id))
+    plans = session.scalars(query.order_by(Plan.interval, Plan.price_cents, Plan.id)).all()
     return [PlanOption(plan=p, current=p.id == subscription.plan_id and subscription.status not in RESUBSCRIBE_STATUSES,
                        price=quote(account, p, seller)) for p in plans]
 
@@ -106,9 +109,24 @@ def parse_plan_id(value) -> int:
     return plan_id
 
 
-def _kind(subscription: Subscription, new: Plan) -> str:
+WHEN = {"now": True, "period_end": False}
+
+
+def parse_when(value: str | None) -> bool | None:
+    """Staff choose when a change applies: ``now`` or ``period_end``; customers follow the rule (None)."""
+    if value is None:
+        return None
+    if value not in WHEN:
+        raise InvalidInput({"when": "Choose now or at the period end."})
+    return WHEN[value]
+
+
+def _kind(subscription: Subscription, new: Plan, immediate: bool | None = None) -> str:
     if subscription.status in RESUBSCRIBE_STATUSES:
         return "resubscribe"
+    if immediate is not None and new.id != subscription.plan_id and subscription.status == "active" \
+            and not subscription.cancel_at_period_end:
+        return "upgrade" if immediate else "downgrade"
     if subscription.status == "past_due":
         raise SubscriptionNotChangeable("Your last payment failed: pay the open invoice first, then change plan.")
     if subscription.cancel_at_period_end:
@@ -119,12 +137,13 @@ def _kind(subscription: Subscription, new: Plan) -> str:
 
 
 def _proration(subscription: Subscription, new: Plan, kind: str, now: datetime) -> Proration:
+    """The parts of the change; ``kind`` "upgrade" means billed now (by the rule, or because staff said so)."""
     if kind == "resubscribe":
         end = add_interval(now, new.interval)
         return Proration(upgrade=True, parts=(Part(terms(new).label, now, end, new.price_cents, "new_period"),),
                          period_start=now, period_end=end)
     return prorate(terms(subscription.plan), terms(new), period_start=subscription.current_period_start,
-                   period_end=subscription.current_period_end, now=now)
+                   period_end=subscription.current_period_end, now=now, immediate=kind == "upgrade")
 
 
 def draft_change_invoice(session: Session, account: Account, subscription: Subscription, new: Plan,
@@ -143,12 +162,12 @@ def draft_change_invoice(session: Session, account: Account, subscription: Subsc
 
 
 def _preview(session: Session, account: Account, subscription: Subscription, plan_id: int, seller: Seller, *,
-             now: datetime) -> ChangePreview:
+             now: datetime, immediate: bool | None = None, staff: bool = False) -> ChangePreview:
     new = session.get(Plan, plan_id)
-    allowed = {o.plan.id for o in plan_options(session, account, subscription, seller)}
+    allowed = {o.plan.id for o in plan_options(session, account, subscription, seller, staff=staff)}
     if new is None or new.id not in allowed:
         raise InvalidInput({PLAN_FIELD: "Choose one of the plans listed."})
-    kind = _kind(subscription, new)
+    kind = _kind(subscription, new, immediate)
     if kind == "downgrade":
         when = subscription.current_period_end
         return ChangePreview(current=subscription.plan, new=new, kind=kind, invoice=None, takes_effect=when,
@@ -194,18 +213,39 @@ class ChangeResult:
 
 
 def change_plan(database: Database, gateway: PaymentGateway, account_id: int, plan_id, *, seller: Seller,
-                actor: Actor, now: datetime, policy: RetryPolicy) -> ChangeResult:
-    """Apply the change the preview showed: schedule a downgrade, or bill an upgrade (or a resubscribe) now."""
-    chosen = parse_plan_id(plan_id)
+                actor: Actor, now: datetime, policy: RetryPolicy, when: str | None = None,
+                staff_note: str | None = None) -> ChangeResult:
+    """Apply the change the preview showed: schedule a downgrade, or bill an upgrade (or a resubscribe) now.
+
+    Staff pass ``when`` (``now`` or ``period_end``, overriding the rule) and ``staff_note``, their reason,
+    which the audit row keeps; they may also choose plans that are not self-serve."""
+    staff = staff_note is not None
+    errors = {}
+    try:
+        chosen = parse_plan_id(plan_id)
+    except InvalidInput as exc:
+        errors.update(exc.errors)
+    try:
+        immediate = parse_when(when)
+    except InvalidInput as exc:
+        errors.update(exc.errors)
+    if staff:
+        try:
+            staff_note = require_note(staff_note)
+        except InvalidInput as exc:
+            errors.update(exc.errors)
+    if errors:
+        raise InvalidInput(errors)
+    note = {"note": staff_note} if staff else {}
     with database.session() as session:
         subscription = live_subscription(session, account_id)
         account = session.get(Account, account_id)
-        preview = _preview(session, account, subscription, chosen, seller, now=now)
+        preview = _preview(session, account, subscription, chosen, seller, now=now, immediate=immediate, staff=staff)
         if preview.kind == "downgrade":
             subscription.scheduled_plan_id = preview.new.id
             audit.record(session, actor, "subscription.plan_change_scheduled", now=now, account_id=account_id,
                          subscription_id=subscription.id, from_plan=preview.current.code, to_plan=preview.new.code,
-                         takes_effect=preview.takes_effect.isoformat())
+                         takes_effect=preview.takes_effect.isoformat(), **note)
             session.commit()
             return ChangeResult(f"Your plan changes to {preview.new.name} on {format_date(preview.takes_effect)}.",
                                 "scheduled")
@@ -222,7 +262,7 @@ def change_plan(database: Database, gateway: PaymentGateway, account_id: int, pl
         audit.record(session, actor, f"subscription.{'resubscribed' if preview.kind == 'resubscribe' else 'upgraded'}",
                      now=now, account_id=account_id, subscription_id=subscription.id, from_plan=preview.current.code,
                      to_plan=preview.new.code, invoice_number=invoice.number, amount_cents=invoice.total_cents,
-                     currency=invoice.currency)
+                     currency=invoice.currency, **note)
         new_name, number, total = preview.new.name, invoice.number, format_money(invoice.total_cents, invoice.currency)
         if invoice.status == "paid":  # nothing to charge: credit covered it
             advance_after_payment(subscription, invoice, now=now)
@@ -270,15 +310,17 @@ def _void_declined(database: Database, invoice_id: int, attempt_id: int, *, now:
     return reason.rstrip(".")
 
 
-def cancel_scheduled_change(session: Session, account_id: int, *, actor: Actor, now: datetime) -> Done[Subscription]:
+def cancel_scheduled_change(session: Session, account_id: int, *, actor: Actor, now: datetime,
+                            staff_note: str | None = None) -> Done[Subscription]:
     """Cancel this change: the scheduled downgrade is dropped and the current plan renews as before."""
+    note = {"note": require_note(staff_note)} if staff_note is not None else {}
     subscription = live_subscription(session, account_id)
     if subscription.scheduled_plan_id is None:
         raise SubscriptionNotChangeable("There is no plan change scheduled.")
     scheduled = subscription.scheduled_plan
     subscription.scheduled_plan = None
     audit.record(session, actor, "subscription.plan_change_canceled", now=now, account_id=account_id,
-                 subscription_id=subscription.id, to_plan=scheduled.code if scheduled else None)
+                 subscription_id=subscription.id, to_plan=scheduled.code if scheduled else None, **note)
     session.commit()
     return Done(subscription, f"Your plan stays {subscription.plan.name}.")
 

@@ -86,9 +86,11 @@ def seconds(start: datetime, end: datetime) -> int:
 
 
 def prorate(current: Terms, new: Terms, *, period_start: datetime, period_end: datetime,
-            now: datetime) -> Proration:
-    """The parts of changing from ``current`` to ``new`` at ``now`` within the period; none for a downgrade."""
-    if not is_upgrade(current, new):
+            now: datetime, immediate: bool | None = None) -> Proration:
+    """The parts of changing from ``current`` to ``new`` at ``now`` within the period; none for a change at the
+    period end. ``immediate`` overrides the rule (staff changing a downgrade now, or an upgrade at period end);
+    a downgrade made now credits more than it charges, and the surplus goes to credit as for any change."""
+    if not (is_upgrade(current, new) if immediate is None else immediate):
         return Proration(upgrade=False, parts=(), period_start=period_start, period_end=period_end)
     now = min(max(now, period_start), period_end)
     total, remaining = seconds(period_start, period_end), seconds(now, period_end)
