@@ -15,7 +15,7 @@ from ..money import format_money
 from ..billing.collecting.refunds import refund_phrase
 from . import (account, api, auth, billing, billing_info, cards, dunning, invoices, webhooks, errors, health,
                security, staff)
-from . import impersonation, plan, staff_actions
+from . import impersonation, plan, staff_actions, staff_plan
 from .converters import BoundedIntConverter
 
 
@@ -36,6 +36,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(plan.bp)  # Manage plan: change, cancel, keep, resubscribe
     app.register_blueprint(staff.bp)
     app.register_blueprint(staff_actions.bp)  # the console's refunds, credits and invoice actions
+    app.register_blueprint(staff_plan.bp)  # the console's plan changes and cancels, and the reasons report
     impersonation.register(app)  # app-wide: read-only while viewing as a customer, and the banner
     if settings.processor == "sandbox":
         # The sandbox's checkout page and 3-D Secure step stand in for Stripe's and the bank's.

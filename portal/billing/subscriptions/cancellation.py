@@ -71,6 +71,16 @@ def parse_reason(reason: str | None, comment: str | None) -> CancelReason:
 
 
 NOTE_MAX = 300
+WHEN = {"now": True, "period_end": False}
+
+
+def parse_when(value: str | None) -> bool | None:
+    """Staff choose when a change applies: ``now`` or ``period_end``; customers follow the rule (None)."""
+    if value is None:
+        return None
+    if value not in WHEN:
+        raise InvalidInput({"when": "Choose now or at the period end."})
+    return WHEN[value]
 
 
 def require_note(note: str | None) -> str:
@@ -95,10 +105,16 @@ def live_subscription(session: Session, account_id: int) -> Subscription:
 
 
 def cancel(session: Session, account_id: int, *, reason: str | None, comment: str | None, actor: Actor,
-           now: datetime, at_period_end: bool = True, staff_note: str | None = None) -> Done[Subscription]:
+           now: datetime, when: str | None = None, staff_note: str | None = None) -> Done[Subscription]:
     """Cancel the subscription: at the period end (it stays active until then), or at once when staff ask
-    for it (with ``staff_note``, their reason) or when it is Past due or Suspended (no paid period is left)."""
+    for it (``when="now"``, with ``staff_note``, their reason) or when it is Past due or Suspended (no paid
+    period is left)."""
     errors = {}
+    at_period_end = True
+    try:
+        at_period_end = not parse_when(when) if when is not None else True
+    except InvalidInput as exc:
+        errors.update(exc.errors)
     try:
         why = parse_reason(reason, comment)
     except InvalidInput as exc:

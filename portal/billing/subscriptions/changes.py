@@ -38,7 +38,7 @@ from ..invoicing.pricing import Quote, quote
 from ..invoicing.seller import Seller
 from ..outcome import Done
 from ..payment_methods.cards import default_card
-from .cancellation import live_subscription, require_note
+from .cancellation import live_subscription, parse_when, require_note
 from .proration import SURPLUS_LINE, Part, Proration, Terms, is_upgrade, prorate
 
 RESUBSCRIBE_STATUSES = ("canceled", "suspended")
@@ -107,18 +107,6 @@ def parse_plan_id(value) -> int:
     if not 0 < plan_id < 2**31:
         raise InvalidInput({PLAN_FIELD: "Choose one of the plans listed."})
     return plan_id
-
-
-WHEN = {"now": True, "period_end": False}
-
-
-def parse_when(value: str | None) -> bool | None:
-    """Staff choose when a change applies: ``now`` or ``period_end``; customers follow the rule (None)."""
-    if value is None:
-        return None
-    if value not in WHEN:
-        raise InvalidInput({"when": "Choose now or at the period end."})
-    return WHEN[value]
 
 
 def _kind(subscription: Subscription, new: Plan, immediate: bool | None = None) -> str:
