@@ -100,7 +100,10 @@ def live_subscription(session: Session, account_id: int) -> Subscription:
     if subscription is None:
         raise NotFound("You have no subscription.")
     if session.get_bind().dialect.name != "sqlite":
-        session.refresh(subscription, with_for_update=True)
+        # Lock the row alone (its plan is joined in, and FOR UPDATE may not reach an outer join), then read
+        # it afresh under the lock.
+        session.execute(select(Subscription.id).where(Subscription.id == subscription.id).with_for_update())
+        session.refresh(subscription)
     return subscription
 
 
