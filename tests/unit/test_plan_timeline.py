@@ -129,3 +129,18 @@ def test_an_upgrade_covered_by_credit_charges_nothing_and_a_surplus_becomes_cred
     assert invoice.total_cents == 0 and invoice.status == "paid"
     assert [l.amount_cents for l in invoice.lines] == [-2000, 500, 1500]
     assert session.query(CreditEntry).one().amount_cents == 1500
+
+
+def test_the_proration_invoice_pdf_shows_each_part_with_its_period(database, session, sandbox, seller, world):
+    import io
+
+    from pypdf import PdfReader
+
+    from portal.documents import pdf
+
+    change(database, sandbox, seller, world, "business", NOV16)
+    invoice = session.query(Invoice).one()
+    reader = PdfReader(io.BytesIO(pdf.invoice_pdf(session, invoice, now=NOV16)))
+    text = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+    assert "Unused time on Pro plan (monthly)" in text and "Remaining time on Business plan (monthly)" in text
+    assert "16 Nov 2026" in text and "1 Dec 2026" in text and "-$10.00" in text and "$25.00" in text
