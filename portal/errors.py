@@ -142,3 +142,19 @@ class NoCustomerToView(DomainError):
 class ReauthenticationRequired(DomainError):
     code = "reauthentication_required"
     status = 401
+
+
+# --- managing the plan --------------------------------------------------------------------------
+
+class SubscriptionNotChangeable(DomainError):
+    """The subscription is not in a state that allows this (already canceled, nothing scheduled, past due)."""
+
+    code = "subscription_not_changeable"
+    status = 409
+
+
+class PlanChangeDeclined(DomainError):
+    """The card declined an upgrade's charge: the customer stays on the plan they had."""
+
+    code = "plan_change_declined"
+    status = 402

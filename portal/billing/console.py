@@ -6,18 +6,20 @@ list is a server-side page of its own). The actions the page offers live with wh
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from math import ceil
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..models import Account, AuditEvent, CreditEntry, Invoice, OutboxMessage, PaymentAttempt, PaymentMethod, \
-    Refund, Subscription, User
+    Plan, Refund, Subscription, User
 from .collecting import credits, refunds
 from ..errors import NotFound
 from ..money import amount_text
 from .subscriptions.access import current_subscription
+from .subscriptions.cancellation import REASONS as CANCEL_REASONS, CancelReason, stored_reason
 
 SEARCH_PAGE_SIZE = 20
 INVOICE_PAGE_SIZE = 10
@@ -140,6 +142,9 @@ class AccountView:
     audit: Page  # of AuditEvent, newest first
     people: dict[int, User]  # everyone the audit page and the ledger name, by id
     actions: ActionPanel  # on the listed invoices
+    plans: list[Plan] = field(default_factory=list)  # what staff may move the subscription to (its currency)
+    cancel_reason: CancelReason | None = None  # why the customer canceled (kept after Keep, for the report)
+    cancel_reasons: dict[str, str] = field(default_factory=lambda: dict(CANCEL_REASONS))
 
     @property
     def page_args(self) -> dict[str, int]:
@@ -185,10 +190,37 @@ def account_view(session: Session, account_id: int, *, invoice_page: int = 1, ma
     cards = list(session.scalars(select(PaymentMethod)
                                  .where(PaymentMethod.account_id == account.id, PaymentMethod.detached_at.is_(None))
                                  .order_by(PaymentMethod.is_default.desc(), PaymentMethod.id)))
+    subscription = current_subscription(session, account.id)
+    plans = list(session.scalars(select(Plan).where(Plan.currency == subscription.plan.currency)
+                                 .order_by(Plan.interval, Plan.price_cents, Plan.id))) if subscription else []
     return AccountView(account=account, customers=customers_of(session, account.id),
-                       subscription=current_subscription(session, account.id), cards=cards, invoices=invoices,
+                       subscription=subscription, cards=cards, invoices=invoices,
                        attempts=attempts, credits=ledger, credit_balances=balances, mails=mails, audit=audit,
-                       people=people, actions=action_panel(session, account, invoices.items))
+                       people=people, actions=action_panel(session, account, invoices.items), plans=plans,
+                       cancel_reason=stored_reason(subscription.cancel_reason) if subscription else None)
+
+
+@dataclass(frozen=True)
+class ReasonCount:
+    month: str  # "2026-11"
+    reason: str  # the label customers chose
+    count: int
+
+
+def cancellation_reasons(session: Session, *, months: int = 12, today: date) -> list[ReasonCount]:
+    """Why customers canceled, counted by month (of the request) and reason, newest month first: every
+    cancel request counts once, also one later undone with Keep my subscription."""
+    index = today.year * 12 + today.month - 1 - (months - 1)  # the first month shown, counted in months
+    since = datetime(index // 12, index % 12 + 1, 1, tzinfo=timezone.utc)
+    counts: dict[tuple[str, str], int] = {}
+    for occurred_at, details in session.execute(
+            select(AuditEvent.occurred_at, AuditEvent.details)
+            .where(AuditEvent.action == "subscription.cancel_requested", AuditEvent.occurred_at >= since)):
+        key = (occurred_at.strftime("%Y-%m"), CANCEL_REASONS.get((details or {}).get("reason", ""), "Other reason"))
+        counts[key] = counts.get(key, 0) + 1
+    rows = [ReasonCount(month, reason, n) for (month, reason), n in counts.items()]
+    # Newest month first; within a month the most common reason first.
+    return sorted(rows, key=lambda row: (-int(row.month.replace("-", "")), -row.count, row.reason))
 
 
 def action_panel(session: Session, account: Account, invoices: list[Invoice]) -> ActionPanel:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import NotFound
-from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, Refund, Subscription
+from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, Plan, Refund, Subscription
 from .collecting.credits import CreditSummary, credit_summary
 from .collecting.dunning import reason_text
 from .collecting.refunds import refunds_by_invoice
@@ -18,6 +18,7 @@ from .invoicing.pricing import Quote, quote
 from .invoicing.seller import Seller
 from .payment_methods import cards
 from .subscriptions.access import current_subscription
+from .subscriptions.changes import PlanPanel, plan_panel
 
 
 @dataclass
@@ -25,6 +26,7 @@ class SubscriptionSummary:
     subscription: Subscription
     next_billing_date: date | None
     next_charge: Quote
+    scheduled_plan: Plan | None = None  # a downgrade that takes effect at the period end
 
     @property
     def status_label(self) -> str:
@@ -56,6 +58,7 @@ class BillingOverview:
     credits: CreditSummary
     refunds: dict[int, list[Refund]]  # of the listed invoices, by invoice id
     problem: PaymentProblem | None = None
+    plans: PlanPanel | None = None  # the Change plan panel, when it is open
 
     @property
     def default_card(self) -> PaymentMethod | None:
@@ -71,7 +74,9 @@ class BillingOverview:
 
 
 def billing_overview(session: Session, account_id: int, *, today: date, seller: Seller,
-                     invoice_cursor: str | None = None) -> BillingOverview:
+                     invoice_cursor: str | None = None, plan_panel_at: datetime | None = None,
+                     plan_choice: str | None = None) -> BillingOverview:
+    """With ``plan_panel_at`` (the request's time) also the Change plan panel, previewing ``plan_choice``."""
     account = session.get(Account, account_id)
     if account is None:
         raise NotFound("No such account.")
@@ -80,16 +85,22 @@ def billing_overview(session: Session, account_id: int, *, today: date, seller: 
     summary = None
     if subscription is not None:
         billing_date = subscription.current_period_end.date() if subscription.status != "canceled" else None
+        scheduled = session.get(Plan, subscription.scheduled_plan_id) if subscription.scheduled_plan_id else None
         summary = SubscriptionSummary(subscription=subscription, next_billing_date=billing_date,
-                                      next_charge=quote(account, subscription.plan, seller,
-                                                        credit_balance_cents=credit.balance_cents))
+                                      next_charge=quote(account, scheduled or subscription.plan, seller,
+                                                        credit_balance_cents=credit.balance_cents),
+                                      scheduled_plan=scheduled)
     problem = None
     if subscription is not None and subscription.status in ("past_due", "suspended"):
         problem = payment_problem(session, account_id, subscription.status)
+    plans = None
+    if plan_panel_at is not None and subscription is not None:
+        plans = plan_panel(session, account, subscription, seller, plan_id=plan_choice, now=plan_panel_at)
     invoices = list_invoices(session, account_id, cursor=invoice_cursor)
     return BillingOverview(account=account, subscription=summary, cards=cards.list_cards(session, account_id),
                            today=today, invoices=invoices, credits=credit,
-                           refunds=refunds_by_invoice(session, [i.id for i in invoices.invoices]), problem=problem)
+                           refunds=refunds_by_invoice(session, [i.id for i in invoices.invoices]), problem=problem,
+                           plans=plans)
 
 
 def payment_problem(session: Session, account_id: int, status: str) -> PaymentProblem | None:

@@ -44,6 +44,8 @@ class Invoice(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"))
+    # A plan change's proration invoice: the plan its subscription moves to once this is paid in full.
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
     number: Mapped[str | None] = mapped_column(String(32), unique=True)  # assigned when issued
     # draft | open | paid | void. active_history: the guard below needs the stored status even when the
     # attribute was expired before it was set.

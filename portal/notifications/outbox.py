@@ -100,3 +100,11 @@ def card_expiring(session: Session, card, account: Account, *, expires, now: dat
                    kind="card_expiring", to=account.billing_email, account_id=account.id,
                    subject=f"Your {card.label} expires soon", template="card_expiring",
                    context={"card": card, "account": account, "expires": expires})
+
+
+def subscription_ended(session: Session, subscription, account: Account, *, now: datetime) -> OutboxMessage | None:
+    """The subscription has ended (a cancel took effect): once per subscription."""
+    return enqueue(session, now=now, dedupe_key=f"subscription-ended-{subscription.id}", kind="subscription_ended",
+                   to=account.billing_email, account_id=account.id,
+                   subject=f"Your {subscription.plan.name} subscription has ended", template="subscription_ended",
+                   context={"subscription": subscription, "account": account})

@@ -15,7 +15,7 @@ from ..money import format_money
 from ..billing.collecting.refunds import refund_phrase
 from . import (account, api, auth, billing, billing_info, cards, dunning, invoices, webhooks, errors, health,
                security, staff)
-from . import impersonation, sign_in, staff_actions
+from . import impersonation, plan, sign_in, staff_actions, staff_plan
 from .api_v1 import register as register_api_v1
 from .converters import BoundedIntConverter
 
@@ -36,8 +36,10 @@ def register(app: Flask) -> None:
     app.register_blueprint(api.bp)
     register_api_v1(app)  # the server-to-server API under /api/v1 (bearer keys, OpenAPI)
     app.register_blueprint(dunning.bp)
+    app.register_blueprint(plan.bp)  # Manage plan: change, cancel, keep, resubscribe
     app.register_blueprint(staff.bp)
     app.register_blueprint(staff_actions.bp)  # the console's refunds, credits and invoice actions
+    app.register_blueprint(staff_plan.bp)  # the console's plan changes and cancels, and the reasons report
     impersonation.register(app)  # app-wide: read-only while viewing as a customer, and the banner
     if settings.processor == "sandbox":
         # The sandbox's checkout page and 3-D Secure step stand in for Stripe's and the bank's.

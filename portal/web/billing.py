@@ -7,6 +7,7 @@ from flask import Blueprint
 from flask_wtf import FlaskForm
 
 from ..billing.overview import billing_overview
+from ..billing.subscriptions.cancellation import REASONS as CANCEL_REASONS
 from ..models import utcnow
 from ..payments.gateway import SetupIntent
 from .auth import customer_required
@@ -38,15 +39,23 @@ class BillingPage:
     address_errors: dict[str, str] = field(default_factory=dict)  # field name -> message
     # Current subscription
     retry_error: str | None = None              # why Retry payment failed, shown in the banner
+    cancelling: bool = False                    # the cancel form (why, then confirm) is open
+    changing_plan: bool = False                 # the Change plan (or Resubscribe) panel is open
+    plan_choice: str | None = None              # the plan chosen in it, previewed before Confirm
+    plan_error: str | None = None               # why the change was refused (a decline), next to the plans
+    cancel_values: dict[str, str] = field(default_factory=dict)
+    cancel_errors: dict[str, str] = field(default_factory=dict)  # field name -> message
     # Invoices
     invoice_cursor: str | None = None           # show invoices from this point (no-JS "Show more")
 
 
 def page_context(state: BillingPage) -> dict:
     """The page's data plus which part of it is open."""
-    overview = billing_overview(db(), account_id(), today=utcnow().date(), seller=seller(),
-                                invoice_cursor=state.invoice_cursor)
-    return {"overview": overview, "state": state}
+    now = utcnow()
+    overview = billing_overview(db(), account_id(), today=now.date(), seller=seller(),
+                                invoice_cursor=state.invoice_cursor,
+                                plan_panel_at=now if state.changing_plan else None, plan_choice=state.plan_choice)
+    return {"overview": overview, "state": state, "cancel_reasons": CANCEL_REASONS}
 
 
 def render_page(state: BillingPage | None = None, *, block: str | None = None, oob: tuple[str, ...] = (),

@@ -26,21 +26,21 @@ PANEL = "actions"  # the block of templates/staff/account.html these forms swap
 _KEY = re.compile(r"^[0-9a-f]{32}$")
 
 
-def _done(account_id: int, message: str):
+def _done(account_id: int, message: str, *, block: str = PANEL):
     """Success: HTMX gets the fresh panel and a toast, a plain form a 303 back to the account page."""
     return done(message, url_for("staff.account", account_id=account_id),
-                partial=lambda text: render_account(account_id, block=PANEL, toast=text))
+                partial=lambda text: render_account(account_id, block=block, toast=text))
 
 
-def _refused(account_id: int, form: str, exc: DomainError, values: dict):
+def _refused(account_id: int, form: str, exc: DomainError, values: dict, *, block: str = PANEL):
     """A refused action: field errors next to their fields with the entered values kept; any other refusal
     (an invoice that is paid, a declined card) as an alert at the top of the panel. Each at its own status."""
     if isinstance(exc, NotFound):
         raise exc  # not a refusal: an unknown id is answered 404 like everywhere else
     if isinstance(exc, InvalidInput):
-        return render_account(account_id, block=PANEL, status=exc.status, toast=next(iter(exc.errors.values())),
+        return render_account(account_id, block=block, status=exc.status, toast=next(iter(exc.errors.values())),
                               action_errors={form: exc.errors}, action_values={form: values}, open_form=form)
-    return render_account(account_id, block=PANEL, status=exc.status, toast=exc.message, action_alert=exc.message)
+    return render_account(account_id, block=block, status=exc.status, toast=exc.message, action_alert=exc.message)
 
 
 def _database():

@@ -39,6 +39,12 @@ from .test_security_sweeps import MUTATING, World, fingerprint, is_api_route, ru
 NOT_FORMS = {
     "auth.logout",              # a bare button: no field to fuzz, and posting it ends the fuzzing user's session
     "webhooks.stripe_webhook",  # signed JSON from Stripe, not a form (tests/integration/test_checkout_stripe.py)
+    # Bare buttons (a CSRF token, no field to fuzz), shown only while a cancel or a downgrade is pending, which
+    # the past-due world never has: tests/web/test_manage_plan_*.py post them, refused and accepted.
+    "plan.keep", "plan.cancel_change",
+    # The console's undo forms (one note field), shown under the same condition; tests/web/test_staff_plan.py
+    # posts them with and without their note.
+    "staff_plan.keep", "staff_plan.cancel_change",
 }
 # The sandbox processor's own records (setup intents, charges, checkout sessions). A refusal may change them as
 # Stripe's records change at Stripe: a failed 3-D Secure check or a declined card is the processor's answer

@@ -371,7 +371,22 @@ def advance_after_payment(subscription: Subscription, invoice: Invoice, *, now: 
     The rule for a Suspended subscription: it was off for a while, so the period it pays for starts on the
     day it is paid (and runs one interval from there) rather than on the long-past renewal date. A Past due
     one keeps its renewal date: the customer paid for the period that started then.
+
+    A plan change's invoice (``invoice.plan_id``: an upgrade's proration, or a resubscribe's first period)
+    moves the subscription to that plan, in the period the invoice ends (the same one, or a new one starting
+    with the change); it is paid once, so this happens once, whichever path paid it (the card on file, Pay now
+    after 3-D Secure, a wire transfer).
     """
+    if invoice.plan_id is not None:
+        # Also a resubscribe: a Canceled or Suspended subscription comes back on the plan it paid for.
+        subscription.plan_id, subscription.scheduled_plan_id = invoice.plan_id, None
+        if invoice.period_end != subscription.current_period_end:  # a new period starts with the change
+            subscription.current_period_start = invoice.period_start
+            subscription.current_period_end = invoice.period_end
+        if subscription.status != "active":
+            subscription.status, subscription.canceled_at = "active", None
+            subscription.cancel_at_period_end = False
+        return
     if subscription.status == "suspended":
         start = now.replace(microsecond=0)
         subscription.current_period_start = start

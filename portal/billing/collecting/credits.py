@@ -21,7 +21,7 @@ from ..outcome import Done
 from ...money import format_money, parse_amount
 
 KIND_LABELS = {"grant": "Credit granted", "refund_as_credit": "Refund as credit", "applied": "Used on invoice",
-               "reversal": "Reversed"}
+               "reversal": "Reversed", "proration": "Unused time credited"}
 
 
 @dataclass(frozen=True)

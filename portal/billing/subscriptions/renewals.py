@@ -27,6 +27,7 @@ from ..collecting.dunning import RetryPolicy
 from ..invoicing.invoices import build_subscription_invoice, issue_invoice
 from ..invoicing.periods import add_interval
 from ..invoicing.seller import Seller
+from .cancellation import lapse
 
 
 @dataclass
@@ -39,6 +40,7 @@ class RenewalStats:
     settled: int = 0
     seconds: float = 0.0
     skipped: int = 0
+    ended: int = 0  # canceled at the period end: ended instead of invoiced
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -81,11 +83,21 @@ def claim_and_invoice(database: Database, seller: Seller, *, now: datetime, batc
         ids = list(session.scalars(query))
         for sub_id in ids:
             subscription = session.get(Subscription, sub_id)
+            if subscription.cancel_at_period_end:
+                # Canceled at the period end: it ends now instead of renewing (in this claimed transaction,
+                # so once, however many workers run).
+                lapse(session, subscription, now=now)
+                stats.ended += 1
+                continue
             account = session.get(Account, subscription.account_id)
             start = subscription.current_period_end
-            end = add_interval(start, subscription.plan.interval)
             try:
                 with session.begin_nested():
+                    if subscription.scheduled_plan_id is not None:
+                        # A downgrade scheduled for the period end: the new period is the new plan's. Written
+                        # in the savepoint with the invoice, so another worker's bill undoes both together.
+                        subscription.plan, subscription.scheduled_plan = subscription.scheduled_plan, None
+                    end = add_interval(start, subscription.plan.interval)
                     invoice = build_subscription_invoice(session, account, subscription, subscription.plan,
                                                          period_start=start, period_end=end, seller=seller,
                                                          now=now)
@@ -145,6 +157,7 @@ def run_renewals(database: Database, gateway: PaymentGateway, seller: Seller, *,
         total.no_card += stats.no_card
         total.paid += stats.paid
         total.skipped += stats.skipped
+        total.ended += stats.ended
         for attempt_id in attempt_ids:
             outcome = execute_attempt(database, gateway, attempt_id, now=now, policy=policy)
             if outcome.status == "succeeded":
@@ -154,7 +167,7 @@ def run_renewals(database: Database, gateway: PaymentGateway, seller: Seller, *,
         total.seconds = time.perf_counter() - started
         if progress:
             progress(total, expected)
-        if stats.invoiced == 0 and stats.skipped == stats.due:
+        if stats.invoiced == 0 and stats.ended == 0 and stats.skipped == stats.due:
             break  # everything left was taken by other workers
     total.seconds = time.perf_counter() - started
     return total

@@ -98,9 +98,17 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('scheduled_plan_id', sa.Integer(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_subscriptions_scheduled_plan_id_plans'), 'plans', ['scheduled_plan_id'], ['id'])
 
+    with op.batch_alter_table('invoices', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('plan_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(batch_op.f('fk_invoices_plan_id_plans'), 'plans', ['plan_id'], ['id'])
+
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('invoices', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_invoices_plan_id_plans'), type_='foreignkey')
+        batch_op.drop_column('plan_id')
+
     with op.batch_alter_table('subscriptions', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_subscriptions_scheduled_plan_id_plans'), type_='foreignkey')
         batch_op.drop_column('scheduled_plan_id')

@@ -1,0 +1,88 @@
+"""Staff managing a customer's plan from the console: change plan now or at the period end, cancel now or at
+the period end, undo either; each with the staff member's reason, audited. And the cancellation reasons report.
+
+The same services as the customer's Manage plan (``subscriptions/changes.py``, ``cancellation.py``), with a
+note and, for staff, the choice of when. Forms post here and work without JavaScript (a 303 back to the
+account page); HTMX gets the page's ``subscription`` block. Impersonation stays read-only: these are staff
+routes, and staff viewing as a customer can change nothing on the customer's pages either.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, request
+
+from ..billing import console
+from ..billing.subscriptions import cancellation, changes
+from ..errors import DomainError
+from ..models import utcnow
+from .context import actor, db, gateway, retry_policy, seller
+from .rendering import render
+from .staff_access import staff_required
+from .staff_actions import _done, _fields, _refused
+
+bp = Blueprint("staff_plan", __name__, url_prefix="/staff")
+
+BLOCK = "subscription"  # the block of templates/staff/account.html these forms swap
+PREFIX = "/accounts/<int:account_id>/subscription"
+
+
+@bp.post(f"{PREFIX}/plan")
+@staff_required
+def change(account_id: int):
+    """Move the subscription to another plan of its currency, now (prorated) or at the period end."""
+    values = _fields("plan_id", "when", "note")
+    try:
+        result = changes.change_plan(current_app.extensions["portal.db"], gateway(), account_id, values["plan_id"],
+                                     seller=seller(), actor=actor(), now=utcnow(), policy=retry_policy(),
+                                     when=values["when"], staff_note=values["note"])
+    except DomainError as exc:
+        return _refused(account_id, "plan", exc, values, block=BLOCK)
+    return _done(account_id, result.message, block=BLOCK)
+
+
+@bp.post(f"{PREFIX}/cancel")
+@staff_required
+def cancel(account_id: int):
+    """Cancel on the customer's behalf, at once or at the period end, with the customer's reason and ours."""
+    values = _fields("when", "reason", "comment", "note")
+    try:
+        result = cancellation.cancel(db(), account_id, reason=values["reason"], comment=values["comment"],
+                                     actor=actor(), now=utcnow(), when=values["when"], staff_note=values["note"])
+    except DomainError as exc:
+        db().rollback()
+        return _refused(account_id, "cancel", exc, values, block=BLOCK)
+    return _done(account_id, result.message, block=BLOCK)
+
+
+@bp.post(f"{PREFIX}/keep")
+@staff_required
+def keep(account_id: int):
+    """Undo a cancel at the period end."""
+    values = _fields("note")
+    try:
+        result = cancellation.keep(db(), account_id, actor=actor(), now=utcnow(), staff_note=values["note"])
+    except DomainError as exc:
+        db().rollback()
+        return _refused(account_id, "keep", exc, values, block=BLOCK)
+    return _done(account_id, result.message, block=BLOCK)
+
+
+@bp.post(f"{PREFIX}/scheduled/cancel")
+@staff_required
+def cancel_change(account_id: int):
+    """Drop a plan change scheduled for the period end."""
+    values = _fields("note")
+    try:
+        result = changes.cancel_scheduled_change(db(), account_id, actor=actor(), now=utcnow(),
+                                                 staff_note=values["note"])
+    except DomainError as exc:
+        db().rollback()
+        return _refused(account_id, "undo-change", exc, values, block=BLOCK)
+    return _done(account_id, result.message, block=BLOCK)
+
+
+@bp.get("/reports/cancellations")
+@staff_required
+def reasons():
+    """Why customers canceled, by month, over the last twelve months."""
+    rows = console.cancellation_reasons(db(), today=utcnow().date())
+    return render("staff/cancellations.html", rows=rows)
