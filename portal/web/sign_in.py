@@ -24,8 +24,7 @@ FLOW_SCREENS = {"billing": "billing.page", "payment_method": "cards.new", "plan"
 
 
 def flow_screen(flow: str) -> str:
-    endpoint = FLOW_SCREENS.get(flow, "billing.page")
-    return url_for(endpoint if endpoint in current_app.view_functions else "billing.page")
+    return url_for(FLOW_SCREENS.get(flow, "billing.page"))
 
 
 def refused(status: int = 410):

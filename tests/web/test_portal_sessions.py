@@ -66,12 +66,14 @@ def test_a_password_login_shows_no_back_link(app, session, account, browser):
 
 
 @pytest.mark.parametrize("flow, screen", [("billing", "/billing"), ("payment_method", "/billing/cards/new"),
-                                          ("plan", "/billing"), ("cancel", "/billing")])
+                                          ("plan", "/billing/plan"), ("cancel", "/billing/cancel")])
 def test_each_flow_lands_on_its_screen(app, session, account, browser, flow, screen):
     answer = follow(browser, portal_session(app, session, flow=flow))
     assert answer.headers["Location"].endswith(screen)
+    landed = browser.get(screen)
+    assert landed.status_code == 200
     if flow == "payment_method":
-        assert "Card number" in browser.get(screen).get_data(as_text=True)
+        assert "Card number" in landed.get_data(as_text=True)
 
 
 def test_opening_the_link_changes_nothing_until_its_form_is_posted(app, session, account, browser, database):
