@@ -169,11 +169,7 @@ def update(card_id: int):
 @customer_required
 def make_default(card_id: int):
     """Make a card the one renewals charge."""
-    try:
-        card = cards.set_default_card(db(), gateway(), account_id(), card_id, actor=actor(), now=utcnow())
-    except DomainError as exc:
-        return _card_error(card_id, exc)
-    return finished(f"{card.label} is now your default card.")
+    return _change_card(cards.set_default_card, card_id, "{} is now your default card.")
 
 
 @bp.get("/<int:card_id>/delete")
@@ -188,14 +184,20 @@ def confirm_delete(card_id: int):
 @customer_required
 def delete(card_id: int):
     """Delete a card, unless an active subscription still relies on it as the default."""
-    try:
-        card = cards.delete_card(db(), gateway(), account_id(), card_id, actor=actor(), now=utcnow())
-    except DomainError as exc:
-        return _card_error(card_id, exc)
-    return finished(f"{card.label} was deleted.")
+    return _change_card(cards.delete_card, card_id, "{} was deleted.")
 
 
 # --- helpers --------------------------------------------------------------------------------------
+
+def _change_card(change, card_id: int, done_message: str):
+    """Set default and delete alike: one service call on the card, then the section with ``done_message``
+    (``{}`` is the card's label) or the refusal next to the card."""
+    try:
+        card = change(db(), gateway(), account_id(), card_id, actor=actor(), now=utcnow())
+    except DomainError as exc:
+        return _card_error(card_id, exc)
+    return finished(done_message.format(card.label))
+
 
 def _card_error(card_id: int, exc: DomainError):
     if exc.status == 404:
