@@ -202,12 +202,6 @@ def _processor(call, *args, **kwargs):
         raise CardSetupFailed(exc.message, code=exc.code) from exc
 
 
-def processor_customer_id(session: Session, account_id: int) -> str | None:
-    """The account's customer at the processor, if it has one yet (it is created with the first card or
-    payment), for telling the account's processor objects from anyone else's."""
-    return _account(session, account_id).processor_customer_id
-
-
 def pending_setup(session: Session, gateway: PaymentGateway, account_id: int, setup_intent_id: str) -> SetupIntent:
     """A SetupIntent of this account's that is waiting for 3-D Secure; anything else is not found."""
     account = _account(session, account_id)

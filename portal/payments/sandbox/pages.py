@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, redirect, request
 
 from ...billing.payment_methods import cards
 from ...errors import DomainError, NotFound
+from ...billing.collecting.checkout import sandbox_checkout
 from ...billing.collecting.events import deliver_sandbox_events
 from ...models import utcnow
 from ...web.auth import customer_required
@@ -17,7 +18,7 @@ from ...web.cards import card_added, new_key, section
 from ...web.context import account_id, actor, db, gateway, retry_policy
 from ...web.forms import SandboxCardForm
 from ...web.rendering import render
-from ..gateway import ProcessorError, SandboxControls
+from ..gateway import SandboxControls
 from .checkout import CHECKOUT_METHODS, OUTCOMES
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
@@ -62,24 +63,11 @@ def authenticate_submit(setup_intent_id: str):
 
 # --- the sandbox's hosted checkout page ---------------------------------------------------------------
 
-def _own_checkout(session_id: str):
-    """The checkout session, if it is the logged-in customer's; anything else is not found."""
-    try:
-        checkout = gateway().retrieve_checkout_session(session_id)
-    except ProcessorError as exc:
-        raise NotFound("That payment page does not exist.") from exc
-    customer_id = cards.processor_customer_id(db(), account_id())
-    raw = _controls().checkout_details(session_id)
-    if not customer_id or raw["customer"] != customer_id:
-        raise NotFound("That payment page does not exist.")
-    return checkout, raw
-
-
 @bp.get("/checkout/<session_id>")
 @customer_required
 def checkout_page(session_id: str):
     """The sandbox's stand-in for Stripe Checkout: pick a method and what the payment should do."""
-    checkout, raw = _own_checkout(session_id)
+    checkout, raw = sandbox_checkout(db(), gateway(), _controls(), account_id(), session_id)
     return render("sandbox/checkout.html", checkout=checkout, raw=raw, methods=CHECKOUT_METHODS, error=None)
 
 
@@ -87,7 +75,7 @@ def checkout_page(session_id: str):
 @customer_required
 def checkout_submit(session_id: str):
     """Apply the tester's choice; its events go through the same handlers as Stripe's webhooks."""
-    checkout, raw = _own_checkout(session_id)
+    checkout, raw = sandbox_checkout(db(), gateway(), _controls(), account_id(), session_id)
     method, outcome = request.form.get("method", ""), request.form.get("outcome", "")
     if method not in CHECKOUT_METHODS or outcome not in OUTCOMES:
         return render("sandbox/checkout.html", checkout=checkout, raw=raw, methods=CHECKOUT_METHODS, status=422,
