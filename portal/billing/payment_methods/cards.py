@@ -37,10 +37,17 @@ def get_card(session: Session, account_id: int, card_id: int) -> PaymentMethod:
     return card
 
 
+def _default_cards():
+    return select(PaymentMethod).where(PaymentMethod.is_default.is_(True), PaymentMethod.detached_at.is_(None))
+
+
 def default_card(session: Session, account_id: int) -> PaymentMethod | None:
-    return session.scalar(select(PaymentMethod).where(
-        PaymentMethod.account_id == account_id, PaymentMethod.is_default.is_(True),
-        PaymentMethod.detached_at.is_(None)))
+    return session.scalar(_default_cards().where(PaymentMethod.account_id == account_id))
+
+
+def default_cards(session: Session) -> list[PaymentMethod]:
+    """Every account's default card at once, for jobs that go through them all (expiry reminders)."""
+    return list(session.scalars(_default_cards().order_by(PaymentMethod.id)))
 
 
 def ensure_processor_customer(session: Session, gateway: PaymentGateway, account: Account) -> str:
