@@ -16,7 +16,7 @@ from portal.auth.passwords import hash_password
 from portal.billing.payment_methods import cards
 from portal.audit import Actor
 from portal.billing.collecting.dunning import RetryPolicy
-from portal.models import Account, Plan, Subscription, User
+from portal.models import Account, Plan, Subscription, User, utcnow
 from portal.payments.gateway import CardDetails
 
 PASSWORD = "correct horse battery staple"
@@ -83,7 +83,7 @@ def add_card(session, gateway, account: Account, *, number="4242424242424242", e
                                                      cardholder_name=name))
     if intent.status == "requires_action":
         gateway.authenticate_setup_intent(intent.id, approve=True)
-    return cards.complete_card_setup(session, gateway, account.id, intent.id, actor=Actor.system())
+    return cards.complete_card_setup(session, gateway, account.id, intent.id, actor=Actor.system(), now=utcnow())
 
 
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|"X-CSRFToken": "([^"]+)"')

@@ -47,10 +47,6 @@ class Ended:
     token: str  # the staff member's own (rotated) session
 
 
-def utcnow() -> datetime:
-    return sessions.utcnow()
-
-
 def customers_of(session: Session, account_id: int) -> list[User]:
     """The users who can be viewed as for an account: its customers, oldest first."""
     return list(session.scalars(select(User).where(User.account_id == account_id, User.role == "customer")
@@ -58,9 +54,8 @@ def customers_of(session: Session, account_id: int) -> list[User]:
 
 
 def start(session: Session, token: str, *, account_id: int, reason: str, user_id: int | None = None,
-          ip: str = "", user_agent: str = "", now: datetime | None = None) -> Started:
+          ip: str = "", user_agent: str = "", now: datetime) -> Started:
     """Start viewing ``account_id`` as its customer from the staff session behind ``token``."""
-    now = now or utcnow()
     parent = sessions.live_session(session, token, now=now)
     if parent is None or not parent.user.is_staff:
         raise NotFound("No such page.")
@@ -102,10 +97,8 @@ def start(session: Session, token: str, *, account_id: int, reason: str, user_id
     return Started(impersonation, new_token)
 
 
-def stop(session: Session, token: str, *, ip: str = "", expired: bool = False,
-         now: datetime | None = None) -> Ended:
+def stop(session: Session, token: str, *, ip: str = "", expired: bool = False, now: datetime) -> Ended:
     """End the impersonation behind ``token`` and rotate back to the staff member's own session."""
-    now = now or utcnow()
     row = sessions.live_session(session, token, now=now)
     if row is None or row.impersonation is None or row.impersonation.ended_at is not None:
         raise NotFound("You are not viewing an account as a customer.")
@@ -115,14 +108,13 @@ def stop(session: Session, token: str, *, ip: str = "", expired: bool = False,
     return Ended(row.impersonation, new_token)
 
 
-def is_expired(impersonation: Impersonation, now: datetime | None = None) -> bool:
-    return impersonation.expires_at <= (now or utcnow())
+def is_expired(impersonation: Impersonation, now: datetime) -> bool:
+    return impersonation.expires_at <= now
 
 
 def record_refusal(session: Session, impersonation: Impersonation, *, endpoint: str, method: str, path: str,
-                   ip: str = "", now: datetime | None = None) -> None:
+                   ip: str = "", now: datetime) -> None:
     """Audit a change refused because it was attempted while viewing as a customer."""
-    now = now or utcnow()
     audit.record(session, Actor(user_id=impersonation.user_id, impersonator_id=impersonation.staff_user_id, ip=ip),
                  "impersonation.refused", now=now, account_id=impersonation.account_id, endpoint=endpoint,
                  method=method, path=path.replace("\x00", "")[:300], **_details(impersonation))

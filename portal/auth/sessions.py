@@ -29,7 +29,8 @@ def _digest(token: str) -> str:
 
 
 def utcnow() -> datetime:
-    """The clock, looked up on ``portal.models`` at each call so tests can move it."""
+    """The clock for the login routes to pass in, looked up on ``portal.models`` at each call so tests can
+    move it."""
     return models.utcnow()
 
 
@@ -46,10 +47,8 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     return user
 
 
-def start_session(session: Session, user: User, *, ip: str = "", user_agent: str = "",
-                  now: datetime | None = None) -> str:
+def start_session(session: Session, user: User, *, ip: str = "", user_agent: str = "", now: datetime) -> str:
     """Open a new login session for ``user`` and return its token (for the cookie only)."""
-    now = now or utcnow()
     token = secrets.token_urlsafe(32)
     session.add(LoginSession(token_hash=_digest(token), user_id=user.id, created_at=now, authenticated_at=now,
                              expires_at=now + SESSION_LIFETIME, ip=ip[:64], user_agent=user_agent[:300]))
@@ -59,9 +58,8 @@ def start_session(session: Session, user: User, *, ip: str = "", user_agent: str
     return token
 
 
-def load_session(session: Session, token: str, *, now: datetime | None = None) -> tuple[LoginSession, User] | None:
+def load_session(session: Session, token: str, *, now: datetime) -> tuple[LoginSession, User] | None:
     """The live session and its user for a cookie token, or None if revoked, expired or unknown."""
-    now = now or utcnow()
     row = session.get(LoginSession, _digest(token))
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
@@ -70,7 +68,7 @@ def load_session(session: Session, token: str, *, now: datetime | None = None) -
     return row, user
 
 
-def live_session(session: Session, token: str | None, *, now: datetime | None = None) -> LoginSession | None:
+def live_session(session: Session, token: str | None, *, now: datetime) -> LoginSession | None:
     """The session row behind a cookie token, if it is neither revoked nor expired."""
     if not token:
         return None
@@ -79,13 +77,12 @@ def live_session(session: Session, token: str | None, *, now: datetime | None = 
 
 
 def rotate_session(session: Session, old: LoginSession, *, impersonation_id: int | None, ip: str = "",
-                   user_agent: str = "", now: datetime | None = None) -> str:
+                   user_agent: str = "", now: datetime) -> str:
     """Replace ``old`` by a new row and token for the same person (the caller commits).
 
     The old token stops working at once. The absolute expiry and the time the password was entered carry
     over unchanged, so rotating never extends a session or refreshes a recent login.
     """
-    now = now or utcnow()
     token = secrets.token_urlsafe(32)
     old.revoked_at = now
     session.add(LoginSession(token_hash=_digest(token), user_id=old.user_id, created_at=now,
@@ -96,8 +93,7 @@ def rotate_session(session: Session, old: LoginSession, *, impersonation_id: int
     return token
 
 
-def end_session(session: Session, token: str, *, ip: str = "", now: datetime | None = None) -> None:
-    now = now or utcnow()
+def end_session(session: Session, token: str, *, ip: str = "", now: datetime) -> None:
     row = session.get(LoginSession, _digest(token))
     if row is None or row.revoked_at is not None:
         return

@@ -78,14 +78,15 @@ def impersonate(account_id: int):
         abort(404)  # no user has that id (and one past the database's range must not reach a query)
     try:
         started = impersonation.start(db(), current_user.get_id(), account_id=account_id, reason=reason,
-                                      user_id=user_id, ip=client_ip(), user_agent=request.user_agent.string or "")
+                                      user_id=user_id, ip=client_ip(), user_agent=request.user_agent.string or "",
+                                      now=sessions.utcnow())
     except InvalidInput as exc:
         return render_account(account_id, status=exc.status, reason=reason, reason_error=exc.errors.get("reason"))
     except impersonation.NoCustomerToView as exc:
         return render_account(account_id, status=exc.status, reason=reason, impersonate_error=exc.message)
     except impersonation.ReauthenticationRequired as exc:
         # Ask for the password again: end this session and come back to the account after logging in.
-        sessions.end_session(db(), current_user.get_id(), ip=client_ip())
+        sessions.end_session(db(), current_user.get_id(), ip=client_ip(), now=sessions.utcnow())
         logout_user()
         session.clear()
         flash(exc.message, "error")
@@ -108,7 +109,7 @@ def end_impersonation():
             return redirect(url_for("staff.home"), code=303)
         abort(404)
     account_id, name = viewed.account_id, viewed.account.name
-    ended = impersonation.stop(db(), current_user.get_id(), ip=client_ip())
+    ended = impersonation.stop(db(), current_user.get_id(), ip=client_ip(), now=sessions.utcnow())
     switch_session(ended.token)
     flash(f"You stopped viewing {name} as a customer.", "success")
     return go_to(url_for("staff.account", account_id=account_id))

@@ -271,7 +271,7 @@ def start_setup(session, gateway, account, *, default=False, key="form-key"):
 def save_card(session, gateway, stripe_js, account, *, number=VISA, default=False, key="form-key"):
     intent = start_setup(session, gateway, account, default=default, key=key)
     assert stripe_js.confirm_card_setup(intent.client_secret, number=number).status_code == 200
-    return cards.complete_card_setup(session, gateway, account.id, intent.id, actor=Actor.system())
+    return cards.complete_card_setup(session, gateway, account.id, intent.id, actor=Actor.system(), now=utcnow())
 
 
 def saved_cards(session, account):
@@ -288,7 +288,7 @@ def test_saving_a_card_through_the_services_stores_what_stripe_knows_of_it(
     session.refresh(account)
     assert account.processor_customer_id == intent.customer_id
     stripe_js.confirm_card_setup(intent.client_secret, number=VISA, exp_month="9", exp_year="2032")
-    card = cards.complete_card_setup(session, stripe_gateway, account.id, intent.id, actor=Actor.system())
+    card = cards.complete_card_setup(session, stripe_gateway, account.id, intent.id, actor=Actor.system(), now=utcnow())
 
     assert card.processor_id.startswith("pm_")
     assert (card.brand, card.last4, card.exp_month, card.exp_year) == ("visa", "4242", 9, 2032)
@@ -297,7 +297,8 @@ def test_saving_a_card_through_the_services_stores_what_stripe_knows_of_it(
     customer = localstripe.get(f"/v1/customers/{account.processor_customer_id}")
     assert customer["invoice_settings"]["default_payment_method"] == card.processor_id
     # The page and a webhook may both complete the same intent: the second is a no-op.
-    again = cards.complete_card_setup(session, stripe_gateway, account.id, intent.id, actor=Actor.system())
+    again = cards.complete_card_setup(session, stripe_gateway, account.id, intent.id, actor=Actor.system(),
+                                      now=utcnow())
     assert again.id == card.id
     assert len(saved_cards(session, account)) == 1
 
@@ -308,11 +309,11 @@ def test_a_3d_secure_card_is_saved_only_once_authentication_is_complete(session,
     stripe_js.confirm_card_setup(intent.client_secret, number=THREE_D_SECURE)
 
     with pytest.raises(CardSetupFailed):
-        cards.complete_card_setup(session, stripe_gateway, account.id, intent.id, actor=Actor.system())
+        cards.complete_card_setup(session, stripe_gateway, account.id, intent.id, actor=Actor.system(), now=utcnow())
     assert saved_cards(session, account) == []
 
     stripe_js.complete_authentication(intent.client_secret)
-    card = cards.complete_card_setup(session, stripe_gateway, account.id, intent.id, actor=Actor.system())
+    card = cards.complete_card_setup(session, stripe_gateway, account.id, intent.id, actor=Actor.system(), now=utcnow())
     assert card.last4 == "3155"
 
 
@@ -323,7 +324,7 @@ def test_a_card_whose_authentication_failed_is_not_saved(session, stripe_gateway
     stripe_js.fail_authentication(intent.client_secret)
 
     with pytest.raises(CardSetupFailed) as failed:
-        cards.complete_card_setup(session, stripe_gateway, account.id, intent.id, actor=Actor.system())
+        cards.complete_card_setup(session, stripe_gateway, account.id, intent.id, actor=Actor.system(), now=utcnow())
 
     assert failed.value.message
     assert saved_cards(session, account) == []
@@ -337,7 +338,7 @@ def test_a_setup_intent_of_another_account_saves_nothing(session, stripe_gateway
     stripe_js.confirm_card_setup(theirs.client_secret)
 
     with pytest.raises(NotFound):
-        cards.complete_card_setup(session, stripe_gateway, account.id, theirs.id, actor=Actor.system())
+        cards.complete_card_setup(session, stripe_gateway, account.id, theirs.id, actor=Actor.system(), now=utcnow())
 
     assert saved_cards(session, account) == [] and saved_cards(session, other) == []
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from ... import audit
 from ...audit import Actor
 from ...errors import CardInUse, CardSetupFailed, NotFound, ProcessorDown
-from ...models import BILLABLE_STATUSES, Account, PaymentMethod, Subscription, utcnow
+from ...models import BILLABLE_STATUSES, Account, PaymentMethod, Subscription
 from ...payments.gateway import (CardDetails, CardError, CardInfo, PaymentGateway, ProcessorError,
                                  ProcessorUnavailable, SetupIntent)
 
@@ -81,10 +81,10 @@ def start_card_setup(session: Session, gateway: PaymentGateway, account_id: int,
 
 
 def complete_card_setup(session: Session, gateway: PaymentGateway, account_id: int, setup_intent_id: str,
-                        *, actor: Actor, now: datetime | None = None) -> PaymentMethod:
+                        *, actor: Actor, now: datetime) -> PaymentMethod:
     """Save the card of a SetupIntent that has succeeded. Safe to call twice (page and webhook).
     ``now`` is the request's clock unless the caller passes its own."""
-    card = save_confirmed_card(session, gateway, account_id, setup_intent_id, actor=actor, now=now or utcnow())
+    card = save_confirmed_card(session, gateway, account_id, setup_intent_id, actor=actor, now=now)
     session.commit()
     return card
 

@@ -52,7 +52,7 @@ def authenticate_submit(setup_intent_id: str):
                        authenticating=intent)
     _controls().authenticate_setup_intent(intent.id, approve=decision == "approve")
     try:
-        saved = cards.complete_card_setup(db(), gateway(), account_id(), intent.id, actor=actor())
+        saved = cards.complete_card_setup(db(), gateway(), account_id(), intent.id, actor=actor(), now=utcnow())
     except DomainError as exc:
         form = SandboxCardForm(formdata=None, idempotency_key=new_key(),
                                save_as_default=intent.metadata.get("save_as_default") == "1")
