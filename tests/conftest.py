@@ -15,7 +15,7 @@ from portal.db import Database
 from portal.extensions import limiter
 from portal.models import Base
 
-from .helpers import Browser
+from .helpers import Browser, make_customer
 
 # Hypothesis fails an example that takes longer than its deadline (200 ms): a timing assertion in disguise,
 # which a busy machine trips. Speed is measured by `portal bench`; the properties here are about behaviour.
@@ -126,3 +126,10 @@ def client(app):
 @pytest.fixture
 def browser(client) -> Browser:
     return Browser(client)
+
+
+@pytest.fixture
+def acme(session):
+    """Acme Analytics, a customer account with one user, ada@example.com (make_customer's defaults)."""
+    account, _ = make_customer(session)
+    return account
