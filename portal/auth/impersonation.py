@@ -36,15 +36,12 @@ READ_ONLY_MESSAGE = "You are viewing this account as support staff; changes are 
 
 
 @dataclass(frozen=True)
-class Started:
+class Switched:
+    """Where starting or ending a view leaves the browser: the impersonation, and the token of the session it
+    carries from now on (the view's once it starts, the staff member's own, rotated, once it ends)."""
+
     impersonation: Impersonation
     token: str
-
-
-@dataclass(frozen=True)
-class Ended:
-    impersonation: Impersonation
-    token: str  # the staff member's own (rotated) session
 
 
 def customers_of(session: Session, account_id: int) -> list[User]:
@@ -54,7 +51,7 @@ def customers_of(session: Session, account_id: int) -> list[User]:
 
 
 def start(session: Session, token: str, *, account_id: int, reason: str, user_id: int | None = None,
-          ip: str = "", user_agent: str = "", now: datetime) -> Started:
+          ip: str = "", user_agent: str = "", now: datetime) -> Switched:
     """Start viewing ``account_id`` as its customer from the staff session behind ``token``."""
     parent = sessions.live_session(session, token, now=now)
     if parent is None or not parent.user.is_staff:
@@ -94,10 +91,10 @@ def start(session: Session, token: str, *, account_id: int, reason: str, user_id
     audit.record(session, Actor(user_id=staff.id, ip=ip), "impersonation.started", now=now, account_id=account.id,
                  **_details(impersonation))
     session.commit()
-    return Started(impersonation, new_token)
+    return Switched(impersonation, new_token)
 
 
-def stop(session: Session, token: str, *, ip: str = "", expired: bool = False, now: datetime) -> Ended:
+def stop(session: Session, token: str, *, ip: str = "", expired: bool = False, now: datetime) -> Switched:
     """End the impersonation behind ``token`` and rotate back to the staff member's own session."""
     row = sessions.live_session(session, token, now=now)
     if row is None or row.impersonation is None or row.impersonation.ended_at is not None:
@@ -105,7 +102,7 @@ def stop(session: Session, token: str, *, ip: str = "", expired: bool = False, n
     close(session, row.impersonation, how="expired" if expired else "stopped", ip=ip, now=now)
     new_token = sessions.rotate_session(session, row, impersonation_id=None, ip=ip, now=now)
     session.commit()
-    return Ended(row.impersonation, new_token)
+    return Switched(row.impersonation, new_token)
 
 
 def is_expired(impersonation: Impersonation, now: datetime) -> bool:
