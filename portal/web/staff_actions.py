@@ -99,11 +99,11 @@ def void(account_id: int, invoice_id: int):
     """Void an Open invoice (reason required)."""
     values = _fields("reason")
     try:
-        invoice = invoice_actions.void_invoice(_database(), gateway(), account_id, invoice_id, reason=values["reason"],
-                                               actor=actor(), now=utcnow())
+        voided = invoice_actions.void_invoice(_database(), gateway(), account_id, invoice_id, reason=values["reason"],
+                                              actor=actor(), now=utcnow())
     except DomainError as exc:
         return _refused(account_id, f"void-{invoice_id}", exc, values)
-    return _done(account_id, f"{invoice.number} is void.")
+    return _done(account_id, voided.message)
 
 
 @bp.post("/invoices/<int:invoice_id>/retry")
@@ -137,9 +137,9 @@ def wire(account_id: int, invoice_id: int):
     """Record a payment received by wire transfer (reference and date required): the invoice becomes Paid."""
     values = _fields("reference", "received_on")
     try:
-        invoice = collection.record_wire_payment(_database(), gateway(), account_id, invoice_id,
-                                                 reference=values["reference"], received_on=values["received_on"],
-                                                 actor=actor(), now=utcnow())
+        paid = collection.record_wire_payment(_database(), gateway(), account_id, invoice_id,
+                                              reference=values["reference"], received_on=values["received_on"],
+                                              actor=actor(), now=utcnow())
     except DomainError as exc:
         return _refused(account_id, f"wire-{invoice_id}", exc, values)
-    return _done(account_id, f"{invoice.number} is paid by wire transfer {invoice.processor_transaction_id}.")
+    return _done(account_id, paid.message)
