@@ -8,12 +8,18 @@ from sqlalchemy.orm import Session
 from ..audit import Actor
 from ..billing.collecting.dunning import RetryPolicy
 from ..config import Settings
+from ..db import Database
 from ..payments.gateway import PaymentGateway
+
+
+def database() -> Database:
+    """For services that run their own transactions (they call the processor between them)."""
+    return current_app.extensions["portal.db"]
 
 
 def db() -> Session:
     if "db_session" not in g:
-        g.db_session = current_app.extensions["portal.db"].session()
+        g.db_session = database().session()
     return g.db_session
 
 

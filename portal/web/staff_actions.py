@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 import secrets
 
-from flask import Blueprint, current_app, request, url_for
+from flask import Blueprint, request, url_for
 
 from ..billing.collecting import collection, credits, refunds
 from ..billing.collecting import invoice_actions
 from ..errors import DomainError, InvalidInput, NotFound
 from ..models import utcnow
-from .context import actor, db, gateway, retry_policy, settings
+from .context import actor, database, db, gateway, retry_policy, settings
 from .rendering import done
 from .staff import render_account
 from .staff_access import staff_required
@@ -41,11 +41,6 @@ def _refused(account_id: int, form: str, exc: DomainError, values: dict):
         return render_account(account_id, block=PANEL, status=exc.status, toast=next(iter(exc.errors.values())),
                               action_errors={form: exc.errors}, action_values={form: values}, open_form=form)
     return render_account(account_id, block=PANEL, status=exc.status, toast=exc.message, action_alert=exc.message)
-
-
-def _database():
-    """For services that run their own transactions (they call the processor between them)."""
-    return current_app.extensions["portal.db"]
 
 
 def _key() -> str:
@@ -84,7 +79,7 @@ def refund(account_id: int, invoice_id: int):
     """Refund a paid invoice, fully or partly, to the original payment or as account credit."""
     values = _fields("amount", "reason", "destination")
     try:
-        made = refunds.refund_entered_amount(_database(), gateway(), account_id, invoice_id, amount=values["amount"],
+        made = refunds.refund_entered_amount(database(), gateway(), account_id, invoice_id, amount=values["amount"],
                                              max_cents=settings().max_amount_cents, reason=values["reason"],
                                              destination=values["destination"], actor=actor(), now=utcnow(),
                                              request_key=_key())
@@ -99,7 +94,7 @@ def void(account_id: int, invoice_id: int):
     """Void an Open invoice (reason required)."""
     values = _fields("reason")
     try:
-        voided = invoice_actions.void_invoice(_database(), gateway(), account_id, invoice_id, reason=values["reason"],
+        voided = invoice_actions.void_invoice(database(), gateway(), account_id, invoice_id, reason=values["reason"],
                                               actor=actor(), now=utcnow())
     except DomainError as exc:
         return _refused(account_id, f"void-{invoice_id}", exc, values)
@@ -112,7 +107,7 @@ def retry(account_id: int, invoice_id: int):
     """Charge an Open invoice now with the account's default card."""
     form = f"retry-{invoice_id}"
     try:
-        outcome = collection.retry_invoice_payment(_database(), gateway(), account_id, invoice_id, actor=actor(),
+        outcome = collection.retry_invoice_payment(database(), gateway(), account_id, invoice_id, actor=actor(),
                                                    now=utcnow(), policy=retry_policy())
     except DomainError as exc:
         return _refused(account_id, form, exc, {})
@@ -137,7 +132,7 @@ def wire(account_id: int, invoice_id: int):
     """Record a payment received by wire transfer (reference and date required): the invoice becomes Paid."""
     values = _fields("reference", "received_on")
     try:
-        paid = collection.record_wire_payment(_database(), gateway(), account_id, invoice_id,
+        paid = collection.record_wire_payment(database(), gateway(), account_id, invoice_id,
                                               reference=values["reference"], received_on=values["received_on"],
                                               actor=actor(), now=utcnow())
     except DomainError as exc:

@@ -6,7 +6,7 @@ sandbox and no money moves.
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, request
+from flask import Blueprint, redirect, request
 
 from ...billing.payment_methods import cards
 from ...errors import DomainError, NotFound
@@ -15,7 +15,7 @@ from ...billing.collecting.events import deliver_sandbox_events
 from ...models import utcnow
 from ...web.auth import customer_required
 from ...web.cards import card_added, new_key, section
-from ...web.context import account_id, actor, db, gateway, retry_policy
+from ...web.context import account_id, actor, database, db, gateway, retry_policy
 from ...web.forms import SandboxCardForm
 from ...web.rendering import render
 from ..gateway import SandboxControls
@@ -84,7 +84,7 @@ def checkout_submit(session_id: str):
     if declined:
         return render("sandbox/checkout.html", checkout=checkout, raw=raw, methods=CHECKOUT_METHODS, status=402,
                       error=declined)
-    deliver_sandbox_events(current_app.extensions["portal.db"], gateway(), now=utcnow(), policy=retry_policy())
+    deliver_sandbox_events(database(), gateway(), now=utcnow(), policy=retry_policy())
     target = raw["success_url"].replace("{CHECKOUT_SESSION_ID}", checkout.id)
     if checkout.status == "expired":
         target = raw["cancel_url"]
