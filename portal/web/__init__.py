@@ -6,8 +6,6 @@ package; nothing but the app factory imports it.
 """
 from __future__ import annotations
 
-import secrets
-
 from flask import Flask, get_flashed_messages
 
 from ..dates import format_date
@@ -16,6 +14,7 @@ from ..billing.collecting.refunds import refund_phrase
 from . import (account, api, auth, billing, billing_info, cards, dunning, invoices, webhooks, errors, health,
                security, staff)
 from . import impersonation, staff_actions
+from .context import new_key
 from .converters import BoundedIntConverter
 
 
@@ -60,5 +59,5 @@ def register(app: Flask) -> None:
         stripe_publishable_key=settings.stripe_publishable_key,
         stripe_js_url=settings.stripe_js_url,
         get_flashed_messages=get_flashed_messages,
-        request_key=lambda: secrets.token_hex(16),
+        request_key=new_key,  # a fresh idempotency key for each form a page renders
     )

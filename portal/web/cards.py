@@ -7,7 +7,6 @@ form open, so the no-JS page and the HTMX partial are one template.
 """
 from __future__ import annotations
 
-import secrets
 
 from flask import Blueprint, jsonify, redirect, request, url_for
 
@@ -18,7 +17,7 @@ from ..models import utcnow
 from ..payments.gateway import CardDetails
 from .auth import customer_required
 from .billing import BillingPage, render_page
-from .context import account_id, actor, db, gateway, settings
+from .context import account_id, actor, db, gateway, new_key, settings
 from .forms import EditCardForm, SandboxCardForm, SetupIntentForm, StripeCardForm
 from .rendering import done
 
@@ -49,10 +48,6 @@ def finished(message: str):
 def card_added(card):
     """The answer to every way a card gets saved (form, 3-D Secure step, Stripe.js)."""
     return finished(f"{card.label} was added{' and set as your default card' if card.is_default else ''}.")
-
-
-def new_key() -> str:
-    return secrets.token_hex(16)
 
 
 @bp.get("")

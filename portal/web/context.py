@@ -1,6 +1,9 @@
 """Request-scoped access to the database session, the gateway and who is acting."""
 from __future__ import annotations
 
+import re
+import secrets
+
 from flask import current_app, g, request
 from flask_login import current_user
 from sqlalchemy.orm import Session
@@ -53,6 +56,21 @@ def seller():
     if cached is None:
         cached = current_app.extensions["portal.seller"] = Seller.from_settings(settings())
     return cached
+
+
+_KEY = re.compile(r"^[0-9a-f]{32}$")
+
+
+def new_key() -> str:
+    """A fresh idempotency key for a form about to be shown."""
+    return secrets.token_hex(16)
+
+
+def request_key() -> str:
+    """The posted form's idempotency key (``request_key``); a missing or malformed one makes this request its
+    own, so a hand-made request is never mistaken for another one."""
+    key = request.form.get("request_key", "")
+    return key if _KEY.match(key) else new_key()
 
 
 def client_ip() -> str:

@@ -6,16 +6,13 @@ panel) with a toast. Customers get 404 on every route, as on every staff page.
 """
 from __future__ import annotations
 
-import re
-import secrets
-
 from flask import Blueprint, request, url_for
 
 from ..billing.collecting import collection, credits, refunds
 from ..billing.collecting import invoice_actions
 from ..errors import DomainError, InvalidInput, NotFound
 from ..models import utcnow
-from .context import actor, database, db, gateway, retry_policy, settings
+from .context import actor, database, db, gateway, request_key, retry_policy, settings
 from .rendering import done
 from .staff import render_account
 from .staff_access import staff_required
@@ -23,7 +20,6 @@ from .staff_access import staff_required
 bp = Blueprint("staff_actions", __name__, url_prefix="/staff/accounts/<int:account_id>")
 
 PANEL = "actions"  # the block of templates/staff/account.html these forms swap
-_KEY = re.compile(r"^[0-9a-f]{32}$")
 
 
 def _done(account_id: int, message: str):
@@ -41,12 +37,6 @@ def _refused(account_id: int, form: str, exc: DomainError, values: dict):
         return render_account(account_id, block=PANEL, status=exc.status, toast=next(iter(exc.errors.values())),
                               action_errors={form: exc.errors}, action_values={form: values}, open_form=form)
     return render_account(account_id, block=PANEL, status=exc.status, toast=exc.message, action_alert=exc.message)
-
-
-def _key() -> str:
-    """The form's idempotency key; a missing or malformed one makes this request its own."""
-    key = request.form.get("request_key", "")
-    return key if _KEY.match(key) else secrets.token_hex(16)
 
 
 def _fields(*names: str) -> dict:
@@ -82,7 +72,7 @@ def refund(account_id: int, invoice_id: int):
         made = refunds.refund_entered_amount(database(), gateway(), account_id, invoice_id, amount=values["amount"],
                                              max_cents=settings().max_amount_cents, reason=values["reason"],
                                              destination=values["destination"], actor=actor(), now=utcnow(),
-                                             request_key=_key())
+                                             request_key=request_key())
     except DomainError as exc:
         return _refused(account_id, f"refund-{invoice_id}", exc, values)
     return _done(account_id, made.message)
@@ -121,7 +111,7 @@ def retry(account_id: int, invoice_id: int):
 @staff_required
 def resend(account_id: int, invoice_id: int):
     """E-mail the invoice to the account's billing e-mail again."""
-    resent = invoice_actions.resend_invoice(db(), account_id, invoice_id, actor=actor(), request_key=_key(),
+    resent = invoice_actions.resend_invoice(db(), account_id, invoice_id, actor=actor(), request_key=request_key(),
                                             now=utcnow())
     return _done(account_id, resent.message)
 
