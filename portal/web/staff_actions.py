@@ -14,7 +14,7 @@ from ..errors import DomainError, InvalidInput, NotFound
 from ..models import utcnow
 from .context import actor, database, db, gateway, request_key, retry_policy, settings
 from .rendering import done
-from .staff import render_account
+from .staff import AccountPage, render_account
 from .staff_access import staff_required
 
 bp = Blueprint("staff_actions", __name__, url_prefix="/staff/accounts/<int:account_id>")
@@ -34,9 +34,15 @@ def _refused(account_id: int, form: str, exc: DomainError, values: dict):
     if isinstance(exc, NotFound):
         raise exc  # not a refusal: an unknown id is answered 404 like everywhere else
     if isinstance(exc, InvalidInput):
-        return render_account(account_id, block=PANEL, status=exc.status, toast=next(iter(exc.errors.values())),
-                              action_errors={form: exc.errors}, action_values={form: values}, open_form=form)
-    return render_account(account_id, block=PANEL, status=exc.status, toast=exc.message, action_alert=exc.message)
+        return render_account(account_id, AccountPage(action_errors={form: exc.errors}, action_values={form: values},
+                                                      open_form=form),
+                              block=PANEL, status=exc.status, toast=next(iter(exc.errors.values())))
+    return _alert(account_id, exc.message, status=exc.status)
+
+
+def _alert(account_id: int, message: str, *, status: int):
+    """The panel with ``message`` above it and as a toast: what was refused, or a charge that failed."""
+    return render_account(account_id, AccountPage(action_alert=message), block=PANEL, status=status, toast=message)
 
 
 def _fields(*names: str) -> dict:
@@ -103,7 +109,7 @@ def retry(account_id: int, invoice_id: int):
         return _refused(account_id, form, exc, {})
     if outcome.failed:
         # 402 Payment Required: the charge was made and declined (or needs the customer's 3-D Secure).
-        return render_account(account_id, block=PANEL, status=402, toast=outcome.message, action_alert=outcome.message)
+        return _alert(account_id, outcome.message, status=402)
     return _done(account_id, outcome.message)
 
 
