@@ -2,11 +2,19 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
 from .config import ConfigError, load_settings
+
+if TYPE_CHECKING:  # imported by the commands themselves, so that `portal --help` stays quick
+    from .billing.collecting.dunning import RetryPolicy
+    from .billing.invoicing.seller import Seller
+    from .db import Database
+    from .payments.gateway import PaymentGateway
 
 
 @click.group()
@@ -146,41 +154,59 @@ def billing():
     """Billing runs: renewals and their payments."""
 
 
-@billing.command("run")
-@click.option("--now", "now_text", default=None, help="Pretend it is this moment (ISO-8601, UTC if no offset).")
-@click.option("--batch", default=50, show_default=True, help="Subscriptions claimed per transaction.")
-def billing_run(now_text: str | None, batch: int):
-    """Renew every subscription whose period has ended and charge its default card (one pass)."""
+# One-off passes: ``--now`` is parsed once, and the sandbox, the pass and its retry policy all use that moment.
+_now_option = click.option("--now", "now_text", default=None,
+                          help="Pretend it is this moment (ISO-8601, UTC if no offset).")
+
+
+class _Pass(NamedTuple):
+    now: datetime
+    database: Database
+    gateway: PaymentGateway
+    seller: Seller
+    policy: RetryPolicy
+
+
+def _billing_pass(now_text: str | None) -> _Pass:
+    """What a one-off billing pass works with, all at the moment ``--now`` names (or the real one)."""
     from .billing.collecting.dunning import RetryPolicy
-    from .billing.subscriptions.renewals import run_renewals
 
     now = _parse_now(now_text)
     settings, database, gateway, seller = _services(clock=lambda: now)
-    stats = run_renewals(database, gateway, seller, now=now, policy=RetryPolicy(settings.retry_schedule),
-                         batch=batch, progress=_progress)
+    return _Pass(now, database, gateway, seller, RetryPolicy(settings.retry_schedule))
+
+
+@billing.command("run")
+@_now_option
+@click.option("--batch", default=50, show_default=True, help="Subscriptions claimed per transaction.")
+def billing_run(now_text: str | None, batch: int):
+    """Renew every subscription whose period has ended and charge its default card (one pass)."""
+    from .billing.subscriptions.renewals import run_renewals
+
+    run = _billing_pass(now_text)
+    stats = run_renewals(run.database, run.gateway, run.seller, now=run.now, policy=run.policy, batch=batch,
+                         progress=_progress)
     if stats.invoiced:
         click.echo("", err=True)
-    click.echo(f"{now.isoformat()}: {stats.invoiced} invoiced, {stats.paid} paid, {stats.failed} failed, "
+    click.echo(f"{run.now.isoformat()}: {stats.invoiced} invoiced, {stats.paid} paid, {stats.failed} failed, "
                f"{stats.no_card} without a default card, {stats.settled} earlier attempts settled "
                f"in {stats.seconds:.2f}s")
 
 
 @billing.command("reconcile")
-@click.option("--now", "now_text", default=None, help="Pretend it is this moment (ISO-8601, UTC if no offset).")
+@_now_option
 @click.option("--older-than", default=10, show_default=True, help="Minutes an outcome must have been unknown.")
 def billing_reconcile(now_text: str | None, older_than: int):
     """Ask the processor about payments whose outcome is unknown and settle them (never charges again)."""
     from datetime import timedelta
 
-    from .billing.collecting.dunning import RetryPolicy
     from .billing.collecting.events import deliver_sandbox_events, reconcile
 
-    now = _parse_now(now_text)
-    settings, database, gateway, _ = _services(clock=lambda: now)
-    policy = RetryPolicy(settings.retry_schedule)
-    delivered = deliver_sandbox_events(database, gateway, now=now, policy=policy)
-    counts = reconcile(database, gateway, now=now, policy=policy, older_than=timedelta(minutes=older_than))
-    click.echo(f"{now.isoformat()}: checked {counts['checked']}, settled {counts['settled']}"
+    run = _billing_pass(now_text)
+    delivered = deliver_sandbox_events(run.database, run.gateway, now=run.now, policy=run.policy)
+    counts = reconcile(run.database, run.gateway, now=run.now, policy=run.policy,
+                       older_than=timedelta(minutes=older_than))
+    click.echo(f"{run.now.isoformat()}: checked {counts['checked']}, settled {counts['settled']}"
                + (f", {delivered} sandbox events delivered" if delivered else ""))
 
 

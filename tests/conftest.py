@@ -17,7 +17,7 @@ from portal.db import Database
 from portal.extensions import limiter
 from portal.models import Base
 
-from .helpers import Browser
+from .helpers import Browser, make_customer
 
 # Hypothesis fails an example that takes longer than its deadline (200 ms): a timing assertion in disguise,
 # which a busy machine trips. Speed is measured by `portal bench`; the properties here are about behaviour.
@@ -167,3 +167,10 @@ def live_server_factory(database, database_url, tmp_path):
 @pytest.fixture
 def live_server(live_server_factory):
     return live_server_factory()
+
+
+@pytest.fixture
+def acme(session):
+    """Acme Analytics, a customer account with one user, ada@example.com (make_customer's defaults)."""
+    account, _ = make_customer(session)
+    return account

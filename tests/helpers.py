@@ -1,10 +1,11 @@
 """Test helpers: factories that go through the real services, and a client that behaves like a browser
 (it carries the CSRF token of the last page, as a form would), and a runner for concurrency tests that
-collects every thread's outcome."""
+collects every thread's outcome, and a local HTTP stand-in for an outside service."""
 from __future__ import annotations
 
 import re
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -16,7 +17,7 @@ from portal.auth.passwords import hash_password
 from portal.billing.payment_methods import cards
 from portal.audit import Actor
 from portal.billing.collecting.dunning import RetryPolicy
-from portal.models import Account, Plan, Subscription, User
+from portal.models import Account, Plan, Subscription, User, utcnow
 from portal.payments.gateway import CardDetails
 
 PASSWORD = "correct horse battery staple"
@@ -95,7 +96,7 @@ def add_card(session, gateway, account: Account, *, number="4242424242424242", e
                                                      cardholder_name=name))
     if intent.status == "requires_action":
         gateway.authenticate_setup_intent(intent.id, approve=True)
-    return cards.complete_card_setup(session, gateway, account.id, intent.id, actor=Actor.system())
+    return cards.complete_card_setup(session, gateway, account.id, intent.id, actor=Actor.system(), now=utcnow())
 
 
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|"X-CSRFToken": "([^"]+)"')
@@ -223,3 +224,47 @@ def run_concurrently(fn: Callable[[int], Any], n: int, *, timeout: float = 120) 
     if alive:
         pytest.fail(f"{len(alive)} of {n} threads still running after {timeout} s (deadlocked?): {alive}")
     return outcomes  # type: ignore[return-value] - every thread that ended set its slot
+
+
+PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
+
+
+class StandIn:
+    """A local HTTP server standing in for an outside service (a processor, VIES). Each POST is answered by
+    ``respond(path, body)`` in the server's thread: ``(status, payload)`` (``payload`` bytes of JSON, or None
+    for none), or None to close without answering. A ``respond`` that waits on ``release`` makes the service
+    slow; ``stop`` sets it, so stopping never waits for a late answer."""
+
+    def __init__(self, respond: Callable[[str, bytes], tuple[int, bytes | None] | None], monkeypatch):
+        for name in PROXY_VARIABLES:
+            monkeypatch.delenv(name, raising=False)  # the stand-in is local; never reach it through a proxy
+        self.release = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                answer = respond(self.path, self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                if answer is None:
+                    return
+                status, payload = answer
+                try:
+                    self.send_response(status)
+                    if payload is not None:
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    if payload is not None:
+                        self.wfile.write(payload)
+                except OSError:  # a client that timed out has gone, as it should have; nobody to answer
+                    pass
+
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()

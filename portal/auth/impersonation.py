@@ -36,19 +36,12 @@ READ_ONLY_MESSAGE = "You are viewing this account as support staff; changes are 
 
 
 @dataclass(frozen=True)
-class Started:
+class Switched:
+    """Where starting or ending a view leaves the browser: the impersonation, and the token of the session it
+    carries from now on (the view's once it starts, the staff member's own, rotated, once it ends)."""
+
     impersonation: Impersonation
     token: str
-
-
-@dataclass(frozen=True)
-class Ended:
-    impersonation: Impersonation
-    token: str  # the staff member's own (rotated) session
-
-
-def utcnow() -> datetime:
-    return sessions.utcnow()
 
 
 def customers_of(session: Session, account_id: int) -> list[User]:
@@ -58,9 +51,8 @@ def customers_of(session: Session, account_id: int) -> list[User]:
 
 
 def start(session: Session, token: str, *, account_id: int, reason: str, user_id: int | None = None,
-          ip: str = "", user_agent: str = "", now: datetime | None = None) -> Started:
+          ip: str = "", user_agent: str = "", now: datetime) -> Switched:
     """Start viewing ``account_id`` as its customer from the staff session behind ``token``."""
-    now = now or utcnow()
     parent = sessions.live_session(session, token, now=now)
     if parent is None or not parent.user.is_staff:
         raise NotFound("No such page.")
@@ -99,30 +91,27 @@ def start(session: Session, token: str, *, account_id: int, reason: str, user_id
     audit.record(session, Actor(user_id=staff.id, ip=ip), "impersonation.started", now=now, account_id=account.id,
                  **_details(impersonation))
     session.commit()
-    return Started(impersonation, new_token)
+    return Switched(impersonation, new_token)
 
 
-def stop(session: Session, token: str, *, ip: str = "", expired: bool = False,
-         now: datetime | None = None) -> Ended:
+def stop(session: Session, token: str, *, ip: str = "", expired: bool = False, now: datetime) -> Switched:
     """End the impersonation behind ``token`` and rotate back to the staff member's own session."""
-    now = now or utcnow()
     row = sessions.live_session(session, token, now=now)
     if row is None or row.impersonation is None or row.impersonation.ended_at is not None:
         raise NotFound("You are not viewing an account as a customer.")
     close(session, row.impersonation, how="expired" if expired else "stopped", ip=ip, now=now)
     new_token = sessions.rotate_session(session, row, impersonation_id=None, ip=ip, now=now)
     session.commit()
-    return Ended(row.impersonation, new_token)
+    return Switched(row.impersonation, new_token)
 
 
-def is_expired(impersonation: Impersonation, now: datetime | None = None) -> bool:
-    return impersonation.expires_at <= (now or utcnow())
+def is_expired(impersonation: Impersonation, now: datetime) -> bool:
+    return impersonation.expires_at <= now
 
 
 def record_refusal(session: Session, impersonation: Impersonation, *, endpoint: str, method: str, path: str,
-                   ip: str = "", now: datetime | None = None) -> None:
+                   ip: str = "", now: datetime) -> None:
     """Audit a change refused because it was attempted while viewing as a customer."""
-    now = now or utcnow()
     audit.record(session, Actor(user_id=impersonation.user_id, impersonator_id=impersonation.staff_user_id, ip=ip),
                  "impersonation.refused", now=now, account_id=impersonation.account_id, endpoint=endpoint,
                  method=method, path=path.replace("\x00", "")[:300], **_details(impersonation))

@@ -29,7 +29,8 @@ def _digest(token: str) -> str:
 
 
 def utcnow() -> datetime:
-    """The clock, looked up on ``portal.models`` at each call so tests can move it."""
+    """The clock for the login routes to pass in, looked up on ``portal.models`` at each call so tests can
+    move it."""
     return models.utcnow()
 
 
@@ -47,10 +48,9 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
 
 
 def start_session(session: Session, user: User, *, ip: str = "", user_agent: str = "",
-                  now: datetime | None = None, return_url: str = "") -> str:
+                  now: datetime, return_url: str = "") -> str:
     """Open a new login session for ``user`` and return its token (for the cookie only). ``return_url`` is
     where "Back to the product" leads, when the login came from the product's portal session."""
-    now = now or utcnow()
     token = secrets.token_urlsafe(32)
     session.add(LoginSession(token_hash=_digest(token), user_id=user.id, created_at=now, authenticated_at=now,
                              expires_at=now + SESSION_LIFETIME, ip=ip[:64], user_agent=user_agent[:300],
@@ -61,9 +61,8 @@ def start_session(session: Session, user: User, *, ip: str = "", user_agent: str
     return token
 
 
-def load_session(session: Session, token: str, *, now: datetime | None = None) -> tuple[LoginSession, User] | None:
+def load_session(session: Session, token: str, *, now: datetime) -> tuple[LoginSession, User] | None:
     """The live session and its user for a cookie token, or None if revoked, expired or unknown."""
-    now = now or utcnow()
     row = session.get(LoginSession, _digest(token))
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
@@ -73,7 +72,7 @@ def load_session(session: Session, token: str, *, now: datetime | None = None) -
     return row, user
 
 
-def live_session(session: Session, token: str | None, *, now: datetime | None = None) -> LoginSession | None:
+def live_session(session: Session, token: str | None, *, now: datetime) -> LoginSession | None:
     """The session row behind a cookie token, if it is neither revoked nor expired."""
     if not token:
         return None
@@ -82,13 +81,12 @@ def live_session(session: Session, token: str | None, *, now: datetime | None = 
 
 
 def rotate_session(session: Session, old: LoginSession, *, impersonation_id: int | None, ip: str = "",
-                   user_agent: str = "", now: datetime | None = None) -> str:
+                   user_agent: str = "", now: datetime) -> str:
     """Replace ``old`` by a new row and token for the same person (the caller commits).
 
     The old token stops working at once. The absolute expiry and the time the password was entered carry
     over unchanged, so rotating never extends a session or refreshes a recent login.
     """
-    now = now or utcnow()
     token = secrets.token_urlsafe(32)
     old.revoked_at = now
     session.add(LoginSession(token_hash=_digest(token), user_id=old.user_id, created_at=now,
@@ -99,10 +97,9 @@ def rotate_session(session: Session, old: LoginSession, *, impersonation_id: int
     return token
 
 
-def end_session(session: Session, token: str, *, ip: str = "", now: datetime | None = None,
+def end_session(session: Session, token: str, *, ip: str = "", now: datetime,
                 commit: bool = True) -> None:
     """Revoke the session behind ``token``; ``commit=False`` leaves that to a caller who logs in next."""
-    now = now or utcnow()
     row = session.get(LoginSession, _digest(token))
     if row is None or row.revoked_at is not None:
         return

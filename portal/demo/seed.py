@@ -12,7 +12,7 @@ from ..audit import Actor
 from ..billing.collecting.collection import open_attempt
 from ..billing.invoicing.invoices import apply_totals, build_subscription_invoice, issue_invoice, mark_paid
 from ..billing.invoicing.seller import Seller
-from ..models import Account, Invoice, InvoiceLine, Plan, Subscription, User
+from ..models import Account, Invoice, InvoiceLine, Plan, Subscription, User, utcnow
 from ..payments.gateway import CardDetails, PaymentGateway
 
 DEMO_PASSWORD = "demo"
@@ -156,7 +156,7 @@ def _save_card(session: Session, gateway: PaymentGateway, account_id, number, mo
                        cvc="1234" if number.startswith("3") else "123", cardholder_name=name)
     intent = cards.start_card_setup(session, gateway, account_id, card=card, save_as_default=default,
                                     idempotency_key=key)
-    cards.complete_card_setup(session, gateway, account_id, intent.id, actor=Actor.system())
+    cards.complete_card_setup(session, gateway, account_id, intent.id, actor=Actor.system(), now=utcnow())
 
 
 def _history(session: Session, gateway: PaymentGateway, account: Account, plan: Plan, seller: Seller, *, months: int,

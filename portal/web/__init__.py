@@ -6,8 +6,6 @@ package; nothing but the app factory imports it.
 """
 from __future__ import annotations
 
-import secrets
-
 from flask import Flask, get_flashed_messages
 
 from ..dates import format_date
@@ -17,6 +15,7 @@ from . import (account, api, auth, billing, billing_info, cards, dunning, invoic
                security, staff)
 from . import impersonation, plan, sign_in, staff_actions, staff_plan
 from .api_v1 import register as register_api_v1
+from .context import new_key
 from .converters import BoundedIntConverter
 
 
@@ -66,5 +65,5 @@ def register(app: Flask) -> None:
         stripe_publishable_key=settings.stripe_publishable_key,
         stripe_js_url=settings.stripe_js_url,
         get_flashed_messages=get_flashed_messages,
-        request_key=lambda: secrets.token_hex(16),
+        request_key=new_key,  # a fresh idempotency key for each form a page renders
     )

@@ -38,6 +38,11 @@ _per_user = limiter.shared_limit(lambda: portal_settings().password_check_limit_
                                  key_func=_user_key, deduct_when=_wrong_password)
 
 
+def _checks_current_password(view):
+    """A signed-in user's form that asks for the current password, counted against both limits."""
+    return _per_user_and_ip(_per_user(login_required(view)))
+
+
 def page(*, block: str | None = None, status: int = 200, email_form=None, password_form=None, toast=None):
     return render(PAGE, block=block, status=status, toast=toast,
                   email_form=email_form or ProfileEmailForm(formdata=None, email=current_user.email),
@@ -52,58 +57,50 @@ def settings():
 
 
 @bp.post("/email")
-@_per_user_and_ip
-@_per_user
-@login_required
+@_checks_current_password
 def change_email():
     """Change the e-mail address used to log in."""
-    form = ProfileEmailForm()
-    if form.validate_on_submit():
-        try:
-            profile.change_email(db(), current_user.id, new_email=form.email.data,
-                                 current_password=form.current_password.data, actor=actor(), now=utcnow())
-            return done("Your login email was changed. Your billing email is unchanged.", url_for("account.settings"),
-                        partial=lambda msg: page(block="email_section", toast=msg))
-        except profile.WrongPassword as exc:
-            g.wrong_current_password = True
-            _attach(form, exc)
-        except InvalidInput as exc:
-            _attach(form, exc)
-    return page(block="email_section", status=422, email_form=form)
+    return _submit("email", ProfileEmailForm(), lambda form: profile.change_email(
+        db(), current_user.id, new_email=form.email.data, current_password=form.current_password.data,
+        actor=actor(), now=utcnow()), done_message="Your login email was changed. Your billing email is unchanged.")
 
 
 @bp.post("/password")
-@_per_user_and_ip
-@_per_user
-@login_required
+@_checks_current_password
 def change_password():
     """Set a new password; other browsers signed in as this user are signed out."""
-    form = PasswordForm()
-    if form.validate_on_submit():
-        try:
-            profile.change_password(db(), current_user.id, current_password=form.current_password.data,
-                                    new_password=form.new_password.data, keep_session_token=current_user.get_id(),
-                                    actor=actor(), now=utcnow())
-            return done("Your password was changed. Other browsers were signed out.", url_for("account.settings"),
-                        partial=lambda msg: page(block="password_section", toast=msg))
-        except profile.WrongPassword as exc:
-            g.wrong_current_password = True
-            _attach(form, exc)
-        except InvalidInput as exc:
-            _attach(form, exc)
-    return page(block="password_section", status=422, password_form=form)
+    return _submit("password", PasswordForm(), lambda form: profile.change_password(
+        db(), current_user.id, current_password=form.current_password.data, new_password=form.new_password.data,
+        keep_session_token=current_user.get_id(), actor=actor(), now=utcnow()),
+        done_message="Your password was changed. Other browsers were signed out.")
 
 
 def too_many_password_checks(exc):
     """The form again, with why and for how long next to the current password, instead of a bare 429."""
-    message = "Too many wrong passwords." + retry_hint(exc)
-    if request.endpoint == "account.change_email":
-        email_form = ProfileEmailForm()
-        email_form.current_password.errors = [message]
-        return page(block="email_section", status=429, email_form=email_form)
-    password_form = PasswordForm()
-    password_form.current_password.errors = [message]
-    return page(block="password_section", status=429, password_form=password_form)
+    which = "email" if request.endpoint == "account.change_email" else "password"
+    form = ProfileEmailForm() if which == "email" else PasswordForm()
+    form.current_password.errors = ["Too many wrong passwords." + retry_hint(exc)]
+    return _section(which, form, status=429)
+
+
+def _submit(which: str, form, change, *, done_message: str):
+    """Both forms the same way: validate, ``change(form)``, and on refusal show the form again with why."""
+    if form.validate_on_submit():
+        try:
+            change(form)
+            return done(done_message, url_for("account.settings"),
+                        partial=lambda msg: page(block=f"{which}_section", toast=msg))
+        except profile.WrongPassword as exc:
+            g.wrong_current_password = True
+            _attach(form, exc)
+        except InvalidInput as exc:
+            _attach(form, exc)
+    return _section(which, form, status=422)
+
+
+def _section(which: str, form, *, status: int):
+    """The ``email`` or ``password`` section holding this (refused) form."""
+    return page(block=f"{which}_section", status=status, **{f"{which}_form": form})
 
 
 def _attach(form, exc: InvalidInput) -> None:

@@ -82,7 +82,8 @@ def login_submit():
         return login_page(form=form, status=401, login_error="That email and password don't match an account.")
     next_url = _safe_next(request.args.get("next"))
     session.clear()  # rotate: nothing from before the login survives it
-    sessions.start_session(db(), user, ip=client_ip(), user_agent=request.user_agent.string or "")
+    sessions.start_session(db(), user, ip=client_ip(), user_agent=request.user_agent.string or "",
+                           now=sessions.utcnow())
     login_user(user)
     return redirect(next_url or _home(user), code=303)
 
@@ -112,7 +113,7 @@ def email_link():
 def logout():
     """End this browser's session everywhere it was copied to."""
     if current_user.is_authenticated:
-        sessions.end_session(db(), current_user.get_id(), ip=client_ip())
+        sessions.end_session(db(), current_user.get_id(), ip=client_ip(), now=sessions.utcnow())
     logout_user()
     session.clear()
     return redirect(url_for("auth.login", logged_out=1), code=303)
@@ -160,7 +161,7 @@ def register_login_manager(app) -> None:
 
     @login_manager.user_loader
     def load_user(token: str):
-        found = sessions.load_session(db(), token)
+        found = sessions.load_session(db(), token, now=sessions.utcnow())
         # While a staff member views an account as its customer, the request acts as that customer.
         return impersonation.effective_user(*found) if found else None
 

@@ -7,7 +7,6 @@ form open, so the no-JS page and the HTMX partial are one template.
 """
 from __future__ import annotations
 
-import secrets
 
 from flask import Blueprint, jsonify, redirect, request, url_for
 
@@ -18,7 +17,7 @@ from ..models import utcnow
 from ..payments.gateway import CardDetails
 from .auth import customer_required
 from .billing import BillingPage, render_page
-from .context import account_id, actor, db, gateway, settings
+from .context import account_id, actor, db, gateway, new_key, settings
 from .forms import EditCardForm, SandboxCardForm, SetupIntentForm, StripeCardForm
 from .rendering import done
 
@@ -49,10 +48,6 @@ def finished(message: str):
 def card_added(card):
     """The answer to every way a card gets saved (form, 3-D Secure step, Stripe.js)."""
     return finished(f"{card.label} was added{' and set as your default card' if card.is_default else ''}.")
-
-
-def new_key() -> str:
-    return secrets.token_hex(16)
 
 
 @bp.get("")
@@ -169,11 +164,7 @@ def update(card_id: int):
 @customer_required
 def make_default(card_id: int):
     """Make a card the one renewals charge."""
-    try:
-        card = cards.set_default_card(db(), gateway(), account_id(), card_id, actor=actor(), now=utcnow())
-    except DomainError as exc:
-        return _card_error(card_id, exc)
-    return finished(f"{card.label} is now your default card.")
+    return _change_card(cards.set_default_card, card_id, "{} is now your default card.")
 
 
 @bp.get("/<int:card_id>/delete")
@@ -188,14 +179,20 @@ def confirm_delete(card_id: int):
 @customer_required
 def delete(card_id: int):
     """Delete a card, unless an active subscription still relies on it as the default."""
-    try:
-        card = cards.delete_card(db(), gateway(), account_id(), card_id, actor=actor(), now=utcnow())
-    except DomainError as exc:
-        return _card_error(card_id, exc)
-    return finished(f"{card.label} was deleted.")
+    return _change_card(cards.delete_card, card_id, "{} was deleted.")
 
 
 # --- helpers --------------------------------------------------------------------------------------
+
+def _change_card(change, card_id: int, done_message: str):
+    """Set default and delete alike: one service call on the card, then the section with ``done_message``
+    (``{}`` is the card's label) or the refusal next to the card."""
+    try:
+        card = change(db(), gateway(), account_id(), card_id, actor=actor(), now=utcnow())
+    except DomainError as exc:
+        return _card_error(card_id, exc)
+    return finished(done_message.format(card.label))
+
 
 def _card_error(card_id: int, exc: DomainError):
     if exc.status == 404:

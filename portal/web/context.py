@@ -1,6 +1,9 @@
 """Request-scoped access to the database session, the gateway and who is acting."""
 from __future__ import annotations
 
+import re
+import secrets
+
 from flask import current_app, g, request
 from flask_login import current_user
 from sqlalchemy.orm import Session
@@ -20,9 +23,14 @@ def is_api_request() -> bool:
     return request.path.startswith(API_PREFIX)
 
 
+def database() -> Database:
+    """For services that run their own transactions (they call the processor between them)."""
+    return current_app.extensions["portal.db"]
+
+
 def db() -> Session:
     if "db_session" not in g:
-        g.db_session = current_app.extensions["portal.db"].session()
+        g.db_session = database().session()
     return g.db_session
 
 
@@ -33,11 +41,6 @@ def discard_request_transaction() -> None:
     session = g.get("db_session")
     if session is not None:
         session.rollback()
-
-
-def database() -> Database:
-    """The app's database, for services that run their own transactions (the renewal engine)."""
-    return current_app.extensions["portal.db"]
 
 
 def gateway() -> PaymentGateway:
@@ -61,6 +64,21 @@ def seller():
     if cached is None:
         cached = current_app.extensions["portal.seller"] = Seller.from_settings(settings())
     return cached
+
+
+_KEY = re.compile(r"^[0-9a-f]{32}$")
+
+
+def new_key() -> str:
+    """A fresh idempotency key for a form about to be shown."""
+    return secrets.token_hex(16)
+
+
+def request_key() -> str:
+    """The posted form's idempotency key (``request_key``); a missing or malformed one makes this request its
+    own, so a hand-made request is never mistaken for another one."""
+    key = request.form.get("request_key", "")
+    return key if _KEY.match(key) else new_key()
 
 
 def client_ip() -> str:

@@ -1,7 +1,7 @@
 """Retry payment: the customer asks us to charge the open invoice(s) now."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
 from ..billing.collecting import collection
@@ -10,7 +10,7 @@ from ..extensions import limiter
 from ..models import utcnow
 from .auth import customer_required
 from .billing import BillingPage, render_page
-from .context import account_id, gateway, retry_policy
+from .context import account_id, database, gateway, retry_policy
 
 bp = Blueprint("dunning", __name__)
 
@@ -20,9 +20,8 @@ bp = Blueprint("dunning", __name__)
 @limiter.limit("5 per 10 minutes", key_func=lambda: f"retry-payment:{current_user.account_id}")
 def retry():
     """Charge the open invoices now with the default card; the result shows in the page."""
-    database = current_app.extensions["portal.db"]
     try:
-        result = collection.retry_now(database, gateway(), account_id(), now=utcnow(), policy=retry_policy())
+        result = collection.retry_now(database(), gateway(), account_id(), now=utcnow(), policy=retry_policy())
     except DomainError as exc:
         return _answer(exc.message, error=True, status=exc.status)
     if result.failed:

@@ -28,7 +28,7 @@ def impersonating():
 def switch_session(token: str) -> None:
     """Put the rotated session in the cookie; nothing else from the old one survives."""
     session.clear()
-    found = sessions.load_session(db(), token)
+    found = sessions.load_session(db(), token, now=sessions.utcnow())
     login_user(impersonation.effective_user(*found))
 
 
@@ -39,16 +39,17 @@ def guard_impersonation():
     viewed = impersonating()
     if viewed is None:
         return None
-    if impersonation.is_expired(viewed):
+    now = sessions.utcnow()
+    if impersonation.is_expired(viewed, now):
         account_id, name = viewed.account_id, viewed.account.name
-        ended = impersonation.stop(db(), current_user.get_id(), ip=client_ip(), expired=True)
+        ended = impersonation.stop(db(), current_user.get_id(), ip=client_ip(), expired=True, now=now)
         switch_session(ended.token)
         flash(f"Your view of {name} as a customer ended after 30 minutes.", "success")
         return go_to(url_for("staff.account", account_id=account_id))
     if request.method in SAFE_METHODS or request.endpoint in ALLOWED_WHILE_IMPERSONATING:
         return None
     impersonation.record_refusal(db(), viewed, endpoint=request.endpoint, method=request.method,
-                                 path=request.path, ip=client_ip())
+                                 path=request.path, ip=client_ip(), now=now)
     return error_page(403, impersonation.READ_ONLY_MESSAGE)
 
 

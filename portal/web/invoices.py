@@ -1,8 +1,6 @@
 """The Invoices section: more rows, PDF download, Pay now, Email me a copy."""
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
@@ -13,14 +11,10 @@ from ..models import utcnow
 from ..extensions import limiter
 from .auth import customer_required
 from .billing import BillingPage, render_page
-from .cards import new_key
-from .context import account_id, db, gateway
+from .context import account_id, db, gateway, request_key
 from .rendering import done, go_to, render
 
 bp = Blueprint("invoices", __name__, url_prefix="/billing/invoices")
-
-_KEY = re.compile(r"^[0-9a-f]{32}$")
-
 
 @bp.get("")
 @customer_required
@@ -46,11 +40,8 @@ def pdf(invoice_id: int):
 @limiter.limit("10 per hour", key_func=lambda: f"invoice-copy:{current_user.id}")
 def email_copy(invoice_id: int):
     """Send a copy of the invoice, with its PDF, to the logged-in user's own e-mail."""
-    key = request.form.get("request_key", "")
-    if not _KEY.match(key):
-        key = new_key()
-    invoice = invoices.send_invoice_copy(db(), account_id(), invoice_id, to=current_user.email, request_key=key,
-                                        now=utcnow())
+    invoice = invoices.send_invoice_copy(db(), account_id(), invoice_id, to=current_user.email,
+                                        request_key=request_key(), now=utcnow())
     message = f"A copy of {invoice.number} is on its way to {current_user.email}."
     return done(message, url_for("billing.page") + "#invoices")  # HTMX: a toast, the row left as it is
 

@@ -2,6 +2,8 @@
 time), and starting and ending "View as customer"."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field, fields
+
 from flask import Blueprint, abort, flash, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
@@ -24,17 +26,31 @@ def _page_number(name: str) -> int:
     return request.args.get(name, 1, type=int) or 1
 
 
-def render_account(account_id: int, *, block: str | None = None, status: int = 200, toast: str | None = None,
-                   **state):
-    """The account's console page (for HTMX only its ``block``), at the list pages the query string asks for.
+@dataclass(frozen=True)
+class AccountPage:
+    """What a refused form on the console's account page needs shown again; the defaults are the page as it
+    first opens. The template reads each field by its name."""
 
-    ``state`` is what a refused form needs shown again: the reason typed, the errors next to their fields."""
+    # View as customer
+    reason: str = ""                        # the reason typed, kept when starting the view was refused
+    reason_error: str | None = None         # next to the reason field
+    impersonate_error: str | None = None    # why the view could not start at all
+    # Billing actions panel
+    action_errors: dict[str, dict[str, str]] = field(default_factory=dict)  # form id -> field name -> message
+    action_values: dict[str, dict[str, str]] = field(default_factory=dict)  # form id -> what was entered
+    open_form: str | None = None            # the form id to show open
+    action_alert: str | None = None         # a refusal that is not about one field, above the panel
+
+
+def render_account(account_id: int, state: AccountPage | None = None, *, block: str | None = None, status: int = 200,
+                   toast: str | None = None):
+    """The account's console page (for HTMX only its ``block``), at the list pages the query string asks for."""
     db().expire_all()  # an action just committed in sessions of its own: show what it wrote
     view = console.account_view(db(), account_id, invoice_page=_page_number("invoice_page"),
                                 mail_page=_page_number("mail_page"), audit_page=_page_number("audit_page"))
-    state = {"reason": "", "reason_error": None, "impersonate_error": None, "action_errors": {},
-             "action_values": {}, "open_form": None, "action_alert": None, **state}
-    return render(ACCOUNT_PAGE, block=block, status=status, toast=toast, view=view, **state)
+    state = state or AccountPage()
+    return render(ACCOUNT_PAGE, block=block, status=status, toast=toast, view=view,
+                  **{f.name: getattr(state, f.name) for f in fields(state)})
 
 
 @bp.get("")
@@ -78,14 +94,16 @@ def impersonate(account_id: int):
         abort(404)  # no user has that id (and one past the database's range must not reach a query)
     try:
         started = impersonation.start(db(), current_user.get_id(), account_id=account_id, reason=reason,
-                                      user_id=user_id, ip=client_ip(), user_agent=request.user_agent.string or "")
+                                      user_id=user_id, ip=client_ip(), user_agent=request.user_agent.string or "",
+                                      now=sessions.utcnow())
     except InvalidInput as exc:
-        return render_account(account_id, status=exc.status, reason=reason, reason_error=exc.errors.get("reason"))
+        return render_account(account_id, AccountPage(reason=reason, reason_error=exc.errors.get("reason")),
+                              status=exc.status)
     except impersonation.NoCustomerToView as exc:
-        return render_account(account_id, status=exc.status, reason=reason, impersonate_error=exc.message)
+        return render_account(account_id, AccountPage(reason=reason, impersonate_error=exc.message), status=exc.status)
     except impersonation.ReauthenticationRequired as exc:
         # Ask for the password again: end this session and come back to the account after logging in.
-        sessions.end_session(db(), current_user.get_id(), ip=client_ip())
+        sessions.end_session(db(), current_user.get_id(), ip=client_ip(), now=sessions.utcnow())
         logout_user()
         session.clear()
         flash(exc.message, "error")
@@ -108,7 +126,7 @@ def end_impersonation():
             return redirect(url_for("staff.home"), code=303)
         abort(404)
     account_id, name = viewed.account_id, viewed.account.name
-    ended = impersonation.stop(db(), current_user.get_id(), ip=client_ip())
+    ended = impersonation.stop(db(), current_user.get_id(), ip=client_ip(), now=sessions.utcnow())
     switch_session(ended.token)
     flash(f"You stopped viewing {name} as a customer.", "success")
     return go_to(url_for("staff.account", account_id=account_id))

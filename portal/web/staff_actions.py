@@ -6,24 +6,20 @@ panel) with a toast. Customers get 404 on every route, as on every staff page.
 """
 from __future__ import annotations
 
-import re
-import secrets
-
-from flask import Blueprint, current_app, request, url_for
+from flask import Blueprint, request, url_for
 
 from ..billing.collecting import collection, credits, refunds
 from ..billing.collecting import invoice_actions
 from ..errors import DomainError, InvalidInput, NotFound
 from ..models import utcnow
-from .context import actor, db, gateway, retry_policy, settings
+from .context import actor, database, db, gateway, request_key, retry_policy, settings
 from .rendering import done
-from .staff import render_account
+from .staff import AccountPage, render_account
 from .staff_access import staff_required
 
 bp = Blueprint("staff_actions", __name__, url_prefix="/staff/accounts/<int:account_id>")
 
 PANEL = "actions"  # the block of templates/staff/account.html these forms swap
-_KEY = re.compile(r"^[0-9a-f]{32}$")
 
 
 def _done(account_id: int, message: str, *, block: str = PANEL):
@@ -38,20 +34,15 @@ def _refused(account_id: int, form: str, exc: DomainError, values: dict, *, bloc
     if isinstance(exc, NotFound):
         raise exc  # not a refusal: an unknown id is answered 404 like everywhere else
     if isinstance(exc, InvalidInput):
-        return render_account(account_id, block=block, status=exc.status, toast=next(iter(exc.errors.values())),
-                              action_errors={form: exc.errors}, action_values={form: values}, open_form=form)
-    return render_account(account_id, block=block, status=exc.status, toast=exc.message, action_alert=exc.message)
+        return render_account(account_id, AccountPage(action_errors={form: exc.errors}, action_values={form: values},
+                                                      open_form=form),
+                              block=block, status=exc.status, toast=next(iter(exc.errors.values())))
+    return _alert(account_id, exc.message, status=exc.status, block=block)
 
 
-def _database():
-    """For services that run their own transactions (they call the processor between them)."""
-    return current_app.extensions["portal.db"]
-
-
-def _key() -> str:
-    """The form's idempotency key; a missing or malformed one makes this request its own."""
-    key = request.form.get("request_key", "")
-    return key if _KEY.match(key) else secrets.token_hex(16)
+def _alert(account_id: int, message: str, *, status: int, block: str = PANEL):
+    """The panel with ``message`` above it and as a toast: what was refused, or a charge that failed."""
+    return render_account(account_id, AccountPage(action_alert=message), block=block, status=status, toast=message)
 
 
 def _fields(*names: str) -> dict:
@@ -84,10 +75,10 @@ def refund(account_id: int, invoice_id: int):
     """Refund a paid invoice, fully or partly, to the original payment or as account credit."""
     values = _fields("amount", "reason", "destination")
     try:
-        made = refunds.refund_entered_amount(_database(), gateway(), account_id, invoice_id, amount=values["amount"],
+        made = refunds.refund_entered_amount(database(), gateway(), account_id, invoice_id, amount=values["amount"],
                                              max_cents=settings().max_amount_cents, reason=values["reason"],
                                              destination=values["destination"], actor=actor(), now=utcnow(),
-                                             request_key=_key())
+                                             request_key=request_key())
     except DomainError as exc:
         return _refused(account_id, f"refund-{invoice_id}", exc, values)
     return _done(account_id, made.message)
@@ -99,11 +90,11 @@ def void(account_id: int, invoice_id: int):
     """Void an Open invoice (reason required)."""
     values = _fields("reason")
     try:
-        invoice = invoice_actions.void_invoice(_database(), gateway(), account_id, invoice_id, reason=values["reason"],
-                                               actor=actor(), now=utcnow())
+        voided = invoice_actions.void_invoice(database(), gateway(), account_id, invoice_id, reason=values["reason"],
+                                              actor=actor(), now=utcnow())
     except DomainError as exc:
         return _refused(account_id, f"void-{invoice_id}", exc, values)
-    return _done(account_id, f"{invoice.number} is void.")
+    return _done(account_id, voided.message)
 
 
 @bp.post("/invoices/<int:invoice_id>/retry")
@@ -112,13 +103,13 @@ def retry(account_id: int, invoice_id: int):
     """Charge an Open invoice now with the account's default card."""
     form = f"retry-{invoice_id}"
     try:
-        outcome = collection.retry_invoice_payment(_database(), gateway(), account_id, invoice_id, actor=actor(),
+        outcome = collection.retry_invoice_payment(database(), gateway(), account_id, invoice_id, actor=actor(),
                                                    now=utcnow(), policy=retry_policy())
     except DomainError as exc:
         return _refused(account_id, form, exc, {})
     if outcome.failed:
         # 402 Payment Required: the charge was made and declined (or needs the customer's 3-D Secure).
-        return render_account(account_id, block=PANEL, status=402, toast=outcome.message, action_alert=outcome.message)
+        return _alert(account_id, outcome.message, status=402)
     return _done(account_id, outcome.message)
 
 
@@ -126,7 +117,7 @@ def retry(account_id: int, invoice_id: int):
 @staff_required
 def resend(account_id: int, invoice_id: int):
     """E-mail the invoice to the account's billing e-mail again."""
-    resent = invoice_actions.resend_invoice(db(), account_id, invoice_id, actor=actor(), request_key=_key(),
+    resent = invoice_actions.resend_invoice(db(), account_id, invoice_id, actor=actor(), request_key=request_key(),
                                             now=utcnow())
     return _done(account_id, resent.message)
 
@@ -137,9 +128,9 @@ def wire(account_id: int, invoice_id: int):
     """Record a payment received by wire transfer (reference and date required): the invoice becomes Paid."""
     values = _fields("reference", "received_on")
     try:
-        invoice = collection.record_wire_payment(_database(), gateway(), account_id, invoice_id,
-                                                 reference=values["reference"], received_on=values["received_on"],
-                                                 actor=actor(), now=utcnow())
+        paid = collection.record_wire_payment(database(), gateway(), account_id, invoice_id,
+                                              reference=values["reference"], received_on=values["received_on"],
+                                              actor=actor(), now=utcnow())
     except DomainError as exc:
         return _refused(account_id, f"wire-{invoice_id}", exc, values)
-    return _done(account_id, f"{invoice.number} is paid by wire transfer {invoice.processor_transaction_id}.")
+    return _done(account_id, paid.message)

@@ -5,13 +5,13 @@ import json
 import logging
 
 import stripe
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 
 from ..billing.collecting.events import apply_event
 from ..billing.collecting.payloads import MalformedEvent
 from ..extensions import csrf
 from ..models import utcnow
-from .context import gateway, retry_policy, settings
+from .context import database, gateway, retry_policy, settings
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
@@ -43,7 +43,7 @@ def stripe_webhook():
     try:
         # Signed is not the same as well formed: apply_event checks the envelope (id, type, data.object)
         # before anything else, and each handler its fields; the sandbox's deliveries take the same path.
-        outcome = apply_event(current_app.extensions["portal.db"], gateway(), event, now=utcnow(),
+        outcome = apply_event(database(), gateway(), event, now=utcnow(),
                               policy=retry_policy())
     except MalformedEvent as exc:
         log.warning("refused a malformed Stripe event %r: %s", event.get("id") if isinstance(event, dict) else None,

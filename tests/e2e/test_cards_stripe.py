@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from portal.billing.payment_methods import cards
 from portal.audit import Actor
-from portal.models import Account, PaymentMethod
+from portal.models import Account, PaymentMethod, utcnow
 
 from ..helpers import PASSWORD, make_customer
 # The Stripe fixtures live with the integration tests; the browser tests share one localstripe with them.
@@ -109,7 +109,7 @@ def seed_card(session, portal, localstripe, account, number):  # noqa: F811
     intent = cards.start_card_setup(session, gateway, account.id, save_as_default=False,
                                     idempotency_key=f"seed-{number}")
     assert StripeJs(localstripe.url).confirm_card_setup(intent.client_secret, number=number).status_code == 200
-    return cards.complete_card_setup(session, gateway, account.id, intent.id, actor=Actor.system())
+    return cards.complete_card_setup(session, gateway, account.id, intent.id, actor=Actor.system(), now=utcnow())
 
 
 def test_a_customer_adds_a_card_in_stripes_card_field_and_sees_it_saved(page, portal, customer, session, traffic):

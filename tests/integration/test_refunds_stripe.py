@@ -15,7 +15,7 @@ from portal.audit import Actor
 from portal.billing.collecting.collection import open_attempt, record_outcome
 from portal import errors
 from portal.errors import InvalidInput
-from portal.models import Invoice, PaymentAttempt, PaymentMethod, Refund
+from portal.models import Invoice, PaymentAttempt, PaymentMethod, Refund, utcnow
 
 from ..helpers import POLICY, make_customer, make_invoice, make_staff
 from .conftest import SECRET_KEY
@@ -33,7 +33,7 @@ def paid(session, database, stripe_gateway, stripe_js):
     intent = cards.start_card_setup(session, stripe_gateway, account.id, save_as_default=True,
                                     idempotency_key=f"setup-{account.id}")
     assert stripe_js.confirm_card_setup(intent.client_secret).status_code == 200
-    cards.complete_card_setup(session, stripe_gateway, account.id, intent.id, actor=Actor.system())
+    cards.complete_card_setup(session, stripe_gateway, account.id, intent.id, actor=Actor.system(), now=utcnow())
     invoice = make_invoice(session, account)
     attempt = open_attempt(session, invoice, trigger="renewal", now=NOW)
     session.commit()

@@ -10,6 +10,7 @@ import pytest
 
 from portal.billing.payment_methods import cards
 from portal.audit import Actor
+from portal.models import utcnow
 
 from ..web.test_security_sweeps import STATES, World, sweep_every_get
 
@@ -28,7 +29,7 @@ class StripeCards:
         cvc = "1234" if number.startswith("3") else "123"
         confirmed = self.stripe_js.confirm_card_setup(intent.client_secret, number=number, cvc=cvc)
         assert confirmed.status_code == 200, confirmed.text
-        return cards.complete_card_setup(session, gateway, account.id, intent.id, actor=Actor.system())
+        return cards.complete_card_setup(session, gateway, account.id, intent.id, actor=Actor.system(), now=utcnow())
 
 
 @pytest.fixture

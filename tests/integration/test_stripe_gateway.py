@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import select
@@ -20,7 +18,7 @@ from portal.models import Account, PaymentMethod, utcnow
 from portal.payments.gateway import CardDetails, CardError, ProcessorError, ProcessorUnavailable
 from portal.payments.stripe_gateway import StripeGateway
 
-from ..helpers import make_customer, make_subscription
+from ..helpers import StandIn, make_customer, make_subscription
 from .conftest import SECRET_KEY
 
 pytestmark = pytest.mark.stripe
@@ -208,47 +206,23 @@ def test_an_unreachable_stripe_api_becomes_processor_unavailable():
     assert "could not reach the payment processor" in unavailable.value.message
 
 
-class SlowStripe:
+class SlowStripe(StandIn):
     """Answers every request with a customer, but only after ``delay`` seconds: longer than the timeout the
     test injects, far shorter than Stripe's default one."""
 
-    def __init__(self, delay: float = 1.5):
+    def __init__(self, monkeypatch, delay: float = 1.5):
         self.requests: list[str] = []
-        self.release = threading.Event()
-        slow = self
+        self.delay = delay
+        super().__init__(self.answer, monkeypatch)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                slow.requests.append(self.path)
-                slow.release.wait(delay)
-                body = json.dumps({"id": "cus_slow", "object": "customer"}).encode()
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:  # the client gave up already, as it should have
-                    pass
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def stop(self):
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+    def answer(self, path: str, body: bytes):
+        self.requests.append(path)
+        self.release.wait(self.delay)
+        return 200, json.dumps({"id": "cus_slow", "object": "customer"}).encode()
 
 
 def test_a_stripe_api_slower_than_the_timeout_becomes_processor_unavailable_without_retries(monkeypatch):
-    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)  # the stand-in is local
-    slow = SlowStripe()
+    slow = SlowStripe(monkeypatch)
     try:
         gateway = StripeGateway(secret_key=SECRET_KEY, api_base=slow.url, max_network_retries=0, timeout=0.2)
         # Were the timeout ignored, the late answer would arrive and a customer be returned.
@@ -271,7 +245,7 @@ def start_setup(session, gateway, account, *, default=False, key="form-key"):
 def save_card(session, gateway, stripe_js, account, *, number=VISA, default=False, key="form-key"):
     intent = start_setup(session, gateway, account, default=default, key=key)
     assert stripe_js.confirm_card_setup(intent.client_secret, number=number).status_code == 200
-    return cards.complete_card_setup(session, gateway, account.id, intent.id, actor=Actor.system())
+    return cards.complete_card_setup(session, gateway, account.id, intent.id, actor=Actor.system(), now=utcnow())
 
 
 def saved_cards(session, account):
@@ -288,7 +262,7 @@ def test_saving_a_card_through_the_services_stores_what_stripe_knows_of_it(
     session.refresh(account)
     assert account.processor_customer_id == intent.customer_id
     stripe_js.confirm_card_setup(intent.client_secret, number=VISA, exp_month="9", exp_year="2032")
-    card = cards.complete_card_setup(session, stripe_gateway, account.id, intent.id, actor=Actor.system())
+    card = cards.complete_card_setup(session, stripe_gateway, account.id, intent.id, actor=Actor.system(), now=utcnow())
 
     assert card.processor_id.startswith("pm_")
     assert (card.brand, card.last4, card.exp_month, card.exp_year) == ("visa", "4242", 9, 2032)
@@ -297,7 +271,8 @@ def test_saving_a_card_through_the_services_stores_what_stripe_knows_of_it(
     customer = localstripe.get(f"/v1/customers/{account.processor_customer_id}")
     assert customer["invoice_settings"]["default_payment_method"] == card.processor_id
     # The page and a webhook may both complete the same intent: the second is a no-op.
-    again = cards.complete_card_setup(session, stripe_gateway, account.id, intent.id, actor=Actor.system())
+    again = cards.complete_card_setup(session, stripe_gateway, account.id, intent.id, actor=Actor.system(),
+                                      now=utcnow())
     assert again.id == card.id
     assert len(saved_cards(session, account)) == 1
 
@@ -308,11 +283,11 @@ def test_a_3d_secure_card_is_saved_only_once_authentication_is_complete(session,
     stripe_js.confirm_card_setup(intent.client_secret, number=THREE_D_SECURE)
 
     with pytest.raises(CardSetupFailed):
-        cards.complete_card_setup(session, stripe_gateway, account.id, intent.id, actor=Actor.system())
+        cards.complete_card_setup(session, stripe_gateway, account.id, intent.id, actor=Actor.system(), now=utcnow())
     assert saved_cards(session, account) == []
 
     stripe_js.complete_authentication(intent.client_secret)
-    card = cards.complete_card_setup(session, stripe_gateway, account.id, intent.id, actor=Actor.system())
+    card = cards.complete_card_setup(session, stripe_gateway, account.id, intent.id, actor=Actor.system(), now=utcnow())
     assert card.last4 == "3155"
 
 
@@ -323,7 +298,7 @@ def test_a_card_whose_authentication_failed_is_not_saved(session, stripe_gateway
     stripe_js.fail_authentication(intent.client_secret)
 
     with pytest.raises(CardSetupFailed) as failed:
-        cards.complete_card_setup(session, stripe_gateway, account.id, intent.id, actor=Actor.system())
+        cards.complete_card_setup(session, stripe_gateway, account.id, intent.id, actor=Actor.system(), now=utcnow())
 
     assert failed.value.message
     assert saved_cards(session, account) == []
@@ -337,7 +312,7 @@ def test_a_setup_intent_of_another_account_saves_nothing(session, stripe_gateway
     stripe_js.confirm_card_setup(theirs.client_secret)
 
     with pytest.raises(NotFound):
-        cards.complete_card_setup(session, stripe_gateway, account.id, theirs.id, actor=Actor.system())
+        cards.complete_card_setup(session, stripe_gateway, account.id, theirs.id, actor=Actor.system(), now=utcnow())
 
     assert saved_cards(session, account) == [] and saved_cards(session, other) == []
 

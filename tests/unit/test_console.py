@@ -17,12 +17,6 @@ NOW = datetime(2026, 11, 10, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def acme(session):
-    account, _ = make_customer(session)
-    return account
-
-
-@pytest.fixture
 def other(session):
     account, _ = make_customer(session, email="eve@other.example", name="Other Ltd", billing_email="ap@other.example")
     return account

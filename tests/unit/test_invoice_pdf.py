@@ -156,8 +156,9 @@ def test_a_name_that_looks_like_markup_is_printed_as_text(database, session, san
     assert len(PdfReader(io.BytesIO(content)).pages[0].images) == 0
 
 
-def test_the_pdf_is_rendered_once_per_status_version_and_then_served_from_the_cache(
-        database, session, sandbox, seller, monkeypatch):
+@pytest.fixture
+def renders(monkeypatch) -> list[int]:
+    """The status version of every PDF actually rendered, in order (a copy served from the cache adds none)."""
     calls = []
     real_render = pdf.render_invoice_pdf
 
@@ -166,6 +167,11 @@ def test_the_pdf_is_rendered_once_per_status_version_and_then_served_from_the_ca
         return real_render(invoice)
 
     monkeypatch.setattr(pdf, "render_invoice_pdf", counting_render)
+    return calls
+
+
+def test_the_pdf_is_rendered_once_per_status_version_and_then_served_from_the_cache(
+        database, session, sandbox, seller, renders):
     invoice = eur_invoice(database, session, sandbox, seller, card=False)
 
     first = pdf.invoice_pdf(session, invoice, now=NOW)
@@ -173,16 +179,16 @@ def test_the_pdf_is_rendered_once_per_status_version_and_then_served_from_the_ca
     assert pdf.invoice_pdf(session, invoice, now=NOW) == first
     with database.session() as other:  # another request, another session
         assert pdf.invoice_pdf(other, other.get(Invoice, invoice.id), now=NOW) == first
-    assert calls == [1]
+    assert renders == [1]
 
     assert mark_paid(invoice, amount_cents=invoice.total_cents, now=NOW, payment_method_label="SEPA transfer",
                      transaction_id="tx_sepa_42")
     session.commit()
     paid = pdf.invoice_pdf(session, invoice, now=NOW)
     session.commit()
-    assert calls == [1, 2]
+    assert renders == [1, 2]
     assert "PAID" in pdf_text(paid) and "tx_sepa_42" in pdf_text(paid) and "OPEN" not in pdf_text(paid)
-    assert pdf.invoice_pdf(session, invoice, now=NOW) == paid and calls == [1, 2]
+    assert pdf.invoice_pdf(session, invoice, now=NOW) == paid and renders == [1, 2]
     stored = session.execute(select(InvoicePdf.status_version).where(InvoicePdf.invoice_id == invoice.id)
                              .order_by(InvoicePdf.status_version)).scalars().all()
     assert stored == [1, 2]
@@ -226,16 +232,8 @@ def test_drafts_have_no_pdf(database, session, seller):
 
 
 def test_repeated_downloads_serve_the_cached_pdf_until_the_status_changes(
-        app, browser, database, session, sandbox, seller, monkeypatch):
+        app, browser, database, session, sandbox, seller, renders):
     # How fast a PDF renders is measured by `portal bench` (pdf_ms_p50), not asserted here.
-    rendered = []
-    real_render = pdf.render_invoice_pdf
-
-    def counting_render(invoice):
-        rendered.append(invoice.status_version)
-        return real_render(invoice)
-
-    monkeypatch.setattr(pdf, "render_invoice_pdf", counting_render)
     invoice = eur_invoice(database, session, sandbox, seller, card=False)
     browser.login()
     url = f"/billing/invoices/{invoice.id}.pdf"
@@ -246,7 +244,7 @@ def test_repeated_downloads_serve_the_cached_pdf_until_the_status_changes(
         return response.data
 
     open_copies = [download() for _ in range(5)]
-    assert rendered == [1], "five downloads of one status version render it once"
+    assert renders == [1], "five downloads of one status version render it once"
     assert len(set(open_copies)) == 1
     assert len(PdfReader(io.BytesIO(open_copies[0])).pages) == 1
     assert invoice.number in pdf_text(open_copies[0]) and "OPEN" in pdf_text(open_copies[0])
@@ -255,6 +253,6 @@ def test_repeated_downloads_serve_the_cached_pdf_until_the_status_changes(
                      transaction_id="tx_sepa_42")
     session.commit()
     paid_copies = [download() for _ in range(3)]
-    assert rendered == [1, 2], "the status change renders once more, then the new copy is cached"
+    assert renders == [1, 2], "the status change renders once more, then the new copy is cached"
     assert len(set(paid_copies)) == 1 and paid_copies[0] != open_copies[0]
     assert "PAID" in pdf_text(paid_copies[0]) and "OPEN" not in pdf_text(paid_copies[0])

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from stdnum.ch import vat as ch_vat
@@ -21,7 +19,7 @@ from portal.billing.customer.vat import (EU_COUNTRIES, UNSUPPORTED_MESSAGE, chec
                                          normalise_vat_number, vat_prefix)
 from portal.models import Account, utcnow
 
-from ..helpers import make_customer
+from ..helpers import StandIn, make_customer
 
 # Real, well-known numbers whose check digits are right (verified against stdnum below).
 VALID = {
@@ -172,71 +170,44 @@ def test_a_swiss_number_with_a_bad_check_digit_is_invalid():
 
 # --- VIES -------------------------------------------------------------------------------------------
 
-class FakeVies:
+class FakeVies(StandIn):
     """Answers POST /check-vat-number like VIES does, in whichever way a test asks for."""
 
-    def __init__(self):
+    def __init__(self, monkeypatch):
         self.mode = "valid"
         self.requests: list[tuple[str, dict]] = []
-        self.release = threading.Event()
         # "slow": answer "valid", but this late: well beyond the timeouts the tests inject and within the
         # default one (3 s), so a client that ignored the injected timeout gets a real answer and fails the test.
         self.slow_seconds = 1.5
-        fake = self
+        super().__init__(self.answer, monkeypatch)
+        self.url += "/rest-api"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.requests.append((self.path, body))
-                if fake.mode == "hang":
-                    fake.release.wait(10)
-                    return
-                if fake.mode == "slow":
-                    fake.release.wait(fake.slow_seconds)
-                if fake.mode == "error":
-                    self.send_response(500)
-                    self.end_headers()
-                    return
-                answer = {
-                    "slow": {"countryCode": body["countryCode"], "vatNumber": body["vatNumber"], "valid": True,
-                             "userError": "VALID", "name": "ACME", "address": "---"},
-                    "valid": {"countryCode": body["countryCode"], "vatNumber": body["vatNumber"], "valid": True,
-                              "userError": "VALID", "name": "ACME", "address": "---"},
-                    "invalid": {"countryCode": body["countryCode"], "vatNumber": body["vatNumber"], "valid": False,
-                                "userError": "INVALID", "name": "---", "address": "---"},
-                    "member_state_down": {"valid": False, "userError": "MS_UNAVAILABLE"},
-                    "garbage": "<html>maintenance</html>",
-                }[fake.mode]
-                payload = answer.encode() if isinstance(answer, str) else json.dumps(answer).encode()
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except OSError:  # a client that timed out has gone; nobody to answer
-                    pass
-
-            def log_message(self, *args):  # keep test output quiet
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/rest-api"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
-                                       daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+    def answer(self, path: str, raw: bytes):
+        body = json.loads(raw)
+        self.requests.append((path, body))
+        if self.mode == "hang":
+            self.release.wait(10)
+            return None
+        if self.mode == "slow":
+            self.release.wait(self.slow_seconds)
+        if self.mode == "error":
+            return 500, None
+        answer = {
+            "slow": {"countryCode": body["countryCode"], "vatNumber": body["vatNumber"], "valid": True,
+                     "userError": "VALID", "name": "ACME", "address": "---"},
+            "valid": {"countryCode": body["countryCode"], "vatNumber": body["vatNumber"], "valid": True,
+                      "userError": "VALID", "name": "ACME", "address": "---"},
+            "invalid": {"countryCode": body["countryCode"], "vatNumber": body["vatNumber"], "valid": False,
+                        "userError": "INVALID", "name": "---", "address": "---"},
+            "member_state_down": {"valid": False, "userError": "MS_UNAVAILABLE"},
+            "garbage": "<html>maintenance</html>",
+        }[self.mode]
+        return 200, answer.encode() if isinstance(answer, str) else json.dumps(answer).encode()
 
 
 @pytest.fixture
 def vies(monkeypatch):
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)  # the fake is local; never send it through a proxy
-    fake = FakeVies()
+    fake = FakeVies(monkeypatch)
     yield fake
     fake.stop()
 

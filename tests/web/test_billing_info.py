@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import html
+import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
 from portal.models import Account, AuditEvent
 
-from ..helpers import make_customer
+from ..helpers import StandIn, make_customer
 
 GOOD = {"name": "Acme Analytics Inc.", "address_line1": "100 Main Street", "address_line2": "", "city": "Springfield",
         "postal_code": "01101", "region": "MA", "country": "US", "billing_email": "billing@acme.example",
@@ -141,28 +140,13 @@ def test_wrong_vat_numbers_are_refused_next_to_the_field(browser, session, custo
     assert reload(session, customer).vat_number == ""
 
 
-class FakeVies(BaseHTTPRequestHandler):
-    answer = "valid"
-
-    def do_POST(self):  # noqa: N802 - the stdlib's name
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        body = b'{"valid": %s}' % (b"true" if self.answer == "valid" else b"false")
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def vies():
-    server = HTTPServer(("127.0.0.1", 0), FakeVies)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
+def vies(monkeypatch):
+    """VIES saying whether a number is registered: ``vies.answer`` is "valid" or "invalid"."""
+    fake = StandIn(lambda path, body: (200, json.dumps({"valid": fake.answer == "valid"}).encode()), monkeypatch)
+    fake.answer = "valid"
+    yield fake
+    fake.stop()
 
 
 @pytest.fixture
@@ -187,15 +171,15 @@ DE = {**GOOD, "country": "DE", "region": "", "postal_code": "10115", "city": "Be
 
 
 def test_with_vies_on_a_confirmed_number_is_valid(vies_browser, vies, session):
-    FakeVies.answer = "valid"
-    browser = vies_browser(f"http://127.0.0.1:{vies.server_port}")
+    vies.answer = "valid"
+    browser = vies_browser(vies.url)
     browser.post("/billing/address", DE)
     assert session.query(Account).one().vat_status == "valid"
 
 
 def test_with_vies_on_an_unregistered_number_is_saved_as_invalid_and_the_customer_told(vies_browser, vies, session):
-    FakeVies.answer = "invalid"
-    browser = vies_browser(f"http://127.0.0.1:{vies.server_port}")
+    vies.answer = "invalid"
+    browser = vies_browser(vies.url)
     body = browser.post("/billing/address", DE, htmx=True).get_data(as_text=True)
     assert "not registered" in body
     assert session.query(Account).one().vat_status == "invalid"

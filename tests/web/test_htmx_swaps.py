@@ -79,6 +79,19 @@ class Action:
     label: str | None = None     # which of several elements sending the same request (by its text)
 
 
+def form_in_place(name: str, open_url: str, save_url: str, cancel_url: str, *, opened: str, saved: tuple[str, dict],
+                  refused: tuple[str, str, dict], closed: str) -> list[Action]:
+    """The four actions of a form that opens in its section: open it, save it, have it refused (``refused`` is
+    the case's name, what the customer reads, what is posted), and cancel it."""
+    refused_as, refusal, refused_data = refused
+    return [
+        Action(f"open {name}", "/billing", "get", open_url, 200, opened),
+        Action(f"save {name}", open_url, "post", save_url, 200, saved[0], saved[1]),
+        Action(f"{name} {refused_as}", open_url, "post", save_url, 422, refusal, refused_data),
+        Action(f"cancel {name}", open_url, "get", cancel_url, 200, closed),
+    ]
+
+
 NEW_CARD = {"cardholder_name": "Ada Lovelace", "expiry": "12 / 30", "cvc": "123"}
 ACTIONS = [
     Action("open add card", "/billing", "get", "/billing/cards/new", 200, "Never enter a real card here",
@@ -97,12 +110,11 @@ ACTIONS = [
     Action("add card asking for 3-D Secure", "/billing/cards/new", "post", "/billing/cards", 200,
            "Confirm this card with your bank", {**NEW_CARD, "number": "4000 0025 0000 3155"}),
     Action("cancel add card", "/billing/cards/new", "get", "/billing/cards", 200, "Add a new card"),
-    Action("open edit", "/billing", "get", "/billing/cards/{other}/edit", 200, "Only the expiry date and name"),
-    Action("save edit", "/billing/cards/{other}/edit", "post", "/billing/cards/{other}", 200,
-           "Mastercard •••• 4444 was updated", {"expiry": "11 / 31"}),
-    Action("edit with a past expiry", "/billing/cards/{other}/edit", "post", "/billing/cards/{other}", 422,
-           "Only the expiry date and name", {"expiry": "01 / 20"}),
-    Action("cancel edit", "/billing/cards/{other}/edit", "get", "/billing/cards", 200, "Mastercard"),
+    *form_in_place("edit", "/billing/cards/{other}/edit", "/billing/cards/{other}", "/billing/cards",
+                   opened="Only the expiry date and name",
+                   saved=("Mastercard •••• 4444 was updated", {"expiry": "11 / 31"}),
+                   refused=("with a past expiry", "Only the expiry date and name", {"expiry": "01 / 20"}),
+                   closed="Mastercard"),
     Action("set default", "/billing", "post", "/billing/cards/{other}/default", 200,
            "Mastercard •••• 4444 is now your default card"),
     Action("open delete", "/billing", "get", "/billing/cards/{other}/delete", 200, "This can't be undone"),
@@ -111,12 +123,9 @@ ACTIONS = [
     Action("delete the default card refused", "/billing/cards/{default}/delete", "post",
            "/billing/cards/{default}/delete", 409, "can't be deleted"),
     Action("cancel delete", "/billing/cards/{other}/delete", "get", "/billing/cards", 200, "Mastercard"),
-    Action("open address", "/billing", "get", "/billing/address/edit", 200, "Postal or ZIP code"),
-    Action("save address", "/billing/address/edit", "post", "/billing/address", 200,
-           "Your billing information was saved", {"city": "Springfield"}),
-    Action("address with a missing city", "/billing/address/edit", "post", "/billing/address", 422,
-           "highlighted field", {"city": ""}),
-    Action("cancel address", "/billing/address/edit", "get", "/billing/address", 200, "1 Main St"),
+    *form_in_place("address", "/billing/address/edit", "/billing/address", "/billing/address",
+                   opened="Postal or ZIP code", saved=("Your billing information was saved", {"city": "Springfield"}),
+                   refused=("with a missing city", "highlighted field", {"city": ""}), closed="1 Main St"),
     Action("retry payment declined", "/billing", "post", "/billing/retry-payment", 402,
            "failed: Your card was declined"),
     Action("retry payment paid", "/billing", "post", "/billing/retry-payment", 200,

@@ -182,7 +182,8 @@ def test_impersonation_does_not_nest(app, viewing, session, world):
     assert len(session.scalars(select(Impersonation)).all()) == 1
     # The service refuses it too, whatever route calls it.
     with pytest.raises(errors.NestedImpersonation):
-        impersonation.start(session, cookie_token(app, viewing.client), account_id=other.id, reason=REASON)
+        impersonation.start(session, cookie_token(app, viewing.client), account_id=other.id, reason=REASON,
+                            now=utcnow())
 
 
 def test_customers_get_404_on_the_console_and_on_the_impersonation_post(browser, session, world):

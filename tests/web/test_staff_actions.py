@@ -164,6 +164,7 @@ def test_void_an_open_invoice_with_a_reason(staff_browser, session, world):
     assert missing.status_code == 422 and f'id="void-{open_.id}-reason-error"' in missing.get_data(as_text=True)
     response = staff_browser.post(url(world, f"/invoices/{open_.id}/void"), {"reason": "Billed in error"})
     assert response.status_code == 303
+    assert f"{open_.number} is void." in staff_browser.get(response.headers["Location"]).get_data(as_text=True)
     session.expire_all()
     invoice = session.get(Invoice, open_.id)
     assert (invoice.status, invoice.void_reason) == ("void", "Billed in error")
@@ -195,6 +196,8 @@ def test_record_a_wire_transfer_pays_the_invoice_restores_access_and_sends_the_r
     response = staff_browser.post(url(world, f"/invoices/{open_.id}/wire"),
                                   {"reference": "BANK-REF-4471", "received_on": today})
     assert response.status_code == 303
+    told = f"{open_.number} is paid by wire transfer BANK-REF-4471."
+    assert told in staff_browser.get(response.headers["Location"]).get_data(as_text=True)
     session.expire_all()
     invoice = session.get(Invoice, open_.id)
     assert invoice.status == "paid" and invoice.amount_paid_cents == invoice.total_cents

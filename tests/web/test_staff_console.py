@@ -22,12 +22,6 @@ def staff(session, browser):
 
 
 @pytest.fixture
-def acme(session):
-    account, _ = make_customer(session)
-    return account
-
-
-@pytest.fixture
 def berlin(session):
     account, _ = make_customer(session, email="jonas@datenwerk.example", name="Berliner Datenwerk GmbH",
                                billing_email="rechnung@datenwerk.example", country="DE",

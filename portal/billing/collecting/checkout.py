@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from ...errors import InvoiceNotPayable, NotFound, PaymentInProgress, ProcessorDown
 from ...models import Account, Invoice, PaymentAttempt
-from ...payments.gateway import PaymentGateway, ProcessorError, ProcessorUnavailable
+from ...payments.gateway import (CheckoutSession, PaymentGateway, ProcessorError, ProcessorUnavailable,
+                                 SandboxControls)
 from ..payment_methods.cards import ensure_processor_customer
 from .collection import claim, in_flight_message, next_attempt_number
 
@@ -78,3 +79,18 @@ def payment_status(session: Session, account_id: int, invoice_id: int) -> tuple[
     attempt = session.scalar(select(PaymentAttempt).where(PaymentAttempt.invoice_id == invoice.id)
                              .order_by(PaymentAttempt.attempt_number.desc()).limit(1))
     return invoice, attempt
+
+
+def sandbox_checkout(session: Session, gateway: PaymentGateway, controls: SandboxControls, account_id: int,
+                     checkout_id: str) -> tuple[CheckoutSession, dict]:
+    """A checkout session on the sandbox's stand-in page and the sandbox's own record of it (amount,
+    description, return URLs), if it is this account's; anyone else's, or none, is not found."""
+    try:
+        checkout = gateway.retrieve_checkout_session(checkout_id)
+    except ProcessorError as exc:
+        raise NotFound("That payment page does not exist.") from exc
+    customer_id = session.get(Account, account_id).processor_customer_id
+    raw = controls.checkout_details(checkout_id)
+    if not customer_id or raw["customer"] != customer_id:
+        raise NotFound("That payment page does not exist.")
+    return checkout, raw

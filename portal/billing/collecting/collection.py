@@ -38,6 +38,7 @@ from ..payment_methods.cards import default_card
 from .dunning import AUTOMATIC, RetryPolicy, after_failure, outstanding_invoices, reason_text
 from ..invoicing.invoices import PaymentApplied, apply_payment, lock_invoice
 from ..invoicing.periods import add_interval
+from ..outcome import Done
 
 log = logging.getLogger(__name__)
 
@@ -503,7 +504,7 @@ WIRE_PAID_MESSAGE = "{number} is paid: only an Open invoice can be paid by wire 
 
 
 def record_wire_payment(database: Database, gateway: PaymentGateway, account_id: int, invoice_id: int, *,
-                        reference: str, received_on: str, actor: Actor, now: datetime) -> Invoice:
+                        reference: str, received_on: str, actor: Actor, now: datetime) -> Done[Invoice]:
     """A payment that arrived by wire transfer: the invoice becomes Paid the one usual way (access restored,
     receipt sent), labelled "Wire transfer" with the bank's reference as its transaction id. Open payment
     pages are expired first and a payment in flight refuses it, like every other collection.
@@ -536,4 +537,4 @@ def record_wire_payment(database: Database, gateway: PaymentGateway, account_id:
                      invoice_id=invoice.id, invoice_number=invoice.number, amount_cents=amount,
                      currency=invoice.currency, reference=reference, received_on=received.isoformat())
         session.commit()
-        return invoice
+        return Done(invoice, f"{invoice.number} is paid by wire transfer {invoice.processor_transaction_id}.")

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from ...db import Database
 from ...models import Account, Invoice, PaymentAttempt, PaymentMethod, Subscription
 from ...notifications import outbox
+from ..payment_methods.cards import default_cards
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +111,7 @@ def send_card_expiry_reminders(database: Database, *, now: datetime, days_before
     today = now.date()
     sent = 0
     with database.session() as session:
-        cards = session.scalars(select(PaymentMethod).where(PaymentMethod.is_default.is_(True),
-                                                            PaymentMethod.detached_at.is_(None))).all()
-        for card in cards:
+        for card in default_cards(session):
             expires = card_expiry(card)
             if today <= expires <= today + timedelta(days=days_before):
                 account = session.get(Account, card.account_id)

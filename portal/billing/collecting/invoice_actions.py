@@ -26,7 +26,7 @@ VOID_PAID_MESSAGE = "{number} is paid, so it can't be voided. Refund it instead.
 
 
 def void_invoice(database: Database, gateway: PaymentGateway, account_id: int, invoice_id: int, *, reason: str,
-                 actor: Actor, now: datetime) -> Invoice:
+                 actor: Actor, now: datetime) -> Done[Invoice]:
     """Void an Open invoice: nothing is owed any more, automatic retries stop, and a subscription that was
     Past due or Suspended only for it is active again. A paid invoice can't be voided (refund it instead).
 
@@ -55,7 +55,7 @@ def void_invoice(database: Database, gateway: PaymentGateway, account_id: int, i
                      invoice_number=invoice.number, amount_cents=invoice.total_cents, currency=invoice.currency,
                      reason=reason)
         session.commit()
-        return invoice
+        return Done(invoice, f"{invoice.number} is void.")
 
 
 def resend_invoice(session: Session, account_id: int, invoice_id: int, *, actor: Actor,

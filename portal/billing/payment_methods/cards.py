@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from ... import audit
 from ...audit import Actor
 from ...errors import CardInUse, CardSetupFailed, NotFound, ProcessorDown
-from ...models import BILLABLE_STATUSES, Account, PaymentMethod, Subscription, utcnow
+from ...models import BILLABLE_STATUSES, Account, PaymentMethod, Subscription
 from ...payments.gateway import (CardDetails, CardError, CardInfo, PaymentGateway, ProcessorError,
                                  ProcessorUnavailable, SetupIntent)
 
@@ -37,10 +37,17 @@ def get_card(session: Session, account_id: int, card_id: int) -> PaymentMethod:
     return card
 
 
+def _default_cards():
+    return select(PaymentMethod).where(PaymentMethod.is_default.is_(True), PaymentMethod.detached_at.is_(None))
+
+
 def default_card(session: Session, account_id: int) -> PaymentMethod | None:
-    return session.scalar(select(PaymentMethod).where(
-        PaymentMethod.account_id == account_id, PaymentMethod.is_default.is_(True),
-        PaymentMethod.detached_at.is_(None)))
+    return session.scalar(_default_cards().where(PaymentMethod.account_id == account_id))
+
+
+def default_cards(session: Session) -> list[PaymentMethod]:
+    """Every account's default card at once, for jobs that go through them all (expiry reminders)."""
+    return list(session.scalars(_default_cards().order_by(PaymentMethod.id)))
 
 
 def ensure_processor_customer(session: Session, gateway: PaymentGateway, account: Account) -> str:
@@ -74,10 +81,10 @@ def start_card_setup(session: Session, gateway: PaymentGateway, account_id: int,
 
 
 def complete_card_setup(session: Session, gateway: PaymentGateway, account_id: int, setup_intent_id: str,
-                        *, actor: Actor, now: datetime | None = None) -> PaymentMethod:
+                        *, actor: Actor, now: datetime) -> PaymentMethod:
     """Save the card of a SetupIntent that has succeeded. Safe to call twice (page and webhook).
     ``now`` is the request's clock unless the caller passes its own."""
-    card = save_confirmed_card(session, gateway, account_id, setup_intent_id, actor=actor, now=now or utcnow())
+    card = save_confirmed_card(session, gateway, account_id, setup_intent_id, actor=actor, now=now)
     session.commit()
     return card
 
@@ -200,12 +207,6 @@ def _processor(call, *args, **kwargs):
         raise ProcessorDown(exc.message) from exc
     except ProcessorError as exc:
         raise CardSetupFailed(exc.message, code=exc.code) from exc
-
-
-def processor_customer_id(session: Session, account_id: int) -> str | None:
-    """The account's customer at the processor, if it has one yet (it is created with the first card or
-    payment), for telling the account's processor objects from anyone else's."""
-    return _account(session, account_id).processor_customer_id
 
 
 def pending_setup(session: Session, gateway: PaymentGateway, account_id: int, setup_intent_id: str) -> SetupIntent:

@@ -6,18 +6,19 @@ sandbox and no money moves.
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, request
+from flask import Blueprint, redirect, request
 
 from ...billing.payment_methods import cards
 from ...errors import DomainError, NotFound
+from ...billing.collecting.checkout import sandbox_checkout
 from ...billing.collecting.events import deliver_sandbox_events
 from ...models import utcnow
 from ...web.auth import customer_required
 from ...web.cards import card_added, new_key, section
-from ...web.context import account_id, actor, db, gateway, retry_policy
+from ...web.context import account_id, actor, database, db, gateway, retry_policy
 from ...web.forms import SandboxCardForm
 from ...web.rendering import render
-from ..gateway import ProcessorError, SandboxControls
+from ..gateway import SandboxControls
 from .checkout import CHECKOUT_METHODS, OUTCOMES
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
@@ -51,7 +52,7 @@ def authenticate_submit(setup_intent_id: str):
                        authenticating=intent)
     _controls().authenticate_setup_intent(intent.id, approve=decision == "approve")
     try:
-        saved = cards.complete_card_setup(db(), gateway(), account_id(), intent.id, actor=actor())
+        saved = cards.complete_card_setup(db(), gateway(), account_id(), intent.id, actor=actor(), now=utcnow())
     except DomainError as exc:
         form = SandboxCardForm(formdata=None, idempotency_key=new_key(),
                                save_as_default=intent.metadata.get("save_as_default") == "1")
@@ -62,24 +63,11 @@ def authenticate_submit(setup_intent_id: str):
 
 # --- the sandbox's hosted checkout page ---------------------------------------------------------------
 
-def _own_checkout(session_id: str):
-    """The checkout session, if it is the logged-in customer's; anything else is not found."""
-    try:
-        checkout = gateway().retrieve_checkout_session(session_id)
-    except ProcessorError as exc:
-        raise NotFound("That payment page does not exist.") from exc
-    customer_id = cards.processor_customer_id(db(), account_id())
-    raw = _controls().checkout_details(session_id)
-    if not customer_id or raw["customer"] != customer_id:
-        raise NotFound("That payment page does not exist.")
-    return checkout, raw
-
-
 @bp.get("/checkout/<session_id>")
 @customer_required
 def checkout_page(session_id: str):
     """The sandbox's stand-in for Stripe Checkout: pick a method and what the payment should do."""
-    checkout, raw = _own_checkout(session_id)
+    checkout, raw = sandbox_checkout(db(), gateway(), _controls(), account_id(), session_id)
     return render("sandbox/checkout.html", checkout=checkout, raw=raw, methods=CHECKOUT_METHODS, error=None)
 
 
@@ -87,7 +75,7 @@ def checkout_page(session_id: str):
 @customer_required
 def checkout_submit(session_id: str):
     """Apply the tester's choice; its events go through the same handlers as Stripe's webhooks."""
-    checkout, raw = _own_checkout(session_id)
+    checkout, raw = sandbox_checkout(db(), gateway(), _controls(), account_id(), session_id)
     method, outcome = request.form.get("method", ""), request.form.get("outcome", "")
     if method not in CHECKOUT_METHODS or outcome not in OUTCOMES:
         return render("sandbox/checkout.html", checkout=checkout, raw=raw, methods=CHECKOUT_METHODS, status=422,
@@ -96,7 +84,7 @@ def checkout_submit(session_id: str):
     if declined:
         return render("sandbox/checkout.html", checkout=checkout, raw=raw, methods=CHECKOUT_METHODS, status=402,
                       error=declined)
-    deliver_sandbox_events(current_app.extensions["portal.db"], gateway(), now=utcnow(), policy=retry_policy())
+    deliver_sandbox_events(database(), gateway(), now=utcnow(), policy=retry_policy())
     target = raw["success_url"].replace("{CHECKOUT_SESSION_ID}", checkout.id)
     if checkout.status == "expired":
         target = raw["cancel_url"]
