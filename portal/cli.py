@@ -1,4 +1,4 @@
-"""The ``portal`` command: demo, database migrations and (later) the billing worker."""
+"""The ``portal`` command: demo, database migrations, the billing worker, API keys and the plan catalogue."""
 from __future__ import annotations
 
 import sys
@@ -335,6 +335,114 @@ def _run_load(*, json_path: str | None, **options) -> None:
         raise click.ClickException(str(exc)) from exc
     if not ok:
         sys.exit(1)
+
+
+def _database():
+    """The database of the settings in the environment, for commands that only read or write rows."""
+    _settings, database, _gateway, _seller = _services()
+    return database
+
+
+def _cli_actor():
+    from .audit import Actor
+
+    return Actor.system()
+
+
+@main.group("api-keys")
+def api_keys_group():
+    """Keys for the product's servers to call the API (/api/v1) with."""
+
+
+@api_keys_group.command("create")
+@click.option("--name", required=True, help="What the key is for, e.g. 'production backend'.")
+def api_keys_create(name: str):
+    """Make a key and print it: this is the only time it is shown."""
+    from .auth import api_keys
+    from .errors import InvalidInput
+    from .models import utcnow
+
+    with _database().session() as session:
+        try:
+            key, plaintext = api_keys.create(session, name=name, now=utcnow(), actor=_cli_actor())
+        except InvalidInput as exc:
+            raise click.BadParameter(exc.errors["name"], param_hint="--name") from exc
+        click.echo(f"Created API key {key.id} ({key.name}). Keep it now; it is not shown again:")
+        click.echo(plaintext)
+
+
+@api_keys_group.command("list")
+def api_keys_list():
+    """Every key: id, name, its first characters, when it was last used and whether it is revoked."""
+    from .auth import api_keys
+
+    with _database().session() as session:
+        keys = api_keys.list_keys(session)
+        if not keys:
+            click.echo("No API keys yet: `portal api-keys create --name NAME` makes one.")
+        for key in keys:
+            used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
+            state = f"revoked {key.revoked_at.isoformat(timespec='seconds')}" if key.revoked_at else "live"
+            click.echo(f"{key.id:>4}  {key.prefix}…  {key.name:30}  last used {used:25}  {state}")
+
+
+@api_keys_group.command("revoke")
+@click.argument("key_id", type=click.IntRange(1, 2**31 - 1))
+def api_keys_revoke(key_id: int):
+    """Stop the key KEY_ID working at once."""
+    from .auth import api_keys
+    from .errors import NotFound
+    from .models import utcnow
+
+    with _database().session() as session:
+        try:
+            key = api_keys.revoke(session, key_id, now=utcnow(), actor=_cli_actor())
+        except NotFound as exc:
+            raise click.ClickException(exc.message) from exc
+        click.echo(f"Revoked API key {key.id} ({key.name}).")
+
+
+@main.group("plans")
+def plans_group():
+    """The plan catalogue."""
+
+
+@plans_group.command("create")
+@click.option("--code", required=True, help="The plan's code, e.g. pro-monthly.")
+@click.option("--name", required=True, help="What customers see, e.g. Pro.")
+@click.option("--interval", type=click.Choice(["month", "year"]), required=True)
+@click.option("--price", type=click.IntRange(0, 2**31 - 1), required=True, help="In minor units (cents).")
+@click.option("--currency", default="USD", show_default=True, help="ISO 4217 code.")
+@click.option("--self-serve/--sales-only", default=True, show_default=True,
+              help="Whether customers may pick it themselves.")
+def plans_create(code: str, name: str, interval: str, price: int, currency: str, self_serve: bool):
+    """Add a plan."""
+    from .billing.subscriptions import plans
+    from .errors import DomainError, InvalidInput
+    from .models import utcnow
+
+    with _database().session() as session:
+        try:
+            plan = plans.create_plan(session, code=code, name=name, interval=interval, price_cents=price,
+                                     currency=currency, self_serve=self_serve, actor=_cli_actor(), now=utcnow())
+        except InvalidInput as exc:
+            raise click.ClickException("; ".join(f"--{field}: {text}" for field, text in exc.errors.items())) from exc
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+        click.echo(f"Created plan {plan.code}.")
+
+
+@plans_group.command("list")
+def plans_list():
+    """Every plan with its price."""
+    from .billing.subscriptions import plans
+    from .money import format_money
+
+    with _database().session() as session:
+        for plan in plans.list_plans(session):
+            who = "self-serve" if plan.self_serve else "sales only"
+            click.echo(f"{plan.code:24} {plan.name:20} {format_money(plan.price_cents, plan.currency)}/{plan.interval}"
+                       f"  {who}")
 
 
 def _has_secret() -> bool:

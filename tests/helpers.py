@@ -44,6 +44,18 @@ def make_customer(session, *, email="ada@example.com", name="Acme Analytics Inc.
     return account, user
 
 
+def make_api_key(session, *, name="backend") -> str:
+    """A live API key for the server-to-server API, made by the service the CLI uses; returns the key."""
+    from portal.auth import api_keys
+    from portal.models import utcnow
+
+    return api_keys.create(session, name=name, now=utcnow())[1]
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
 def make_staff(session, *, email="sam@support.example") -> User:
     user = User(account_id=None, email=email, name="Sam Support", password_hash=password_hash(), role="staff")
     session.add(user)

@@ -16,6 +16,7 @@ from ..billing.collecting.refunds import refund_phrase
 from . import (account, api, auth, billing, billing_info, cards, dunning, invoices, webhooks, errors, health,
                security, staff)
 from . import impersonation, staff_actions
+from .api_v1 import register as register_api_v1
 from .converters import BoundedIntConverter
 
 
@@ -32,6 +33,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(invoices.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(api.bp)
+    register_api_v1(app)  # the server-to-server API under /api/v1 (bearer keys, OpenAPI)
     app.register_blueprint(dunning.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(staff_actions.bp)  # the console's refunds, credits and invoice actions

@@ -11,6 +11,14 @@ from ..config import Settings
 from ..payments.gateway import PaymentGateway
 
 
+# The server-to-server API (``portal/web/api_v1/``): bearer keys instead of cookies, JSON instead of pages.
+API_PREFIX = "/api/v1/"
+
+
+def is_api_request() -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
 def db() -> Session:
     if "db_session" not in g:
         g.db_session = current_app.extensions["portal.db"].session()

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, request
+from flask import Flask, jsonify, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from ..errors import DomainError
-from .context import discard_request_transaction
+from .context import discard_request_transaction, is_api_request
 from .rendering import render, toast_response
 
 log = logging.getLogger(__name__)
@@ -20,13 +20,25 @@ TITLES = {
 }
 
 
+def json_error(status: int, message: str, fields: dict[str, list[str]] | None = None):
+    """The API's one error shape: ``{"error": {"message": ..., "fields": {field: [messages]}}}``."""
+    discard_request_transaction()
+    response = jsonify(error={"message": message, "fields": fields or {}})
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def error_page(status: int, message: str):
     """A full error page; for HTMX, leave the page as it is and show the message as a toast.
 
     The request's transaction is rolled back first (the page reads the session to show who is logged in,
     which a failed transaction would refuse). Should rendering fail all the same (the database is down),
     the answer is the message as plain text: still this status, still returned through the app, so the
-    security headers are added to it as to every response."""
+    security headers are added to it as to every response. Under ``/api/v1/`` every error is JSON instead,
+    also for URLs no route matches: a program reads it, not a person."""
+    if is_api_request():
+        return json_error(status, message)
     try:
         discard_request_transaction()
         if request.htmx:
@@ -42,6 +54,10 @@ def error_page(status: int, message: str):
 def register(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
+        if is_api_request():
+            fields = getattr(exc, "errors", None) or ({exc.field: [exc.message]} if exc.field else {})
+            return json_error(exc.status, exc.message,
+                              {name: [text] if isinstance(text, str) else list(text) for name, text in fields.items()})
         return error_page(exc.status, exc.message)
 
     @app.errorhandler(CSRFError)

@@ -11,7 +11,7 @@ from flask import Flask, flash, render_template, request, session, url_for
 from flask_login import current_user, login_user
 
 from ..auth import impersonation, sessions
-from .context import client_ip, db
+from .context import client_ip, db, is_api_request
 from .errors import error_page
 from .rendering import go_to
 
@@ -34,8 +34,8 @@ def switch_session(token: str) -> None:
 
 def guard_impersonation():
     """While impersonating: end it once it has expired, and refuse every change but ending it or logging out."""
-    if request.endpoint in (None, "static"):
-        return None
+    if request.endpoint in (None, "static") or is_api_request():
+        return None  # the API ignores cookies: a staff browser's view of a customer has no say there
     viewed = impersonating()
     if viewed is None:
         return None

@@ -15,7 +15,9 @@ import portal
 ROOT = Path(portal.__file__).resolve().parent
 
 # Frameworks of the web layer. Everything else must work without a request (the worker, the CLI).
-WEB_FRAMEWORKS = ("flask", "flask_login", "flask_wtf", "flask_limiter", "htmx_flask", "werkzeug")
+WEB_FRAMEWORKS = ("flask", "flask_login", "flask_wtf", "flask_limiter", "htmx_flask", "werkzeug",
+                  # the API's: Flask-Smorest and the schema libraries it validates and documents with
+                  "flask_smorest", "webargs", "marshmallow", "apispec")
 # Who may import them: the web layer, the app factory, the Flask extensions it sets up, and the CLI (which
 # serves the app); and the blueprints in OTHER_BLUEPRINTS below.
 WEB_ALLOWED = ("portal.web", "portal", "portal.extensions", "portal.cli")
