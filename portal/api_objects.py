@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .models import Account, Invoice, Plan, Refund, Subscription
+from .models import Account, Invoice, Plan, Refund, Subscription, WebhookEndpoint
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -67,3 +67,12 @@ def entitlements_object(*, external_id: str | None, paid_access: bool, status: s
     """The same answer as ``paid_access()``, for the account the product knows by ``external_id``."""
     return {"object": "entitlements", "account": external_id, "paid_access": paid_access, "status": status,
             "reason": reason, "plan": plan, "current_period_end": iso(current_period_end)}
+
+
+def webhook_endpoint_object(endpoint: WebhookEndpoint, *, secret: str | None = None) -> dict:
+    """``secret`` only in the answer that creates the endpoint: it is shown once."""
+    shape = {"object": "webhook_endpoint", "id": f"we_{endpoint.id}", "url": endpoint.url,
+             "event_types": list(endpoint.event_types or []), "created_at": iso(endpoint.created_at)}
+    if secret is not None:
+        shape["secret"] = secret
+    return shape

@@ -196,7 +196,8 @@ def webhooks_create(url: str, events: str):
 
     _, database, _, _ = _services()
     try:
-        created = create_endpoint(database, url=url, event_types=events.split(","), now=_parse_now(None))
+        with database.session() as session:
+            created = create_endpoint(session, url=url, event_types=events.split(","), now=_parse_now(None))
     except InvalidInput as exc:
         raise click.ClickException("; ".join(f"{field}: {message}" for field, message in exc.errors.items()))
     click.echo(f"webhook endpoint {created.endpoint.id}: {created.endpoint.url} "
@@ -209,7 +210,9 @@ def webhooks_list():
     from .notifications.webhook_endpoints import list_endpoints
 
     _, database, _, _ = _services()
-    for endpoint in list_endpoints(database):
+    with database.session() as session:
+        endpoints = list_endpoints(session)
+    for endpoint in endpoints:
         click.echo(f"{endpoint.id}\t{endpoint.url}\t{','.join(endpoint.event_types)}\t"
                    f"created {endpoint.created_at.isoformat()}")
 
@@ -223,7 +226,8 @@ def webhooks_delete(endpoint_id: int):
 
     _, database, _, _ = _services()
     try:
-        delete_endpoint(database, endpoint_id, now=_parse_now(None))
+        with database.session() as session:
+            delete_endpoint(session, endpoint_id, now=_parse_now(None))
     except NotFound as exc:
         raise click.ClickException(exc.message)
     click.echo(f"webhook endpoint {endpoint_id} deleted")

@@ -7,8 +7,8 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
-from ..db import Database
 from ..errors import InvalidInput, NotFound
 from ..models import WebhookDelivery, WebhookEndpoint
 from .webhooks import ALL_EVENTS, EVENT_TYPES, new_signing_secret
@@ -42,32 +42,29 @@ def _check(url: str, event_types: list[str]) -> tuple[str, list[str]]:
     return url, types
 
 
-def create_endpoint(database: Database, *, url: str, event_types: list[str] | None, now: datetime) -> CreatedEndpoint:
+def create_endpoint(session: Session, *, url: str, event_types: list[str] | None, now: datetime) -> CreatedEndpoint:
     """Start sending events (all of them, unless ``event_types`` names some) to ``url``, from the next one on."""
     url, types = _check(url, event_types or [])
     secret = new_signing_secret()
-    with database.session() as session:
-        endpoint = WebhookEndpoint(url=url, event_types=types, secret=secret, created_at=now)
-        session.add(endpoint)
-        session.commit()
-        return CreatedEndpoint(endpoint, secret)
+    endpoint = WebhookEndpoint(url=url, event_types=types, secret=secret, created_at=now)
+    session.add(endpoint)
+    session.commit()
+    return CreatedEndpoint(endpoint, secret)
 
 
-def list_endpoints(database: Database) -> list[WebhookEndpoint]:
-    with database.session() as session:
-        return list(session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.disabled_at.is_(None))
-                                    .order_by(WebhookEndpoint.id)))
+def list_endpoints(session: Session) -> list[WebhookEndpoint]:
+    return list(session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.disabled_at.is_(None))
+                                .order_by(WebhookEndpoint.id)))
 
 
-def delete_endpoint(database: Database, endpoint_id: int, *, now: datetime) -> None:
+def delete_endpoint(session: Session, endpoint_id: int, *, now: datetime) -> None:
     """Stop sending to an endpoint. Its row stays (its deliveries point at it); what it had not received yet
     is given up, and remains readable from ``GET /api/v1/events``."""
-    with database.session() as session:
-        endpoint = session.get(WebhookEndpoint, endpoint_id)
-        if endpoint is None or endpoint.disabled_at is not None:
-            raise NotFound("No such webhook endpoint.")
-        endpoint.disabled_at = now
-        session.execute(update(WebhookDelivery)
-                        .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == "pending")
-                        .values(status="failed", last_result="endpoint deleted"))
-        session.commit()
+    endpoint = session.get(WebhookEndpoint, endpoint_id)
+    if endpoint is None or endpoint.disabled_at is not None:
+        raise NotFound("No such webhook endpoint.")
+    endpoint.disabled_at = now
+    session.execute(update(WebhookDelivery)
+                    .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == "pending")
+                    .values(status="failed", last_result="endpoint deleted"))
+    session.commit()

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..errors import InvalidInput
 from ..models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 EVENT_TYPES = (
@@ -84,3 +85,16 @@ def signature(secret: str, body: bytes, *, timestamp: int) -> str:
     receiver can refuse an old delivery replayed at it."""
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={mac}"
+
+
+def events_after(session: Session, *, after: str | None, limit: int) -> tuple[list[WebhookEvent], bool]:
+    """Events oldest first, from just after the event ``after`` (its ``evt_`` id), for a product catching up
+    on what it missed; and whether more follow. Ordered by the integer id, the order they were written in."""
+    start = 0
+    if after:
+        start = session.scalar(select(WebhookEvent.id).where(WebhookEvent.public_id == after))
+        if start is None:
+            raise InvalidInput({"after": "No event has this id; use the id of an event you received, or leave it out."})
+    rows = list(session.scalars(select(WebhookEvent).where(WebhookEvent.id > start)
+                                .order_by(WebhookEvent.id).limit(limit + 1)))
+    return rows[:limit], len(rows) > limit

@@ -32,8 +32,8 @@ class Receiver:
 
 
 @pytest.fixture
-def endpoint(database):
-    return create_endpoint(database, url="https://product.example/hooks", event_types=None, now=T0)
+def endpoint(session):
+    return create_endpoint(session, url="https://product.example/hooks", event_types=None, now=T0)
 
 
 @pytest.fixture
@@ -138,21 +138,21 @@ def test_a_redirect_is_not_followed_and_counts_as_a_failure(database, session, d
     ("javascript:alert(1)", "http:// or https://"), ("https://", "http:// or https://"),
     ("https://product.example/" + "x" * 500, "at most 500"),
 ])
-def test_endpoint_urls_must_be_http_or_https(database, url, message):
+def test_endpoint_urls_must_be_http_or_https(session, url, message):
     with pytest.raises(InvalidInput) as refused:
-        create_endpoint(database, url=url, event_types=None, now=T0)
+        create_endpoint(session, url=url, event_types=None, now=T0)
     assert message in refused.value.errors["url"]
 
 
-def test_unknown_event_types_are_refused_by_name(database):
+def test_unknown_event_types_are_refused_by_name(session):
     with pytest.raises(InvalidInput) as refused:
-        create_endpoint(database, url="https://product.example/h", event_types=["invoice.paid", "invoice.eaten"],
+        create_endpoint(session, url="https://product.example/h", event_types=["invoice.paid", "invoice.eaten"],
                         now=T0)
     assert "invoice.eaten" in refused.value.errors["event_types"]
 
 
-def test_each_endpoint_gets_its_own_random_secret(database):
-    secrets = {create_endpoint(database, url="https://p.example/h", event_types=None, now=T0).secret
+def test_each_endpoint_gets_its_own_random_secret(session):
+    secrets = {create_endpoint(session, url="https://p.example/h", event_types=None, now=T0).secret
                for _ in range(3)}
     assert len(secrets) == 3 and all(len(s) > 40 for s in secrets)
 

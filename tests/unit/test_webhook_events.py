@@ -49,8 +49,8 @@ def _gist(payload: dict):
 
 
 @pytest.fixture
-def endpoint(database):
-    return create_endpoint(database, url="https://product.example/hooks", event_types=None, now=DAY0).endpoint
+def endpoint(session):
+    return create_endpoint(session, url="https://product.example/hooks", event_types=None, now=DAY0).endpoint
 
 
 @pytest.fixture
@@ -202,11 +202,11 @@ def test_a_new_subscription_given_only_a_plan_id_names_its_plan(session, custome
 
 
 def test_endpoints_get_deliveries_only_for_the_types_they_chose_and_none_once_deleted(database, session, customer):
-    paid_only = create_endpoint(database, url="http://product.example/paid", event_types=["invoice.paid"],
+    paid_only = create_endpoint(session, url="http://product.example/paid", event_types=["invoice.paid"],
                                 now=DAY0).endpoint
-    everything = create_endpoint(database, url="http://product.example/all", event_types=[], now=DAY0).endpoint
+    everything = create_endpoint(session, url="http://product.example/all", event_types=[], now=DAY0).endpoint
     make_invoice(session, customer, status="paid")
-    delete_endpoint(database, everything.id, now=on(0))
+    delete_endpoint(session, everything.id, now=on(0))
     make_invoice(session, customer, status="paid")
     session.expire_all()
     got = {}

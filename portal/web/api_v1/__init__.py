@@ -37,11 +37,11 @@ from __future__ import annotations
 from flask import Flask
 
 from ...extensions import csrf
-from . import plans
+from . import plans, webhooks
 from .blueprint import configure
 
 # Each route module's blueprint, in the order their sections appear in the OpenAPI document.
-MODULES = (plans,)
+MODULES = (plans, webhooks)
 
 
 def register(app: Flask) -> None:
