@@ -16,7 +16,7 @@ The clock: an event is stamped with its own row's stamp where it has one (``issu
 or plan change takes the latest stamp the same flush writes (its audit record, the attempt, the invoice),
 which every service sets from its ``now``; when the change is flushed on its own, the latest stamp an
 earlier flush of the same transaction wrote (the failed attempt a past-due status follows from). ``session.info["now"]`` overrides both, for a service whose change
-writes no stamp at all. Only rows made with no stamp anywhere (seeds, fixtures) fall back to the column
+writes no stamp at all (it lasts until the transaction ends). Only rows made with no stamp anywhere (seeds, fixtures) fall back to the column
 default's clock, as those rows themselves do.
 """
 from __future__ import annotations
@@ -70,8 +70,10 @@ def _flush_clock(session: Session, new: list, dirty: list) -> datetime | None:
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget_clock(session: Session, transaction) -> None:
+    # Both belong to one transaction: the next one, in a long-lived session, has a moment of its own.
     if transaction.parent is None:
         session.info.pop(CLOCK, None)
+        session.info.pop("now", None)
 
 
 class _Events:

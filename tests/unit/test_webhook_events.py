@@ -178,14 +178,17 @@ def test_cancel_at_period_end_and_plan_changes_are_subscription_updates_stamped_
     sub = make_subscription(session, customer)
     log = Log(session)
     log.new()
+    annual = make_plan(session, code="pro-annual", interval="year", price_cents=20000)
     session.info["now"] = on(4)  # a change that writes no stamp of its own says when it happens
     sub.cancel_at_period_end = True
     session.commit()
-    sub.plan = make_plan(session, code="pro-annual", interval="year", price_cents=20000)
+    assert "now" not in session.info  # for that transaction only
+    session.info["now"] = on(5)
+    sub.plan = annual
     session.commit()
-    session.info.pop("now")
     updates = log.new()
-    assert [(t, created) for t, created, _ in updates] == [("subscription.updated", on(4))] * 2
+    assert [(t, created) for t, created, _ in updates] == [("subscription.updated", on(4)),
+                                                           ("subscription.updated", on(5))]
     rows = session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)).all()
     assert rows[-2].payload["cancel_at_period_end"] is True and rows[-1].payload["plan"] == "pro-annual"
 
