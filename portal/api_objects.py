@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .models import Account, Invoice, Plan, Refund, Subscription, WebhookEndpoint
+from .models import Account, Invoice, Plan, Refund, Subscription, User, WebhookEndpoint
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -31,6 +31,13 @@ def account_object(account: Account, *, subscription: Subscription | None) -> di
             "created_at": iso(account.created_at)}
 
 
+def user_object(user: User, *, external_id: str | None) -> dict:
+    """``password_login`` says whether the user has set a password; without one they arrive through portal
+    sessions or e-mailed sign-in links."""
+    return {"object": "user", "id": f"usr_{user.id}", "account": external_id, "email": user.email,
+            "name": user.name, "password_login": bool(user.password_hash), "created_at": iso(user.created_at)}
+
+
 def subscription_object(subscription: Subscription, *, external_id: str | None) -> dict:
     scheduled = subscription.scheduled_plan
     return {"object": "subscription", "id": f"sub_{subscription.id}", "account": external_id,
@@ -41,6 +48,15 @@ def subscription_object(subscription: Subscription, *, external_id: str | None) 
             "cancel_at_period_end": subscription.cancel_at_period_end,
             "scheduled_plan": scheduled.code if scheduled is not None else None,
             "canceled_at": iso(subscription.canceled_at), "created_at": iso(subscription.created_at)}
+
+
+# The customer's page for an invoice's PDF (``portal/web/invoices.py``, ``invoices.pdf``): the customer logs
+# in to open it. Built here so that the API and webhook events (which have no request) give the same URL.
+INVOICE_PDF_PATH = "/billing/invoices/{id}.pdf"
+
+
+def invoice_pdf_url(base_url: str, invoice_id: int) -> str:
+    return base_url.rstrip("/") + INVOICE_PDF_PATH.format(id=invoice_id)
 
 
 def invoice_object(invoice: Invoice, *, external_id: str | None, pdf_url: str | None) -> dict:

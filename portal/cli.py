@@ -24,7 +24,7 @@ def demo(port: int, instance_path: str | None, reset: bool):
 
     from . import create_app
     from .db import Database
-    from .demo.seed import DEMO_LOGINS, DEMO_PASSWORD, seed
+    from .demo.seed import DEMO_LOGINS, DEMO_PASSWORD, demo_api_key, seed
     from .models import utcnow
 
     overrides = {"base_url": f"http://127.0.0.1:{port}"}
@@ -42,12 +42,15 @@ def demo(port: int, instance_path: str | None, reset: bool):
     with app.app_context(), database.session() as session:
         created = seed(session, app.extensions["portal.gateway"], today=utcnow().date(), settings=settings,
                        database=database)
+        api_key = demo_api_key(session, now=utcnow())
     url = f"http://127.0.0.1:{port}/"
     click.echo(f"Billing portal demo ({'new data' if created else 'existing data'}; database {database.url})")
     click.echo(f"Open {url} and log in with password '{DEMO_PASSWORD}' as:")
     for email, who in DEMO_LOGINS:
         click.echo(f"  {email:24} {who}")
     click.echo(f"E-mails are written to {settings.instance_path / 'mail'} and shown at {url}demo/mail")
+    click.echo(f"API ({url}api/v1/openapi.json): export PORTAL_API_KEY={api_key}")
+    click.echo(f"  e.g. curl -H \"Authorization: Bearer $PORTAL_API_KEY\" {url}api/v1/accounts/acme/entitlements")
     click.echo("Test mode: the sandbox processor is used; no real card is charged. Press Ctrl+C to stop.")
     _start_demo_worker(settings, database, app.extensions["portal.gateway"])
     run_simple("127.0.0.1", port, app, threaded=True, use_reloader=False)

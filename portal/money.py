@@ -6,6 +6,7 @@ import re
 from datetime import date
 from decimal import Decimal
 
+import pycountry
 from babel.numbers import format_currency, get_currency_precision
 
 from .errors import InvalidInput
@@ -14,6 +15,15 @@ from .errors import InvalidInput
 _AMOUNT = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
 # What people type around a number and may be dropped: spaces, thousands separators, currency signs.
 _DECORATION = re.compile(r"[\s,$€£¥]")
+
+
+def valid_currency(code) -> bool:
+    """An ISO 4217 code as we store it: three capital letters that name a currency (USD, EUR)."""
+    return isinstance(code, str) and len(code) == 3 and code.isascii() and code.isupper() and \
+        pycountry.currencies.get(alpha_3=code) is not None
+
+
+CURRENCY_RULE = "An ISO 4217 currency code in capitals, such as USD or EUR."
 
 
 def to_decimal(minor_units: int, currency: str) -> Decimal:

@@ -4,10 +4,12 @@ migrations, as it does in production."""
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
+from werkzeug.serving import make_server
 
 from portal import create_app
 from portal.config import load_settings
@@ -126,3 +128,42 @@ def client(app):
 @pytest.fixture
 def browser(client) -> Browser:
     return Browser(client)
+
+
+class LiveServer:
+    def __init__(self, app):
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        # A short poll interval: shutting the server down waits for one poll.
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server_factory(database, database_url, tmp_path):
+    """Start a portal with extra settings (e.g. Stripe mode); stopped at the end of the test."""
+    servers = []
+
+    def start(**overrides) -> LiveServer:
+        values = {"database_url": database_url, "secret_key": "e2e-secret", "testing": True, "secure_cookies": False,
+                  "instance_path": tmp_path / "instance", "ratelimit_storage_url": "memory://"}
+        values.update(overrides)
+        app = create_app(load_settings(overrides=values), database=database)
+        limiter.reset()
+        server = LiveServer(app)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def live_server(live_server_factory):
+    return live_server_factory()

@@ -14,8 +14,11 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
+    """Whether ``password`` is the one ``password_hash`` was made from. An empty hash is a user who has no
+    password (they sign in through the product's portal sessions or e-mailed links): no password matches it,
+    not even the dummy's, which is still checked so that such a miss takes as long as any other."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

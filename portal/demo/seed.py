@@ -23,6 +23,20 @@ DEMO_LOGINS = [("customer@example.com", "customer, US, 14 months of invoices"),
                ("support@example.com", "support staff")]
 
 
+DEMO_KEY_NAME = "portal demo"
+
+
+def demo_api_key(session: Session, *, now: datetime) -> str:
+    """A fresh API key for trying the API against the demo, printed at start-up. Only hashes are kept, so
+    each start makes a new one and revokes the one it printed last time."""
+    from ..auth import api_keys
+    from ..models import ApiKey
+
+    for old in session.scalars(select(ApiKey).where(ApiKey.name == DEMO_KEY_NAME, ApiKey.revoked_at.is_(None))):
+        api_keys.revoke(session, old.id, now=now)
+    return api_keys.create(session, name=DEMO_KEY_NAME, now=now)[1]
+
+
 def add_months(day: date, months: int) -> date:
     """Same day of month ``months`` later, clamped to the month's last day (31 Jan + 1 = 28/29 Feb)."""
     import calendar
@@ -45,7 +59,9 @@ def seed(session: Session, gateway: PaymentGateway, *, today: date, settings=Non
     annual = Plan(code="pro-annual", name="Pro", interval="year", price_cents=20000, currency="USD")
     session.add_all([monthly, annual])
 
-    acme = Account(name="Acme Analytics Inc.", billing_email="billing@acme.example", address_line1="100 Main Street",
+    # external_id: the id the demo's product would know it by, so the API walkthrough can read its invoices.
+    acme = Account(external_id="acme", name="Acme Analytics Inc.", billing_email="billing@acme.example",
+                   address_line1="100 Main Street",
                    city="Springfield", postal_code="01101", region="MA", country="US")
     session.add(acme)
     session.flush()

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from ..audit import Actor
 from ..billing.collecting.dunning import RetryPolicy
 from ..config import Settings
+from ..db import Database
 from ..payments.gateway import PaymentGateway
 
 
@@ -32,6 +33,11 @@ def discard_request_transaction() -> None:
     session = g.get("db_session")
     if session is not None:
         session.rollback()
+
+
+def database() -> Database:
+    """The app's database, for services that run their own transactions (the renewal engine)."""
+    return current_app.extensions["portal.db"]
 
 
 def gateway() -> PaymentGateway:

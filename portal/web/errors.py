@@ -55,8 +55,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
         if is_api_request():
-            fields = getattr(exc, "errors", None) or ({exc.field: [exc.message]} if exc.field else {})
-            return json_error(exc.status, exc.message,
+            errors = getattr(exc, "errors", None)
+            fields = errors or ({exc.field: [exc.message]} if exc.field else {})
+            # A page highlights the fields; a program reads their names from "fields".
+            message = "Please correct the fields listed." if errors else exc.message
+            return json_error(exc.status, message,
                               {name: [text] if isinstance(text, str) else list(text) for name, text in fields.items()})
         return error_page(exc.status, exc.message)
 

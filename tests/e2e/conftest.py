@@ -1,20 +1,15 @@
 """Browser tests: Playwright drives Debian's Chromium against a live portal on a loopback port.
 
 Playwright's own browser download does not work offline, so the system Chromium is launched directly
-(``PORTAL_TEST_CHROMIUM`` overrides its path).
+(``PORTAL_TEST_CHROMIUM`` overrides its path). The live server (``live_server``, ``live_server_factory``) is
+in ``tests/conftest.py``: the API's integration tests call it over HTTP too.
 """
 from __future__ import annotations
 
 import os
 import shutil
-import threading
 
 import pytest
-from werkzeug.serving import make_server
-
-from portal import create_app
-from portal.config import load_settings
-from portal.extensions import limiter
 
 CHROMIUM = os.environ.get("PORTAL_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -27,45 +22,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
-
-
-class LiveServer:
-    def __init__(self, app):
-        self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        # A short poll interval: shutting the server down waits for one poll.
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.thread.join(timeout=5)
-
-
-@pytest.fixture
-def live_server_factory(database, database_url, tmp_path):
-    """Start a portal with extra settings (e.g. Stripe mode); stopped at the end of the test."""
-    servers = []
-
-    def start(**overrides) -> LiveServer:
-        values = {"database_url": database_url, "secret_key": "e2e-secret", "testing": True, "secure_cookies": False,
-                  "instance_path": tmp_path / "instance", "ratelimit_storage_url": "memory://"}
-        values.update(overrides)
-        app = create_app(load_settings(overrides=values), database=database)
-        limiter.reset()
-        server = LiveServer(app)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
-@pytest.fixture
-def live_server(live_server_factory):
-    return live_server_factory()
 
 
 @pytest.fixture(scope="session")

@@ -440,7 +440,7 @@ def test_a_pay_now_that_crashed_before_recording_its_session_is_closed_by_reconc
 
 @pytest.fixture
 def live_portal(stripe_app):
-    from ..e2e.conftest import LiveServer
+    from ..conftest import LiveServer
 
     # The portal on a loopback port, so that localstripe can POST its webhooks to it.
     portal = LiveServer(stripe_app)

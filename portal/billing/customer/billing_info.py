@@ -56,21 +56,26 @@ def current_billing_info(session: Session, account_id: int) -> dict[str, str]:
     return billing_info_values(account)
 
 
-def update_billing_info(session: Session, account_id: int, values: dict[str, str], *, actor: Actor, now: datetime,
-                        policy: VatPolicy = VatPolicy()) -> BillingInfoChange:
-    """Validate and save; on any error nothing is saved and every field's message is returned."""
-    account = session.get(Account, account_id)
-    if account is None:
-        raise NotFound("No such account.")
+def validate_billing_info(values: dict[str, str], *, with_address: bool = True) -> tuple[dict[str, str], str]:
+    """The normalised values and the VAT number's offline status ("valid" or "none"); raises InvalidInput
+    with every field's message. The Billing details page always sends an address; the API may leave it out
+    for an account that has none yet (``with_address=False``): then only the name and e-mail are checked,
+    and a VAT number is refused, as it can only be checked against the address's country."""
     clean, errors = validate_address(values)
+    if not with_address:
+        errors = {field: text for field, text in errors.items() if field == "name"}
+        if len(clean["name"]) > 200 and "name" not in errors:
+            errors["name"] = "Use at most 200 characters."
     email = clean["billing_email"]
     if not email:
         errors["billing_email"] = "Enter the e-mail address that should receive invoices."
     elif len(email) > 254 or not EMAIL.match(email):
         errors["billing_email"] = "Enter a valid e-mail address, like billing@example.com."
 
-    vat_status, notice = "none", None
-    if clean["vat_number"] and "country" not in errors:
+    vat_status = "none"
+    if clean["vat_number"] and not with_address:
+        errors["vat_number"] = "Give the billing address too: a VAT number is checked against its country."
+    elif clean["vat_number"] and "country" not in errors:
         check = vat.check_vat_number(clean["vat_number"], clean["country"])
         clean["vat_number"] = check.number
         if check.status != "valid":
@@ -79,6 +84,17 @@ def update_billing_info(session: Session, account_id: int, values: dict[str, str
             vat_status = "valid"
     if errors:
         raise InvalidInput(errors)
+    return clean, vat_status
+
+
+def update_billing_info(session: Session, account_id: int, values: dict[str, str], *, actor: Actor, now: datetime,
+                        policy: VatPolicy = VatPolicy(), with_address: bool = True) -> BillingInfoChange:
+    """Validate and save; on any error nothing is saved and every field's message is returned."""
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound("No such account.")
+    clean, vat_status = validate_billing_info(values, with_address=with_address)
+    notice = None
 
     before = billing_info_values(account)
     same_number = clean["vat_number"] == account.vat_number and clean["country"] == account.country

@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-import pycountry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,6 +18,7 @@ from ...audit import Actor
 from ...bounds import INT_MAX
 from ...errors import DomainError, InvalidInput, NotFound
 from ...models import Plan
+from ...money import CURRENCY_RULE, valid_currency
 
 INTERVALS = ("month", "year")
 CODE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,49}")
@@ -41,11 +41,6 @@ class PlanChanges:
     self_serve: bool | None = None
 
 
-def valid_currency(code: str) -> bool:
-    return bool(code) and len(code) == 3 and code.isascii() and code.isupper() and \
-        pycountry.currencies.get(alpha_3=code) is not None
-
-
 def _check(*, code: str | None = None, name: str | None = None, interval: str | None = None,
            price_cents: int | None = None, currency: str | None = None) -> None:
     errors = {}
@@ -58,7 +53,7 @@ def _check(*, code: str | None = None, name: str | None = None, interval: str | 
     if price_cents is not None and not (isinstance(price_cents, int) and 0 <= price_cents <= INT_MAX):
         errors["price"] = f"A whole number of minor units (cents) from 0 to {INT_MAX}."
     if currency is not None and not valid_currency(currency):
-        errors["currency"] = "An ISO 4217 currency code in capitals, such as USD or EUR."
+        errors["currency"] = CURRENCY_RULE
     if errors:
         raise InvalidInput(errors)
 

@@ -46,13 +46,17 @@ class RenewalStats:
         return self.invoiced / self.seconds if self.seconds else 0.0
 
 
-def _due_query(now: datetime):
-    # Due: live, period over, and the next period not yet invoiced.
-    return (select(Subscription.id)
-            .where(Subscription.status == "active", Subscription.current_period_end <= now,
-                   ~exists().where(Invoice.subscription_id == Subscription.id,
-                                   Invoice.period_start == Subscription.current_period_end))
-            .order_by(Subscription.current_period_end, Subscription.id))
+def _due_query(now: datetime, *, only: int | None = None):
+    # Due: live, period over, and the next period not yet invoiced. The next period starts where the current
+    # one ends: for a new subscription that is its start (its current period is empty until the first
+    # invoice is paid), and for a trial it is ``trial_end`` (the trial is the current period), so the first
+    # invoice is issued and charged here, by the same engine as every renewal.
+    query = (select(Subscription.id)
+             .where(Subscription.status == "active", Subscription.current_period_end <= now,
+                    ~exists().where(Invoice.subscription_id == Subscription.id,
+                                    Invoice.period_start == Subscription.current_period_end))
+             .order_by(Subscription.current_period_end, Subscription.id))
+    return query.where(Subscription.id == only) if only is not None else query
 
 
 def count_due(database: Database, *, now: datetime) -> int:
@@ -61,7 +65,7 @@ def count_due(database: Database, *, now: datetime) -> int:
 
 
 def claim_and_invoice(database: Database, seller: Seller, *, now: datetime, batch: int,
-                      policy: RetryPolicy) -> tuple[list[int], RenewalStats]:
+                      policy: RetryPolicy, only: int | None = None) -> tuple[list[int], RenewalStats]:
     """Claim up to ``batch`` due subscriptions and issue their invoices in one transaction.
 
     Returns the payment attempts to execute (committed before any processor call). Each invoice and its
@@ -71,7 +75,7 @@ def claim_and_invoice(database: Database, seller: Seller, *, now: datetime, batc
     stats = RenewalStats()
     attempts: list[PaymentAttemptRef] = []
     with database.session() as session:
-        query = _due_query(now).limit(batch)
+        query = _due_query(now, only=only).limit(batch)
         if not database.is_sqlite:
             query = query.with_for_update(skip_locked=True, of=Subscription)
         ids = list(session.scalars(query))
@@ -107,6 +111,20 @@ def claim_and_invoice(database: Database, seller: Seller, *, now: datetime, batc
 
 
 PaymentAttemptRef = int
+
+
+def bill_now(database: Database, gateway: PaymentGateway, seller: Seller, subscription_id: int, *, now: datetime,
+             policy: RetryPolicy) -> RenewalStats:
+    """Issue and charge one subscription's due invoice at once (a subscription starting today), exactly as a
+    renewal pass would: the invoice and its attempt are committed before the card is charged."""
+    attempt_ids, stats = claim_and_invoice(database, seller, now=now, batch=1, policy=policy, only=subscription_id)
+    for attempt_id in attempt_ids:
+        outcome = execute_attempt(database, gateway, attempt_id, now=now, policy=policy)
+        if outcome.status == "succeeded":
+            stats.paid += 1
+        elif outcome.status != "pending":
+            stats.failed += 1
+    return stats
 
 
 def run_renewals(database: Database, gateway: PaymentGateway, seller: Seller, *, now: datetime, policy: RetryPolicy,

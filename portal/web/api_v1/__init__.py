@@ -37,11 +37,11 @@ from __future__ import annotations
 from flask import Flask
 
 from ...extensions import csrf
-from . import plans, webhooks
+from . import accounts, invoices, plans, subscriptions, webhooks
 from .blueprint import configure
 
 # Each route module's blueprint, in the order their sections appear in the OpenAPI document.
-MODULES = (plans, webhooks)
+MODULES = (plans, accounts, subscriptions, invoices, webhooks)
 
 
 def register(app: Flask) -> None:
