@@ -12,12 +12,13 @@ attribute's history still says what it was before. The events it adds are writte
 ``commit`` runs before it commits.
 
 The clock: an event is stamped with its own row's stamp where it has one (``issued_at``, ``paid_at``,
-``voided_at``, a failed attempt's ``completed_at``, a refund's or subscription's ``created_at``); a status
-or plan change takes the latest stamp the same flush writes (its audit record, the attempt, the invoice),
-which every service sets from its ``now``; when the change is flushed on its own, the latest stamp an
-earlier flush of the same transaction wrote (the failed attempt a past-due status follows from). ``session.info["now"]`` overrides both, for a service whose change
-writes no stamp at all (it lasts until the transaction ends). Only rows made with no stamp anywhere (seeds, fixtures) fall back to the column
-default's clock, as those rows themselves do.
+``voided_at``, a failed attempt's ``completed_at``, a refund's or subscription's ``created_at``). A status or
+plan change takes the latest stamp the same flush writes (its audit record, the attempt, the invoice), which
+every service sets from its ``now``; when the change is flushed on its own, the latest stamp an earlier flush
+of the same transaction wrote (the failed attempt a past-due status follows from). ``session.info["now"]``
+overrides both, for a service whose change writes no stamp at all (it lasts until the transaction ends).
+Only rows made with no stamp anywhere (seeds, fixtures) fall back to the column default's clock, as those
+rows themselves do.
 """
 from __future__ import annotations
 
