@@ -159,3 +159,13 @@ def test_each_endpoint_gets_its_own_random_secret(session):
 
 def test_the_real_post_reports_a_refused_connection(database):
     assert webhook_delivery.post("http://127.0.0.1:9/", b"{}", {}, 1.0).startswith("could not connect")
+
+
+def test_a_backlog_larger_than_a_batch_is_worked_off_in_one_pass(database, session, endpoint):
+    for n in range(7):
+        write_event(session, type="refund.created", account_id=None, now=T0, payload={"object": "refund", "n": n})
+    session.commit()
+    receiver = Receiver("HTTP 500")
+    stats = deliver_pending(database, base_url=BASE, timeout=1, now=T0, batch=3, send=receiver)
+    assert (stats.delivered, stats.retrying) == (6, 1) and len(receiver.calls) == 7
+    assert [json.loads(c["body"])["data"]["object"]["n"] for c in receiver.calls] == list(range(7))  # oldest first
