@@ -100,7 +100,7 @@ class World:
     def _objects(self, account, name, card, invoice) -> dict:
         objects = {"card_id": card.id, "invoice_id": invoice.id, "account_id": account.id, "filename": "css/app.css",
                    # The API's ids (its routes answer 401 to browsers; they are swept with a key elsewhere).
-                   "code": "pro-monthly", "external_id": f"ext-{name}"}
+                   "code": "pro-monthly", "external_id": f"ext-{name}", "endpoint_id": "we_1"}
         if self.app.extensions["portal.settings"].processor == "sandbox":
             # Only the sandbox has pages of its own for these (Stripe hosts its 3-D Secure step and Checkout).
             objects["setup_intent_id"] = self.cards.pending(self.session, self.gateway, account, f"sweep-{name}")
