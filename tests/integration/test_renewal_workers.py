@@ -61,7 +61,7 @@ def test_four_workers_on_postgresql_issue_exactly_one_invoice_and_one_charge_per
 CRASH_AFTER_CHARGE = textwrap.dedent("""
     import os
     from datetime import datetime
-    from portal.billing import collection
+    from portal.billing.collecting import collection
     from portal.cli import _services
     from portal.billing.subscriptions.renewals import run_renewals
 
