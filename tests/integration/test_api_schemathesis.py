@@ -12,8 +12,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
-from portal.billing.subscriptions.starting import start_subscription
+from portal.audit import Actor
 from portal.billing.invoicing.seller import Seller
+from portal.billing.subscriptions.starting import start_subscription
 from portal.models import utcnow
 
 from ..helpers import POLICY, bearer, make_api_key, make_customer, make_plan
@@ -27,17 +28,11 @@ def api(live_server, database, session):
     make_plan(session, code="pro-monthly")
     start_subscription(session, database, live_server.app.extensions["portal.gateway"],
                        Seller.from_settings(live_server.app.extensions["portal.settings"]), account.id,
-                       plan_code="pro-monthly", trial_days=14, actor=_system(), now=utcnow(), policy=POLICY)
+                       plan_code="pro-monthly", trial_days=14, actor=Actor.system(), now=utcnow(), policy=POLICY)
     schema = schemathesis.openapi.from_url(f"{live_server.url}/api/v1/openapi.json")
     schema.config.update(base_url=live_server.url)
     schema.config.update(headers=bearer(key))
     return schema
-
-
-def _system():
-    from portal.audit import Actor
-
-    return Actor.system()
 
 
 schema = schemathesis.pytest.from_fixture("api")

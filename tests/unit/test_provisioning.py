@@ -21,7 +21,7 @@ from portal.billing.subscriptions.starting import SubscriptionExists, start_subs
 from portal.errors import InvalidInput, NotFound
 from portal.models import Account, AuditEvent, Invoice, InvoiceLine, PaymentAttempt, Subscription, User
 
-from ..helpers import POLICY, add_card, make_customer, make_plan
+from ..helpers import POLICY, add_card, make_plan, run_concurrently
 
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc)
 API = Actor.for_api_key("backend")
@@ -246,3 +246,29 @@ def test_a_start_is_refused_field_by_field_and_writes_nothing(database, session,
             start(session, database, sandbox, seller, account, **options)
         assert list(refused.value.errors) == [field], options
     assert session.query(Subscription).count() == 0 and session.query(Invoice).count() == 0
+
+
+def test_four_starts_at_once_make_one_subscription_and_three_conflicts(database, session, sandbox, seller):
+    make_plan(session)
+    account = new_account(session)
+
+    def start_one(_index):
+        with database.session() as own:
+            return start(own, database, sandbox, seller, account, trial_days=7).subscription.id
+
+    outcomes = run_concurrently(start_one, 4)
+    assert sum(outcome.ok for outcome in outcomes) == 1, outcomes
+    assert all(isinstance(outcome.error, SubscriptionExists) for outcome in outcomes if not outcome.ok), outcomes
+    assert session.query(Subscription).count() == 1
+
+
+def test_four_puts_of_a_new_account_at_once_make_one_account(database, session):
+    def put_one(index):
+        with database.session() as own:
+            return put_account(own, "acme", {"name": "Acme", "billing_email": f"b{index}@acme.example"},
+                               currency=None, actor=API, now=NOW).account.id
+
+    outcomes = run_concurrently(put_one, 4)
+    assert all(outcome.ok for outcome in outcomes), outcomes
+    assert len({outcome.value for outcome in outcomes}) == 1
+    assert session.query(Account).count() == 1

@@ -23,7 +23,8 @@ from ..helpers import Browser, add_card, make_customer, make_invoice, make_staff
 MESSAGE = "You are viewing this account as support staff; changes are made from the console."
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 # Blueprints that are not a customer's pages; every other blueprint is, including ones added later.
-NOT_CUSTOMER = {"static", "health", "auth", "webhooks", "api", "demo_mail"}
+NOT_CUSTOMER = {"static", "health", "auth", "webhooks", "api", "demo_mail",
+                "api-docs"}  # and every "api_v1_*": the product's servers with a bearer key, never a customer's cookie
 KNOWN_CUSTOMER = {"cards", "billing_info", "invoices", "dunning", "account", "sandbox"}
 REASON = "Ticket 4711: customer asks why the renewal failed"
 
@@ -332,7 +333,7 @@ class Objects:
 def customer_rules(app, methods):
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         blueprint = rule.endpoint.split(".")[0]
-        if blueprint in NOT_CUSTOMER or blueprint.startswith("staff") or not rule.methods & methods:
+        if blueprint in NOT_CUSTOMER or blueprint.startswith(("staff", "api_v1_")) or not rule.methods & methods:
             continue
         if blueprint.startswith("api_v1_"):
             continue  # the API reads no login session (a staff member's cookie gets 401): tested with the API
@@ -486,3 +487,15 @@ def test_the_audit_log_is_append_only_through_the_orm(session, world):
         session.commit()
     session.rollback()
     assert session.get(AuditEvent, event.id).action == "test.event"
+
+
+def test_the_api_ignores_a_browser_viewing_as_a_customer_and_still_takes_its_bearer_key(viewing, session):
+    """The read-only guard is about the viewed customer's pages; the API reads no cookie, so the same
+    browser's API call with a key is the product's server speaking, not the staff member's view."""
+    from ..helpers import bearer, make_api_key
+
+    key = make_api_key(session)
+    response = viewing.client.post("/api/v1/plans", headers=bearer(key), json={
+        "code": "pro", "name": "Pro", "interval": "month", "price": 2000, "currency": "USD"})
+    assert response.status_code == 201
+    assert "impersonation.refused" not in audit_actions(session)
