@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .models import Account, Invoice, Plan, Refund, Subscription, User
+from .models import Account, Invoice, Plan, Refund, Subscription, User, WebhookEndpoint
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -88,3 +88,12 @@ def entitlements_object(*, external_id: str | None, paid_access: bool, status: s
 def portal_session_object(*, url: str, expires_at: datetime) -> dict:
     """A portal session as its creator sees it: the single-use URL to send the user's browser to."""
     return {"object": "portal_session", "url": url, "expires_at": iso(expires_at)}
+
+
+def webhook_endpoint_object(endpoint: WebhookEndpoint, *, secret: str | None = None) -> dict:
+    """``secret`` only in the answer that creates the endpoint: it is shown once."""
+    shape = {"object": "webhook_endpoint", "id": f"we_{endpoint.id}", "url": endpoint.url,
+             "event_types": list(endpoint.event_types or []), "created_at": iso(endpoint.created_at)}
+    if secret is not None:
+        shape["secret"] = secret
+    return shape

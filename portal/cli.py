@@ -210,6 +210,58 @@ def billing_reconcile(now_text: str | None, older_than: int):
                + (f", {delivered} sandbox events delivered" if delivered else ""))
 
 
+@main.group()
+def webhooks():
+    """Where the product hears about changes: signed POSTs of each event."""
+
+
+@webhooks.command("create")
+@click.option("--url", required=True, help="The product's receiver (http:// or https://).")
+@click.option("--events", "events", default="", help="Comma-separated event types; all of them when left out.")
+def webhooks_create(url: str, events: str):
+    """Add an endpoint and print its signing secret, the only time it is shown."""
+    from .errors import InvalidInput
+    from .notifications.webhook_endpoints import create_endpoint
+
+    _, database, _, _ = _services()
+    try:
+        with database.session() as session:
+            created = create_endpoint(session, url=url, event_types=events.split(","), now=_parse_now(None))
+    except InvalidInput as exc:
+        raise click.ClickException("; ".join(f"{field}: {message}" for field, message in exc.errors.items()))
+    click.echo(f"webhook endpoint {created.endpoint.id}: {created.endpoint.url} "
+               f"({', '.join(created.endpoint.event_types)})")
+    click.echo(f"signing secret (shown once, keep it with the receiver): {created.secret}")
+
+
+@webhooks.command("list")
+def webhooks_list():
+    from .notifications.webhook_endpoints import list_endpoints
+
+    _, database, _, _ = _services()
+    with database.session() as session:
+        endpoints = list_endpoints(session)
+    for endpoint in endpoints:
+        click.echo(f"{endpoint.id}\t{endpoint.url}\t{','.join(endpoint.event_types)}\t"
+                   f"created {endpoint.created_at.isoformat()}")
+
+
+@webhooks.command("delete")
+@click.argument("endpoint_id", type=int)
+def webhooks_delete(endpoint_id: int):
+    """Stop sending to an endpoint; what it has not received yet stays readable from /api/v1/events."""
+    from .errors import NotFound
+    from .notifications.webhook_endpoints import delete_endpoint
+
+    _, database, _, _ = _services()
+    try:
+        with database.session() as session:
+            delete_endpoint(session, endpoint_id, now=_parse_now(None))
+    except NotFound as exc:
+        raise click.ClickException(exc.message)
+    click.echo(f"webhook endpoint {endpoint_id} deleted")
+
+
 @main.command()
 @click.option("--interval", default=60.0, show_default=True, help="Seconds between passes.")
 @click.option("--once", is_flag=True, help="Run one pass and exit.")

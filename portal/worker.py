@@ -1,5 +1,5 @@
 """One pass of the background worker: processor events and reconciliation, renewals (with payments),
-then the outbox."""
+then the outbox and the webhook deliveries."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -13,6 +13,7 @@ from .billing.invoicing.seller import Seller
 from .config import Settings
 from .db import Database
 from .notifications.sender import build_transport, send_pending
+from .notifications.webhook_delivery import deliver_pending
 from .payments.gateway import PaymentGateway
 
 
@@ -30,12 +31,15 @@ def run_once(settings: Settings, database: Database, gateway: PaymentGateway, se
     reminders = send_card_expiry_reminders(database, now=now)
     # After the renewals, so the invoices they just issued go out in this same pass.
     mail = send_pending(database, build_transport(settings), now=now)
+    # Last, so the product hears about everything this pass changed in the same pass.
+    hooks = deliver_pending(database, base_url=settings.base_url, timeout=settings.webhook_timeout, now=now)
     summary = (f"{now.isoformat()} renewals: {stats.invoiced} invoiced, {stats.paid} paid, {stats.failed} failed, "
                f"{stats.no_card} without card, {stats.settled} settled; "
                f"retries: {retries['retried']} ({retries['paid']} paid); expiry reminders {reminders}; "
                f"reconciled {settled['settled']}/{settled['checked']}, refunds settled {refunds}; "
                f"sandbox events {events}; "
-               f"e-mail: {mail.sent} sent, {mail.retrying} to retry, {mail.failed} failed")
+               f"e-mail: {mail.sent} sent, {mail.retrying} to retry, {mail.failed} failed; "
+               f"webhooks: {hooks.delivered} delivered, {hooks.retrying} to retry, {hooks.failed} failed")
     if mail.unavailable:
         summary += f" (stopped early: {mail.unavailable})"
     return summary

@@ -19,3 +19,7 @@ It may import the layers below it: ``models``, ``money``, ``dates``, ``errors``,
 and the app factory; never by ``models``, ``notifications``, ``documents``, ``payments``, ``auth`` or
 ``config``.
 """
+
+# Registers the flush listener that writes the webhook events of every billing change: whoever changes
+# billing data imports this package, so no session that does so can miss it.
+from . import webhook_events  # noqa: E402,F401

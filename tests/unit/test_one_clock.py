@@ -13,7 +13,9 @@ from sqlalchemy.types import TypeDecorator
 
 from portal.audit import Actor
 from portal.billing.collecting import credits
-from portal.models import Base, CreditEntry, Invoice, InvoicePdf, OutboxMessage, PaymentAttempt
+from portal.models import (Base, CreditEntry, Invoice, InvoicePdf, OutboxMessage, PaymentAttempt, WebhookDelivery,
+                           WebhookEvent)
+from portal.notifications.webhook_endpoints import create_endpoint
 from portal.payments import build_gateway
 from portal.worker import run_once
 
@@ -50,6 +52,8 @@ def backdate_everything(session) -> None:
 
 
 def seed(session, gateway):
+    # A product whose receiver is down: every change writes an event, and each pass tries to deliver it.
+    create_endpoint(session, url="http://127.0.0.1:9/hooks", event_types=None, now=SEEDED)
     # Pays at renewal with a card that expires this month (an expiry reminder), and has a credit to use up.
     payer, _ = make_customer(session, email="ada@example.com", billing_email="billing@acme.example",
                              region="MA", postal_code="01101")
@@ -81,10 +85,14 @@ def test_a_worker_pass_stamps_only_the_time_it_is_given(settings, database, sess
     assert {m.kind for m in session.scalars(select(OutboxMessage)) if m.status == "sent"} >= {
         "invoice_issued", "payment_received", "payment_failed", "card_expiring"}
     assert session.scalar(select(InvoicePdf)) is not None  # rendered to attach it
+    assert {"invoice.paid", "invoice.payment_failed", "entitlements.updated"} <= set(
+        session.scalars(select(WebhookEvent.type).where(WebhookEvent.created_at >= NOW)))
+    assert session.scalar(select(WebhookDelivery).where(WebhookDelivery.attempts > 0)) is not None
 
     scanned = {f"{table.name}.{column.name}" for table, column in datetime_columns()}
     assert {"audit_events.occurred_at", "outbox_messages.next_attempt_at", "invoices.created_at",
-            "credit_entries.created_at", "processor_events.created_at"} <= scanned
+            "credit_entries.created_at", "processor_events.created_at", "webhook_events.created_at",
+            "webhook_deliveries.next_attempt_at"} <= scanned
 
     real_now = datetime.now(timezone.utc)
     stamped, near_real_clock = 0, []

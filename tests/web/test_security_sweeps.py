@@ -104,7 +104,7 @@ class World:
                    # A sign-in link's landing page renders for any token (the POST checks it).
                    "token": f"sweep-token-{name}",
                    # The API's ids (its routes answer 401 to browsers; they are swept with a key elsewhere).
-                   "code": "pro-monthly", "external_id": f"ext-{name}"}
+                   "code": "pro-monthly", "external_id": f"ext-{name}", "endpoint_id": "we_1"}
         if self.app.extensions["portal.settings"].processor == "sandbox":
             # Only the sandbox has pages of its own for these (Stripe hosts its 3-D Secure step and Checkout).
             objects["setup_intent_id"] = self.cards.pending(self.session, self.gateway, account, f"sweep-{name}")

@@ -37,11 +37,11 @@ from __future__ import annotations
 from flask import Flask
 
 from ...extensions import csrf
-from . import accounts, invoices, plans, portal_sessions, subscriptions
+from . import accounts, invoices, plans, portal_sessions, subscriptions, webhooks
 from .blueprint import configure
 
 # Each route module's blueprint, in the order their sections appear in the OpenAPI document.
-MODULES = (plans, accounts, subscriptions, invoices, portal_sessions)
+MODULES = (plans, accounts, subscriptions, invoices, portal_sessions, webhooks)
 
 
 def register(app: Flask) -> None:
