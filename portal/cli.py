@@ -59,6 +59,7 @@ def demo(port: int, instance_path: str | None, reset: bool):
     click.echo(f"E-mails are written to {settings.instance_path / 'mail'} and shown at {url}demo/mail")
     click.echo(f"API ({url}api/v1/openapi.json): export PORTAL_API_KEY={api_key}")
     click.echo(f"  e.g. curl -H \"Authorization: Bearer $PORTAL_API_KEY\" {url}api/v1/accounts/acme/entitlements")
+    click.echo(f"  portal sessions may return to: {', '.join(settings.allowed_return_origins)}")
     click.echo("Test mode: the sandbox processor is used; no real card is charged. Press Ctrl+C to stop.")
     _start_demo_worker(settings, database, app.extensions["portal.gateway"])
     run_simple("127.0.0.1", port, app, threaded=True, use_reloader=False)
