@@ -131,10 +131,13 @@ def browser(client) -> Browser:
 
 
 class LiveServer:
-    def __init__(self, app):
-        self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+    """A portal on a free port of 127.0.0.1, whose ``base_url`` is its own address: the links it builds for
+    other parties (portal-session URLs, e-mails) then lead back to it, as they do in production."""
+
+    def __init__(self, build_app):
+        self.server = make_server("127.0.0.1", 0, lambda environ, start: self.app(environ, start), threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.app = build_app(self.url)
         # A short poll interval: shutting the server down waits for one poll.
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
@@ -150,12 +153,15 @@ def live_server_factory(database, database_url, tmp_path):
     servers = []
 
     def start(**overrides) -> LiveServer:
-        values = {"database_url": database_url, "secret_key": "e2e-secret", "testing": True, "secure_cookies": False,
-                  "instance_path": tmp_path / "instance", "ratelimit_storage_url": "memory://"}
-        values.update(overrides)
-        app = create_app(load_settings(overrides=values), database=database)
+        def build(url: str):
+            values = {"database_url": database_url, "secret_key": "e2e-secret", "testing": True,
+                      "secure_cookies": False, "instance_path": tmp_path / "instance",
+                      "ratelimit_storage_url": "memory://", "base_url": url}
+            values.update(overrides)
+            return create_app(load_settings(overrides=values), database=database)
+
+        server = LiveServer(build)
         limiter.reset()
-        server = LiveServer(app)
         servers.append(server)
         return server
 

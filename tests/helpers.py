@@ -8,6 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
@@ -268,3 +269,17 @@ class StandIn:
         self.release.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_webhook_verifier():
+    """The webhook verification snippet exactly as the README shows it: the README's one Python block that
+    defines ``verify``, run as it is, so the text a product's developers copy is the code the tests check."""
+    blocks = [block for block in re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+              if "def verify(" in block]
+    assert len(blocks) == 1, "the README shows one webhook verification snippet"
+    namespace: dict = {}
+    exec(compile(blocks[0], "README.md", "exec"), namespace)
+    return namespace["verify"]

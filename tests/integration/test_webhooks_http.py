@@ -3,9 +3,7 @@ or too slow, the README's verification snippet, and two workers delivering at on
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -15,12 +13,10 @@ from portal.notifications.webhook_delivery import BACKOFF, deliver_pending
 from portal.notifications.webhook_endpoints import create_endpoint
 from portal.notifications.webhooks import write_event
 
-from ..helpers import run_concurrently
+from ..helpers import readme_webhook_verifier, run_concurrently
 from .webhook_receiver import WebhookReceiver
 
 T0 = datetime(2030, 6, 1, 12, tzinfo=timezone.utc)
-ROOT = Path(__file__).resolve().parents[2]
-README = ROOT / "README.md"
 
 
 @pytest.fixture(autouse=True)
@@ -34,17 +30,6 @@ def receiver():
     server = WebhookReceiver()
     yield server
     server.stop()
-
-
-def verifier():
-    """The verification snippet exactly as the README shows it: the README's one Python block that defines
-    ``verify``, run as it is, so the text a product's developers copy is the code these tests check."""
-    blocks = [block for block in re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-              if "def verify(" in block]
-    assert len(blocks) == 1, "the README shows one webhook verification snippet"
-    namespace: dict = {}
-    exec(compile(blocks[0], "README.md", "exec"), namespace)
-    return namespace["verify"]
 
 
 def events(session, url: str, count: int = 1) -> tuple[str, list[WebhookEvent]]:
@@ -69,7 +54,7 @@ def test_a_receiver_answering_500_then_200_gets_the_event_delivered_once_on_the_
     assert receiver.event_ids() == [event.public_id, event.public_id]  # the same event id both times
     first, second = receiver.received
     assert first["body"] == second["body"]
-    verify = verifier()
+    verify = readme_webhook_verifier()
     for got in receiver.received:
         assert verify(secret, got["body"], got["headers"]["Portal-Signature"])
         assert not verify("whsec_someone-else", got["body"], got["headers"]["Portal-Signature"])
@@ -82,7 +67,7 @@ def test_a_receiver_answering_500_then_200_gets_the_event_delivered_once_on_the_
 def test_the_snippet_refuses_an_old_signature_and_garbage(database, session, receiver):
     from portal.notifications.webhooks import signature
 
-    verify = verifier()
+    verify = readme_webhook_verifier()
     assert not verify("whsec_x", b"{}", signature("whsec_x", b"{}", timestamp=1_000_000_000))  # 2001: replayed
     assert not verify("whsec_x", b"{}", "nonsense")
     assert not verify("whsec_x", b"{}", "t=abc,v1=00")
