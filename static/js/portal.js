@@ -132,6 +132,24 @@
     heading.focus();
   });
 
+  // An invoice's details open in place under its row; "Hide details" empties that row again (it stays as
+  // the place the next opening fills) and gives focus back to the invoice's number.
+  document.addEventListener("click", function (event) {
+    var hide = event.target.closest && event.target.closest("[data-close-details]");
+    if (!hide) return;
+    var row = hide.closest("tr");
+    var opener = document.querySelector('[aria-controls="' + row.id + '"]');
+    row.textContent = "";
+    row.hidden = true;
+    if (opener) { opener.setAttribute("aria-expanded", "false"); opener.focus(); }
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var row = event.detail.target;
+    if (!row || !row.classList || !row.classList.contains("details-row")) return;
+    var opener = document.querySelector('[aria-controls="' + row.id + '"]');
+    if (opener) opener.setAttribute("aria-expanded", "true");
+  });
+
   document.addEventListener("DOMContentLoaded", function () { enhance(document); scheduleToastClear(); });
   document.addEventListener("htmx:load", function (event) { enhance(event.target); });
 })();
