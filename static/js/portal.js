@@ -150,6 +150,41 @@
     if (opener) opener.setAttribute("aria-expanded", "true");
   });
 
+  // Forms that wait for the processor (data-busy: add a card, Pay now, Retry payment, refunds, the sandbox's
+  // pages) mark their buttons busy while the request runs: aria-busy for screen readers, disabled so a second
+  // press cannot send it twice, and the spinner in app.css. htmx forms: from the request's start to its end.
+  function busy(form, on) {
+    Array.prototype.forEach.call(form.querySelectorAll("button"), function (button) {
+      if (on) { button.setAttribute("aria-busy", "true"); button.disabled = true; }
+      else { button.removeAttribute("aria-busy"); button.disabled = false; }
+    });
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.detail.elt;
+    if (form.matches && form.matches("form[data-busy]")) busy(form, true);
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    if (form.matches && form.matches("form[data-busy]") && document.contains(form)) busy(form, false);
+  });
+  // Plain forms (Pay now leaves for the payment page): busy from the submit until the next page. A form
+  // another script or htmx took over (its submit default prevented) is left to them.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches("form[data-busy]") || event.defaultPrevented) return;
+    if (form.dataset.sending) { event.preventDefault(); return; }
+    form.dataset.sending = "1";
+    setTimeout(function () { busy(form, true); }, 0);  // after the browser took the pressed button's value
+  });
+  // Back to a page kept in the browser's cache: its buttons work again.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) return;
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-busy]"), function (form) {
+      delete form.dataset.sending;
+      busy(form, false);
+    });
+  });
+
   document.addEventListener("DOMContentLoaded", function () { enhance(document); scheduleToastClear(); });
   document.addEventListener("htmx:load", function (event) { enhance(event.target); });
 })();
