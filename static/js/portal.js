@@ -5,6 +5,10 @@
 (function () {
   "use strict";
 
+  // Toasts float over the page only when this script can also clear them; without it they stay in the
+  // page flow (app.css), so a message never covers a button for good.
+  document.documentElement.classList.add("js");
+
   function items(menu) {
     return Array.prototype.slice.call(menu.querySelectorAll(".menu-item"));
   }
