@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import NotFound
-from ..models import Account, Invoice, PaymentAttempt, PaymentMethod, Plan, Refund, Subscription
+from ..models import BILLABLE_STATUSES, Account, Invoice, PaymentAttempt, PaymentMethod, Plan, Refund, Subscription
 from .collecting.credits import CreditSummary, credit_summary
 from .collecting.dunning import reason_text
 from .collecting.refunds import refunds_by_invoice
@@ -63,6 +63,11 @@ class BillingOverview:
     @property
     def default_card(self) -> PaymentMethod | None:
         return next((c for c in self.cards if c.is_default), None)
+
+    def delete_refusal(self, card: PaymentMethod) -> str | None:
+        """Why the card's menu can't offer Delete now, or None."""
+        billable = self.subscription is not None and self.subscription.subscription.status in BILLABLE_STATUSES
+        return cards.delete_refusal(card, self.cards, billable=billable)
 
     @property
     def country_name(self) -> str:

@@ -100,6 +100,14 @@ class Invoice(Base):
         return self.status != "draft"
 
     @property
+    def short_description(self) -> str:
+        """What the invoice is for in a few words, for the list: its first line, and how many more."""
+        if not self.lines:
+            return ""
+        more = len(self.lines) - 1
+        return self.lines[0].description + (f" and {more} more" if more else "")
+
+    @property
     def filename(self) -> str:
         return f"{self.number or f'draft-{self.id}'}.pdf"
 

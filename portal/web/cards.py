@@ -170,8 +170,11 @@ def make_default(card_id: int):
 @bp.get("/<int:card_id>/delete")
 @customer_required
 def confirm_delete(card_id: int):
-    """Ask before deleting a card."""
-    card = cards.get_card(db(), account_id(), card_id)
+    """Ask before deleting a card, or say at once why it can't be deleted now."""
+    try:
+        card = cards.check_deletable(db(), account_id(), card_id)
+    except DomainError as exc:
+        return _card_error(card_id, exc)
     return section(BillingPage(confirming_delete=card.id))
 
 

@@ -26,7 +26,8 @@ def retry():
         return _answer(exc.message, error=True, status=exc.status)
     if result.failed:
         number, reason = result.failed[0]
-        return _answer(f"The payment for {number} failed: {reason}. Try another card, or pay the invoice below.",
+        # The processor's reason is often a sentence already ("Your card was declined."): one full stop, not two.
+        return _answer(f"The payment for {number} failed: {reason.rstrip('.')}. Try another card, or pay the invoice below.",
                        error=True, status=402)
     return _answer(f"Payment received for {', '.join(result.paid)}. Your subscription is active again.", error=False)
 

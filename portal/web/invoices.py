@@ -1,10 +1,11 @@
-"""The Invoices section: more rows, PDF download, Pay now, Email me a copy."""
+"""The Invoices section: more rows, an invoice's details, PDF download, Pay now, Email me a copy."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
 from ..billing.collecting import checkout
+from ..billing.invoice_details import invoice_details
 from ..billing.invoicing import invoices
 from ..errors import DomainError
 from ..models import utcnow
@@ -22,6 +23,14 @@ def index():
     """Older invoices: more rows for HTMX's "Show more", or the page from that point without JavaScript."""
     cursor = request.args.get("cursor") or None
     return render_page(BillingPage(invoice_cursor=cursor), block="invoice_rows")
+
+
+@bp.get("/<int:invoice_id>")
+@customer_required
+def show(invoice_id: int):
+    """An invoice's details: in place under its row for HTMX, a page of its own without JavaScript."""
+    details = invoice_details(db(), account_id(), invoice_id)
+    return render("invoices/details.html", block="details_row", details=details)
 
 
 @bp.get("/<int:invoice_id>.pdf")

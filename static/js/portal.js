@@ -5,6 +5,10 @@
 (function () {
   "use strict";
 
+  // Toasts float over the page only when this script can also clear them; without it they stay in the
+  // page flow (app.css), so a message never covers a button for good.
+  document.documentElement.classList.add("js");
+
   function items(menu) {
     return Array.prototype.slice.call(menu.querySelectorAll(".menu-item"));
   }
@@ -140,6 +144,59 @@
       form.submit();
     }
   }
+
+  // An invoice's details open in place under its row; "Hide details" empties that row again (it stays as
+  // the place the next opening fills) and gives focus back to the invoice's number.
+  document.addEventListener("click", function (event) {
+    var hide = event.target.closest && event.target.closest("[data-close-details]");
+    if (!hide) return;
+    var row = hide.closest("tr");
+    var opener = document.querySelector('[aria-controls="' + row.id + '"]');
+    row.textContent = "";
+    row.hidden = true;
+    if (opener) { opener.setAttribute("aria-expanded", "false"); opener.focus(); }
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var row = event.detail.target;
+    if (!row || !row.classList || !row.classList.contains("details-row")) return;
+    var opener = document.querySelector('[aria-controls="' + row.id + '"]');
+    if (opener) opener.setAttribute("aria-expanded", "true");
+  });
+
+  // Forms that wait for the processor (data-busy: add a card, Pay now, Retry payment, refunds, the sandbox's
+  // pages) mark their buttons busy while the request runs: aria-busy for screen readers, disabled so a second
+  // press cannot send it twice, and the spinner in app.css. htmx forms: from the request's start to its end.
+  function busy(form, on) {
+    Array.prototype.forEach.call(form.querySelectorAll("button"), function (button) {
+      if (on) { button.setAttribute("aria-busy", "true"); button.disabled = true; }
+      else { button.removeAttribute("aria-busy"); button.disabled = false; }
+    });
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.detail.elt;
+    if (form.matches && form.matches("form[data-busy]")) busy(form, true);
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    if (form.matches && form.matches("form[data-busy]") && document.contains(form)) busy(form, false);
+  });
+  // Plain forms (Pay now leaves for the payment page): busy from the submit until the next page. A form
+  // another script or htmx took over (its submit default prevented) is left to them.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches("form[data-busy]") || event.defaultPrevented) return;
+    if (form.dataset.sending) { event.preventDefault(); return; }
+    form.dataset.sending = "1";
+    setTimeout(function () { busy(form, true); }, 0);  // after the browser took the pressed button's value
+  });
+  // Back to a page kept in the browser's cache: its buttons work again.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) return;
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-busy]"), function (form) {
+      delete form.dataset.sending;
+      busy(form, false);
+    });
+  });
 
   document.addEventListener("DOMContentLoaded", function () { enhance(document); scheduleToastClear(); autoSubmit(); });
   document.addEventListener("htmx:load", function (event) { enhance(event.target); });

@@ -332,16 +332,25 @@ def test_deleting_a_card_asks_first_and_then_removes_it(page, session, gateway, 
     assert_not_reloaded(page)
 
 
-def test_the_default_card_of_an_active_subscription_cannot_be_deleted(page, session, gateway, live_server, subscribed):
+def test_the_default_card_of_an_active_subscription_says_up_front_why_it_cannot_be_deleted(
+        page, session, gateway, live_server, subscribed):
     add_card(session, gateway, subscribed, number="4242424242424242")
     sign_in(page, live_server)
 
-    open_card_menu(page, "Mastercard", "4444").get_by_role("menuitem", name="Delete").click()
-    page.get_by_role("alertdialog").get_by_role("button", name="Delete card").click()
-
+    menu = open_card_menu(page, "Mastercard", "4444")
+    delete = menu.get_by_role("menuitem", name="Delete")
+    expect(delete).to_have_attribute("aria-disabled", "true")
+    expect(delete).to_have_accessible_description(
+        "Mastercard •••• 4444 is the default card for your subscription, so it can't be deleted. "
+        "Set another card as default first.")
+    expect(page.get_by_role("alertdialog")).to_have_count(0)
+    # Without the menu (an old link, no JavaScript), the confirmation page says the same instead of asking.
+    card_id = card(page, "4444").get_attribute("id").removeprefix("card-")
+    page.goto(f"{live_server.url}/billing/cards/{card_id}/delete")
+    expect(page.get_by_role("alertdialog")).to_have_count(0)
     expect(card(page, "4444").get_by_role("alert")).to_have_text(
         "Mastercard •••• 4444 is the default card for your subscription, so it can't be deleted. "
-        "Add a different card and set it as default first.")
+        "Set another card as default first.")
     expect(default_badge(page, "4444")).to_have_text("Default")
     expect(saved_cards(page)).to_have_count(2)
     expect(charged_to(page)).to_have_text("Mastercard •••• 4444")

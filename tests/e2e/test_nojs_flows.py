@@ -45,3 +45,23 @@ def test_downloading_an_invoice_pdf_without_javascript(page, live_server, sessio
     assert download.value.suggested_filename == f"{invoice.number}.pdf"
     text = PdfReader(io.BytesIO(open(download.value.path(), "rb").read())).pages[0].extract_text()
     assert invoice.number in text and "PAID" in text
+
+
+def test_without_javascript_a_message_sits_in_the_page_and_covers_no_button(page, live_server, subscribed):
+    sign_in(page, live_server)
+    page.locator("#billing-address").get_by_role("link", name="Update").click()
+    page.get_by_label("Address line 1").fill("1 Main St")
+    page.get_by_label("City").fill("Boston")
+    page.get_by_label("Postal or ZIP code").fill("02101")
+    page.get_by_label("State, province or region").fill("MA")
+    page.get_by_label("Country").select_option("US")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#toast")).to_contain_text("Your billing information was saved.")
+    update = page.locator("#billing-address").get_by_role("link", name="Update")
+    update.scroll_into_view_if_needed()
+    box = update.bounding_box()
+    on_top = page.evaluate("([x, y]) => document.elementFromPoint(x, y).closest('a') !== null && "
+                           "document.elementFromPoint(x, y).closest('a').textContent.trim() === 'Update'",
+                           [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2])
+    assert on_top, "the message covers the Update button"
+    assert page.evaluate("getComputedStyle(document.getElementById('toast')).position") == "static"

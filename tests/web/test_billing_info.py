@@ -40,6 +40,14 @@ def test_update_opens_the_form_in_page_and_as_partial(browser, customer):
     assert "<html" not in partial and 'id="billing-address"' in partial and '<option value="DE">Germany</option>' in partial
 
 
+def test_the_region_field_is_not_called_optional_next_to_a_hint_that_says_it_is_required(browser, customer):
+    page = browser.get("/billing/address/edit").get_data(as_text=True)
+    label = re.search(r'<label for="region">(.*?)</label>', page, re.S).group(1)
+    assert label.strip() == "State, province or region"
+    assert "Required in the United States" in page
+    assert re.search(r'<label for="address_line2">Address line 2 <span class="optional">\(optional\)', page)
+
+
 def test_cancel_swaps_the_address_back_without_saving(browser, customer):
     partial = browser.get("/billing/address", htmx=True).get_data(as_text=True)
     assert "1 Old Road" in partial and 'name="address_line1"' not in partial

@@ -260,6 +260,25 @@ def test_delete_asks_for_confirmation_first_in_page_and_partial(browser, session
     assert len(cards_of(session, customer)) == 1
 
 
+def test_the_default_card_of_a_subscription_says_why_it_cannot_be_deleted_before_anyone_confirms(
+        browser, session, gateway, customer):
+    from ..helpers import make_subscription
+
+    make_subscription(session, customer)
+    default = add_card(session, gateway, customer, default=True)
+    only = "Visa •••• 4242 is the default card for your subscription, so it can't be deleted. "
+    page = html.unescape(browser.get("/billing").get_data(as_text=True))
+    assert only + "Add a different card and set it as default first." in page
+    assert f'href="/billing/cards/{default.id}/delete' not in page
+    add_card(session, gateway, customer, number="5555555555554444")
+    for htmx in (False, True):
+        response = browser.get(f"/billing/cards/{default.id}/delete", htmx=htmx)
+        body = html.unescape(response.get_data(as_text=True))
+        assert response.status_code == 409 and "This can't be undone." not in body
+        assert only + "Set another card as default first." in body
+    assert len(cards_of(session, customer)) == 2
+
+
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "partial"])
 def test_a_non_default_card_can_always_be_deleted(browser, session, gateway, customer, htmx):
     add_card(session, gateway, customer, default=True)

@@ -41,7 +41,7 @@ def test_retry_payment_with_the_same_declining_card_says_so_and_changes_nothing(
     if htmx:
         assert response.status_code == 402
         body = response.get_data(as_text=True)
-        assert "failed: Your card was declined." in body and 'id="subscription"' in body
+        assert "failed: Your card was declined. Try another card" in body and 'id="subscription"' in body
     else:
         assert response.status_code == 303
         assert "failed: Your card was declined." in browser.get("/billing").get_data(as_text=True)

@@ -259,7 +259,10 @@ def fuzz_world(app, session, gateway) -> World:
     plus an earlier invoice paid with Pay now, so the staff panel offers a refund next to void, retry and
     wire transfer."""
     world = World(app, session, gateway, state="past_due", send_notices=False)
-    world.cards.save(session, gateway, world.mine, number="5555555555554444")  # a card to set as default
+    second = world.cards.save(session, gateway, world.mine, number="5555555555554444")  # a card to set as default
+    # Card pages open for the second card: the default card's delete confirmation says why it can't be deleted
+    # instead of rendering the form.
+    world.objects["mine"]["card_id"] = second.id
     earlier = make_invoice(session, world.mine, issued_at=utcnow() - timedelta(days=32))
     url = checkout.start_checkout(session, gateway, world.mine.id, earlier.id, success_url="http://x/s",
                                   cancel_url="http://x/c", now=utcnow())

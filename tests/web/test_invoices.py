@@ -95,7 +95,7 @@ def test_a_double_clicked_email_copy_queues_one_message(browser, session, custom
     assert session.query(OutboxMessage).filter_by(kind="invoice_copy").count() == 1
 
 
-@pytest.mark.parametrize("method, path", [("get", "/billing/invoices/{id}.pdf"), ("post", "/billing/invoices/{id}/email"),
+@pytest.mark.parametrize("method, path", [("get", "/billing/invoices/{id}"), ("get", "/billing/invoices/{id}.pdf"), ("post", "/billing/invoices/{id}/email"),
                                           ("post", "/billing/invoices/{id}/pay")])
 def test_another_accounts_invoice_is_not_found(app, browser, session, customer, method, path):
     other, _ = make_customer(session, email="eve@example.com", billing_email="eve@example.com", **US)
@@ -122,3 +122,79 @@ def test_the_next_charge_shows_credits_applied_before_tax(browser, session, cust
     body = browser.get("/billing").get_data(as_text=True)
     # $20.00 - $5.00 credit = $15.00, + 6.25% MA sales tax = $15.94 (half-up on the total)
     assert "$15.94 on 1 Dec 2026" in body and "after $5.00 of your credit" in body
+
+
+# --- an invoice's details ---------------------------------------------------------------------------------
+
+def paid_invoice_with_history(session, account):
+    """A paid invoice with a failed first attempt, a successful retry and a refund as account credit."""
+    from portal.models import PaymentAttempt, Refund
+
+    invoice = make_invoice(session, account, status="paid", issued_at=START)
+    session.add_all([
+        PaymentAttempt(invoice_id=invoice.id, attempt_number=1, idempotency_key="att-1", trigger="renewal",
+                       status="failed", failure_code="card_declined", amount_cents=invoice.total_cents,
+                       currency="USD", payment_method_label="Mastercard •••• 4444",
+                       created_at=START, completed_at=START),
+        PaymentAttempt(invoice_id=invoice.id, attempt_number=2, idempotency_key="att-2", trigger="retry",
+                       status="succeeded", amount_cents=invoice.total_cents, currency="USD",
+                       payment_method_label="Visa •••• 4242", processor_payment_id="ch_test_123",
+                       created_at=START + timedelta(days=3), completed_at=START + timedelta(days=3)),
+        Refund(invoice_id=invoice.id, account_id=account.id, amount_cents=500, currency="USD", reason="Outage",
+               status="succeeded", destination="credit", idempotency_key="ref-1", created_at=START + timedelta(days=5)),
+    ])
+    session.commit()
+    return invoice
+
+
+def test_invoice_details_without_javascript_are_a_page_with_lines_totals_payments_refunds_and_actions(
+        browser, session, customer):
+    invoice = paid_invoice_with_history(session, customer)
+    body = browser.get(f"/billing/invoices/{invoice.id}").get_data(as_text=True)
+    assert "<html" in body and f"Invoice {invoice.number}" in body
+    text = re.sub(r"<[^>]+>|\s+", " ", body)
+    text = re.sub(r"\s+", " ", text)
+    assert "Pro plan (monthly)" in text and "1 Jan 2025 – 31 Jan 2025" in text
+    assert "Total $21.25" in text and "Amount paid $21.25" in text and "Amount due $0.00" in text
+    assert "Subtotal $20.00 Sales tax 6.25% (MA) on $20.00 $1.25" in text
+    assert "1 Jan 2025 · $21.25 with Mastercard •••• 4444 Failed Your bank declined the charge." in text
+    assert "4 Jan 2025 · $21.25 with Visa •••• 4242 Succeeded" in text and "ch_test_123" in text
+    assert "6 Jan 2025 · $5.00 as account credit Credited" in text
+    assert f'href="/billing/invoices/{invoice.id}.pdf"' in body and "Email me a copy" in body
+    assert "Pay now" not in body
+
+
+def test_invoice_details_for_htmx_are_the_row_under_the_invoice_and_an_open_one_offers_pay_now(
+        browser, session, customer):
+    invoice = make_invoice(session, customer, status="open")
+    page = browser.get("/billing").get_data(as_text=True)
+    link = re.search(rf'<a href="/billing/invoices/{invoice.id}" hx-get="(/billing/invoices/{invoice.id})"\s+'
+                     rf'hx-target="#invoice-details-{invoice.id}" hx-swap="outerHTML"', page)
+    assert link, "the invoice number opens its details in place"
+    assert f'<tr id="invoice-details-{invoice.id}" class="details-row" hidden></tr>' in page
+    partial = browser.get(link.group(1), htmx=True).get_data(as_text=True)
+    assert "<html" not in partial
+    assert partial.strip().startswith(f'<tr id="invoice-details-{invoice.id}" class="details-row">')
+    assert "Amount due" in partial and "$21.25" in partial and "No payment has been attempted yet." in partial
+    assert f'action="/billing/invoices/{invoice.id}/pay"' in partial and "Hide details" in partial
+
+
+def test_the_invoice_list_shows_what_each_invoice_is_for(browser, session, customer):
+    from portal.billing.invoicing.invoices import apply_totals, issue_invoice
+    from portal.billing.invoicing.seller import Seller
+    from portal.config import load_settings
+    from portal.models import Invoice, InvoiceLine
+
+    make_invoice(session, customer, issued_at=START)
+    seller = Seller.from_settings(load_settings(demo=True))
+    one_off = Invoice(account_id=customer.id, currency="USD", status="draft")
+    one_off.lines.append(InvoiceLine(position=0, description="Onboarding workshop", quantity=1,
+                                     unit_amount_cents=50000, amount_cents=50000))
+    apply_totals(session, one_off, customer, seller)
+    session.add(one_off)
+    issue_invoice(session, one_off, customer, seller, now=START + timedelta(days=2))
+    session.commit()
+    body = browser.get("/billing").get_data(as_text=True)
+    rows = re.findall(r'<tr id="invoice-\d+">.*?</tr>', body, re.S)
+    assert '<td class="description">Onboarding workshop</td>' in rows[0]
+    assert '<td class="description">Pro plan (monthly)</td>' in rows[1]

@@ -115,4 +115,4 @@ def grant_entered_credit(session: Session, account_id: int, *, amount: str, reas
             exc.errors["reason"] = "Enter the reason for this credit."
         raise
     entry = grant_credit(session, account_id, amount_cents=cents, reason=reason, actor=actor, now=now)
-    return Done(entry, f"Credit of {format_money(entry.amount_cents, entry.currency)} granted to {account.name}.")
+    return Done(entry, f"Credit of {format_money(entry.amount_cents, entry.currency)} granted to {account.name.rstrip('.')}.")  # "Inc." ends the sentence too

@@ -209,7 +209,8 @@ class InvoicePage:
 def list_invoices(session: Session, account_id: int, *, cursor: str | None = None,
                   limit: int = PAGE_SIZE) -> InvoicePage:
     """Issued invoices, newest first, a page at a time (keyset pagination: page 100 costs what page 1 does)."""
-    query = (select(Invoice).where(Invoice.account_id == account_id, Invoice.status != "draft")
+    query = (select(Invoice).options(selectinload(Invoice.lines))  # the list's short description
+             .where(Invoice.account_id == account_id, Invoice.status != "draft")
              .order_by(Invoice.issued_at.desc(), Invoice.id.desc()).limit(limit + 1))
     if cursor:
         try:

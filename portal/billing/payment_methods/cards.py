@@ -154,15 +154,32 @@ def set_default_card(session: Session, gateway: PaymentGateway, account_id: int,
 def delete_card(session: Session, gateway: PaymentGateway, account_id: int, card_id: int, *,
                 actor: Actor, now: datetime) -> PaymentMethod:
     """Remove a card, unless it is the default card an active or past-due subscription relies on."""
-    card = get_card(session, account_id, card_id)
-    if card.is_default and has_billable_subscription(session, account_id):
-        raise CardInUse(f"{card.label} is the default card for your subscription, so it can't be deleted. "
-                        "Add a different card and set it as default first.")
+    card = check_deletable(session, account_id, card_id)
     _processor(gateway.detach_card, card.processor_id, idempotency_key=_key("detach", card.processor_id))
     card.detached_at = now
     card.is_default = False
     audit.record(session, actor, "card.deleted", now=now, account_id=account_id, card_id=card.id, card=card.label)
     session.commit()
+    return card
+
+
+def delete_refusal(card: PaymentMethod, cards: list[PaymentMethod], *, billable: bool) -> str | None:
+    """Why ``card`` can't be deleted now (it is the default card a billable subscription relies on), or None.
+    Said up front, before anyone confirms, and with the way out that fits: another saved card, or a new one."""
+    if not (card.is_default and billable):
+        return None
+    others = any(c.id != card.id for c in cards)
+    return (f"{card.label} is the default card for your subscription, so it can't be deleted. "
+            + ("Set another card as default first." if others else "Add a different card and set it as default first."))
+
+
+def check_deletable(session: Session, account_id: int, card_id: int) -> PaymentMethod:
+    """The card, if it may be deleted; CardInUse with the reason otherwise."""
+    card = get_card(session, account_id, card_id)
+    refusal = delete_refusal(card, list_cards(session, account_id),
+                             billable=card.is_default and has_billable_subscription(session, account_id))
+    if refusal:
+        raise CardInUse(refusal)
     return card
 
 

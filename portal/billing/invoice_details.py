@@ -1,0 +1,54 @@
+"""One invoice as its details show it: lines, credits and tax, what was paid and is still due, each payment
+attempt and each refund. A read model at the top of ``billing`` because it reads both what is owed
+(``invoicing``) and how it was collected (``collecting``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..models import Invoice, PaymentAttempt, Refund
+from .collecting.dunning import reason_text
+from .collecting.refunds import refunds_by_invoice
+from .invoicing.invoices import get_invoice
+
+ATTEMPT_OUTCOMES = {"succeeded": "Succeeded", "failed": "Failed", "requires_action": "Needs your confirmation",
+                    "processing": "Processing", "pending": "In progress"}
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    """One try to collect the invoice, as the customer reads it."""
+
+    attempt: PaymentAttempt
+
+    @property
+    def when(self):
+        return self.attempt.completed_at or self.attempt.created_at
+
+    @property
+    def outcome(self) -> str:
+        return ATTEMPT_OUTCOMES.get(self.attempt.status, self.attempt.status.replace("_", " ").capitalize())
+
+    @property
+    def reason(self) -> str:
+        """Why it failed, in the words the failed-payment banner uses; empty when it did not fail."""
+        return reason_text(self.attempt.failure_code) if self.attempt.status == "failed" else ""
+
+
+@dataclass(frozen=True)
+class InvoiceDetails:
+    invoice: Invoice
+    attempts: list[AttemptRow]
+    refunds: list[Refund]
+
+
+def invoice_details(session: Session, account_id: int, invoice_id: int) -> InvoiceDetails:
+    """Everything the details of one of the account's issued invoices show (three queries); anyone else's
+    invoice is not found."""
+    invoice = get_invoice(session, account_id, invoice_id)
+    attempts = session.scalars(select(PaymentAttempt).where(PaymentAttempt.invoice_id == invoice.id)
+                               .order_by(PaymentAttempt.created_at, PaymentAttempt.id))
+    return InvoiceDetails(invoice=invoice, attempts=[AttemptRow(a) for a in attempts],
+                          refunds=refunds_by_invoice(session, [invoice.id]).get(invoice.id, []))
