@@ -13,7 +13,9 @@ from portal.perf.seed import add_account, add_sandbox_card
 from portal.models import Invoice, PaymentAttempt, Plan, Subscription
 from portal.payments.sandbox import SandboxGateway
 
-from ..helpers import password_hash
+from ..helpers import OWN_PROCESSES, password_hash
+
+pytestmark = OWN_PROCESSES
 
 END = datetime(2026, 12, 1, tzinfo=timezone.utc)
 NOW = "2026-12-01T01:00:00+00:00"
@@ -61,7 +63,7 @@ def test_four_workers_on_postgresql_issue_exactly_one_invoice_and_one_charge_per
 CRASH_AFTER_CHARGE = textwrap.dedent("""
     import os
     from datetime import datetime
-    from portal.billing import collection
+    from portal.billing.collecting import collection
     from portal.cli import _services
     from portal.billing.subscriptions.renewals import run_renewals
 
