@@ -3,6 +3,7 @@ is set (in a schema of the run's own, dropped at the end); either way the schema
 migrations, as it does in production."""
 from __future__ import annotations
 
+import fcntl
 import os
 
 import pytest
@@ -15,7 +16,7 @@ from portal.db import Database
 from portal.extensions import limiter
 from portal.models import Base
 
-from .helpers import Browser
+from .helpers import OWN_PROCESSES_GROUP, Browser
 
 # Hypothesis fails an example that takes longer than its deadline (200 ms): a timing assertion in disguise,
 # which a busy machine trips. Speed is measured by `portal bench`; the properties here are about behaviour.
@@ -101,6 +102,31 @@ def _clean_database(request):
     yield
     if "database" in request.fixturenames:
         truncate_all(request.getfixturevalue("database"))
+
+
+@pytest.fixture(autouse=True)
+def _own_processes_run_alone(request, tmp_path_factory):
+    """Under pytest-xdist, a test of the OWN_PROCESSES group runs while no other test runs on any worker.
+
+    A readers-writer lock on two files in the run's temporary folder, which every worker shares: other tests
+    hold the lock shared, an own-processes test holds it exclusively. The writer holds the turnstile while it
+    waits and runs, so the other workers cannot keep it waiting by starting one test after another."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    alone = (marker := request.node.get_closest_marker("xdist_group")) is not None and \
+        OWN_PROCESSES_GROUP in (*marker.args, marker.kwargs.get("name"))
+    root = tmp_path_factory.getbasetemp().parent  # the run's folder; each worker's own is inside it
+    with open(root / "own-processes.turnstile", "a") as turnstile, open(root / "own-processes.lock", "a") as lock:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        if not alone:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
 
 
 @pytest.fixture

@@ -20,10 +20,12 @@ from portal.models import Account, Plan, Subscription, User
 from portal.payments.gateway import CardDetails
 
 PASSWORD = "correct horse battery staple"
-# Tests that start several processes of their own (gunicorn workers, renewal workers, wrk): under pytest-xdist
-# (`--dist loadgroup`) they all run on one worker, one after another, so no two of them fight for the cores
-# at once and a slow start never passes for a bug.
-OWN_PROCESSES = pytest.mark.xdist_group("own-processes")
+# Tests that start several processes of their own (gunicorn workers, renewal workers, wrk) and keep the cores
+# busy: under pytest-xdist (`--dist loadgroup`) they all run on one worker, one after another, and while one
+# runs the other workers wait (tests/conftest.py, `_own_processes_run_alone`), so a short load test is never
+# starved of CPU by the rest of the suite.
+OWN_PROCESSES_GROUP = "own-processes"
+OWN_PROCESSES = pytest.mark.xdist_group(OWN_PROCESSES_GROUP)
 # The default retry schedule (days 3 and 7), passed to services the way the app passes its settings' one.
 POLICY = RetryPolicy()
 _HASH = None
