@@ -22,6 +22,12 @@ from portal.models import Account, Plan, Subscription, User, utcnow
 from portal.payments.gateway import CardDetails
 
 PASSWORD = "correct horse battery staple"
+# Tests that start several processes of their own (gunicorn workers, renewal workers, wrk) and keep the cores
+# busy: under pytest-xdist (`--dist loadgroup`) they all run on one worker, one after another, and while one
+# runs the other workers wait (tests/conftest.py, `_own_processes_run_alone`), so a short load test is never
+# starved of CPU by the rest of the suite.
+OWN_PROCESSES_GROUP = "own-processes"
+OWN_PROCESSES = pytest.mark.xdist_group(OWN_PROCESSES_GROUP)
 # The default retry schedule (days 3 and 7), passed to services the way the app passes its settings' one.
 POLICY = RetryPolicy()
 _HASH = None

@@ -22,7 +22,10 @@ from portal.config import load_settings
 from portal.db import Database
 from portal.models import Plan
 
-pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
+from ..helpers import OWN_PROCESSES
+
+pytestmark = [pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)"),
+              OWN_PROCESSES]
 
 
 @pytest.fixture

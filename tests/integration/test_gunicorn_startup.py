@@ -15,6 +15,10 @@ import pytest
 
 from portal.perf.servers import free_port
 
+from ..helpers import OWN_PROCESSES
+
+pytestmark = OWN_PROCESSES
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -10,7 +10,10 @@ import pytest
 
 from portal.models import Invoice, OutboxMessage, Plan, Subscription
 
+from ..helpers import OWN_PROCESSES
 from .test_renewal_workers import END, NOW, portal_env, seed_due
+
+pytestmark = OWN_PROCESSES  # four worker processes: they run while no other test competes for the cores
 
 COUNT = 120
 

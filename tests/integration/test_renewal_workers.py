@@ -13,7 +13,9 @@ from portal.perf.seed import add_account, add_sandbox_card
 from portal.models import Invoice, PaymentAttempt, Plan, Subscription
 from portal.payments.sandbox import SandboxGateway
 
-from ..helpers import password_hash
+from ..helpers import OWN_PROCESSES, password_hash
+
+pytestmark = OWN_PROCESSES
 
 END = datetime(2026, 12, 1, tzinfo=timezone.utc)
 NOW = "2026-12-01T01:00:00+00:00"

@@ -209,20 +209,16 @@ def test_login_and_logout_are_audited(browser, session):
     assert actions == ["auth.login", "auth.logout"]
 
 
-def test_login_limits_are_shared_between_processes_through_redis(settings, database, session):
+def test_login_limits_are_shared_between_processes_through_redis(settings, database, session, redis_url):
     """Two app instances (as two gunicorn workers would be) count failures in the same Redis."""
     import dataclasses
-    import os
 
-    import pytest
+    import redis
 
     from portal import create_app
     from portal.extensions import limiter
 
-    url = os.environ.get("PORTAL_TEST_REDIS_URL")
-    if not url:
-        pytest.skip("PORTAL_TEST_REDIS_URL is not set")
-    import redis
+    url = redis_url
 
     redis.Redis.from_url(url).flushdb()
     make_customer(session)
