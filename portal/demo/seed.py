@@ -57,7 +57,14 @@ def seed(session: Session, gateway: PaymentGateway, *, today: date, settings=Non
     password = hash_password(DEMO_PASSWORD)
     monthly = Plan(code="pro-monthly", name="Pro", interval="month", price_cents=2000, currency="USD")
     annual = Plan(code="pro-annual", name="Pro", interval="year", price_cents=20000, currency="USD")
-    session.add_all([monthly, annual])
+    # A cheaper and a dearer plan beside Pro, so Manage plan shows a downgrade (at the period end) and an
+    # upgrade (prorated, charged now); Enterprise is sold by the sales team only, so customers don't see it.
+    session.add_all([monthly, annual,
+                     Plan(code="basic-monthly", name="Basic", interval="month", price_cents=900, currency="USD"),
+                     Plan(code="business-monthly", name="Business", interval="month", price_cents=4900,
+                          currency="USD"),
+                     Plan(code="enterprise-annual", name="Enterprise", interval="year", price_cents=240000,
+                          currency="USD", self_serve=False)])
 
     # external_id: the id the demo's product would know it by, so the API walkthrough can read its invoices.
     acme = Account(external_id="acme", name="Acme Analytics Inc.", billing_email="billing@acme.example",
