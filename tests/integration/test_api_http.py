@@ -66,7 +66,7 @@ def test_the_product_sets_up_an_account_and_reads_back_what_it_bought(api, live_
     assert (invoice["status"], invoice["subtotal"], invoice["tax"], invoice["amount_due"]) == ("paid", 2000, 125, 0)
     assert invoice["number"].startswith("INV-")
     number = session.scalar(select(Invoice.id))
-    assert invoice["pdf_url"] == f"http://127.0.0.1:5000/billing/invoices/{number}.pdf"
+    assert invoice["pdf_url"] == f"{live_server.url}/billing/invoices/{number}.pdf"  # PORTAL_BASE_URL, absolute
 
 
 def test_the_pdf_url_is_the_customers_own_invoice_page(live_server):

@@ -598,6 +598,10 @@ def test_every_other_post_route_still_refuses_a_request_without_a_csrf_token(sig
             continue
         _, path = rule.build({name: 1 for name in rule.arguments})
         response = browser.post(path, {}, csrf=False)
+        if rule.endpoint.startswith("api_v1_"):
+            # The server-to-server API reads no cookie: without its bearer key the browser's session gets 401.
+            assert response.status_code == 401, f"{rule.rule} answered {response.status_code} without a key"
+            continue
         assert response.status_code == 400, f"{rule.rule} answered {response.status_code} without a CSRF token"
         assert "did not come from this site" in response.get_data(as_text=True), rule.rule
         checked.append(rule.rule)

@@ -142,7 +142,7 @@ def test_a_queued_invoice_email_arrives_with_its_sender_recipient_subject_text_a
     assert received["Subject"] == "Invoice INV-2026-000001"
     assert received["Message-ID"] == message_id(message.dedupe_key, MAIL_FROM) and received["Date"]
     bodies = parts(received)
-    assert "invoice INV-2026-000001 for Acme Analytics Inc. has been issued" in bodies["text/plain"]
+    assert "Invoice INV-2026-000001 for Acme Analytics Inc. has been issued" in bodies["text/plain"]
     assert "<strong>INV-2026-000001</strong>" in bodies["text/html"]
     session.expire_all()
     row = session.get(OutboxMessage, message.id)
