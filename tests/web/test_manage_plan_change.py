@@ -10,7 +10,7 @@ import pytest
 from portal.billing.invoicing.seller import Seller
 from portal.billing.subscriptions.access import paid_access
 from portal.billing.subscriptions.renewals import run_renewals
-from portal.models import AuditEvent, CreditEntry, Invoice, Plan, Subscription, utcnow
+from portal.models import AuditEvent, CreditEntry, Invoice, Plan, Refund, Subscription, utcnow
 
 from ..helpers import POLICY, add_card, make_customer, make_plan, make_subscription
 
@@ -194,3 +194,26 @@ def test_a_canceled_customer_resubscribes_pays_now_and_has_access_at_once(browse
     assert saved.status == "active" and saved.plan_id == plans["basic"].id and not saved.cancel_at_period_end
     assert paid_access(session, account.id).paid_access
     assert saved.current_period_end - saved.current_period_start >= timedelta(days=28)
+
+
+def test_an_upgrade_waiting_on_3d_secure_and_paid_after_a_cancel_never_brings_the_new_plan(
+        browser, session, gateway, customer, plans):
+    account, sub = customer
+    add_card(session, gateway, account, number="4000002760003184", default=True)  # every charge asks for 3-D Secure
+    browser.post("/billing/plan", {"plan_id": plans["business"].id, "confirm": "yes"})
+    invoice = session.query(Invoice).one()
+    assert invoice.status == "open" and invoice.plan_id == plans["business"].id
+    # The customer opens Pay now for it, then cancels before paying, then pays on the page left open.
+    page = browser.post(f"/billing/invoices/{invoice.id}/pay").headers["Location"]
+    cs = re.search(r"/sandbox/checkout/(cs_sbx_\w+)", page).group(1)
+    body = browser.post("/billing/cancel", {"reason": "too_expensive"}, htmx=True).get_data(as_text=True)
+    assert "Your plan stays active until" in body
+    session.expire_all()
+    assert session.get(Invoice, invoice.id).status == "void"
+    section = section_of(browser.get("/billing").get_data(as_text=True))
+    assert "Cancels on" in section and "Pro" in section and "Business" not in section
+    browser.post(f"/sandbox/checkout/{cs}", {"method": "card", "outcome": "success"})
+    saved, voided = reload(session, sub), session.get(Invoice, invoice.id)
+    assert saved.plan_id == plans["pro"].id and saved.cancel_at_period_end and saved.status == "active"
+    assert voided.status == "void" and voided.amount_paid_cents - voided.amount_refunded_cents == 0
+    assert session.query(Refund).filter_by(invoice_id=invoice.id).one().amount_cents == invoice.total_cents

@@ -38,7 +38,7 @@ from ..invoicing.pricing import Quote, quote
 from ..invoicing.seller import Seller
 from ..outcome import Done
 from ..payment_methods.cards import default_card
-from .cancellation import live_subscription, parse_when, require_note
+from .cancellation import live_subscription, parse_when, require_note, void_change_invoice
 from .proration import SURPLUS_LINE, Part, Proration, Terms, is_upgrade, prorate
 
 RESUBSCRIBE_STATUSES = ("canceled", "suspended")
@@ -286,14 +286,8 @@ def _void_declined(database: Database, invoice_id: int, attempt_id: int, *, now:
         attempt = session.get(PaymentAttempt, attempt_id)
         reason = attempt.failure_message or reason_text(attempt.failure_code)
         if invoice.status == "open":
-            invoice.status, invoice.voided_at = "void", now
-            invoice.void_reason = "The payment for this plan change was declined; the plan did not change."
-            invoice.auto_retry, invoice.next_retry_at = False, None
-            invoice.status_version = invoice.status_version + 1
-            if invoice.credit_applied_cents:
-                session.add(CreditEntry(account_id=invoice.account_id, amount_cents=invoice.credit_applied_cents,
-                                        currency=invoice.currency, kind="reversal", invoice_id=invoice.id,
-                                        reason=f"Given back: {invoice.number} was voided", created_at=now))
+            void_change_invoice(session, invoice, now=now,
+                                reason="The payment for this plan change was declined; the plan did not change.")
         session.commit()
     return reason.rstrip(".")
 
