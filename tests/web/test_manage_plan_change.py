@@ -12,7 +12,7 @@ from portal.billing.subscriptions.access import paid_access
 from portal.billing.subscriptions.renewals import run_renewals
 from portal.models import AuditEvent, CreditEntry, Invoice, Plan, Refund, Subscription, utcnow
 
-from ..helpers import POLICY, add_card, make_customer, make_plan, make_subscription
+from ..helpers import POLICY, add_card, make_customer, make_invoice, make_plan, make_subscription
 
 
 def plan(session, code, name, price_cents, interval="month", currency="USD", self_serve=True) -> Plan:
@@ -217,3 +217,53 @@ def test_an_upgrade_waiting_on_3d_secure_and_paid_after_a_cancel_never_brings_th
     assert saved.plan_id == plans["pro"].id and saved.cancel_at_period_end and saved.status == "active"
     assert voided.status == "void" and voided.amount_paid_cents - voided.amount_refunded_cents == 0
     assert session.query(Refund).filter_by(invoice_id=invoice.id).one().amount_cents == invoice.total_cents
+
+
+def test_a_suspended_customer_who_resubscribes_is_told_and_not_billed_twice_for_the_old_invoice(
+        browser, session, gateway, customer, plans):
+    account, sub = customer
+    row = reload(session, sub)
+    row.status = "suspended"
+    session.commit()
+    old = make_invoice(session, account, subscription=row, issued_at=row.current_period_start,
+                       period_start=row.current_period_start)
+    old.auto_retry = False
+    session.commit()
+    panel = section_of(browser.get("/billing/plan?plan_id=%d" % plans["basic"].id, htmx=True).get_data(as_text=True))
+    assert f"This replaces {old.number} ($21.25, unpaid): it is voided once you pay" in panel
+    browser.post("/billing/plan", {"plan_id": plans["basic"].id, "confirm": "yes"})
+    saved = reload(session, sub)
+    assert saved.status == "active" and saved.plan_id == plans["basic"].id
+    voided = session.get(Invoice, old.id)
+    assert voided.status == "void" and voided.amount_due_cents == 0
+    page = browser.get("/billing").get_data(as_text=True)
+    assert f'/billing/invoices/{old.id}/pay' not in page  # nothing left to pay from before
+
+
+def test_a_declined_resubscribe_leaves_the_old_invoice_open(browser, session, gateway, customer, plans):
+    account, sub = customer
+    row = reload(session, sub)
+    row.status = "suspended"
+    session.commit()
+    old = make_invoice(session, account, subscription=row, issued_at=row.current_period_start,
+                       period_start=row.current_period_start)
+    add_card(session, gateway, account, number="4000000000000341", default=True)
+    browser.post("/billing/plan", {"plan_id": plans["basic"].id, "confirm": "yes"})
+    session.expire_all()
+    assert session.get(Invoice, old.id).status == "open" and reload(session, sub).status == "suspended"
+
+
+def test_a_customer_canceled_while_past_due_sees_the_old_invoice_stays_open_when_resubscribing(
+        browser, session, gateway, customer, plans):
+    account, sub = customer
+    row = reload(session, sub)
+    row.status = "past_due"
+    session.commit()
+    old = make_invoice(session, account, subscription=row, issued_at=row.current_period_start,
+                       period_start=row.current_period_start)
+    browser.post("/billing/cancel", {"reason": "unused"})
+    panel = section_of(browser.get("/billing/plan?plan_id=%d" % plans["basic"].id, htmx=True).get_data(as_text=True))
+    assert f"{old.number} ($21.25) stays open on this page: it bills time before you canceled." in panel
+    browser.post("/billing/plan", {"plan_id": plans["basic"].id, "confirm": "yes"})
+    session.expire_all()
+    assert reload(session, sub).status == "active" and session.get(Invoice, old.id).status == "open"

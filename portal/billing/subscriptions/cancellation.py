@@ -19,8 +19,9 @@ from ... import audit
 from ...audit import Actor
 from ...dates import format_date
 from ...errors import InvalidInput, NotFound, SubscriptionNotChangeable
-from ...models import Account, CreditEntry, Invoice, Subscription
+from ...models import Account, Invoice, Subscription
 from ...notifications import outbox
+from ..collecting.collection import void_unpaid
 from ..invoicing.invoices import begin_write, lock_invoice
 from ..outcome import Done
 from .access import current_subscription
@@ -143,9 +144,9 @@ def cancel(session: Session, account_id: int, *, reason: str | None, comment: st
         # An upgrade (or resubscribe) still waiting on 3-D Secure: paying it later must not bring the
         # subscription back on the new plan, so it is owed no longer. A payment that still arrives for it
         # is refunded automatically, as for every void invoice.
-        void_change_invoice(session, invoice, now=now,
-                            reason="The subscription was canceled before this plan change was paid; "
-                                   "the plan did not change.")
+        void_unpaid(session, invoice, now=now,
+                    reason="The subscription was canceled before this plan change was paid; "
+                           "the plan did not change.")
     immediate = not at_period_end or subscription.status in ("past_due", "suspended")
     audit.record(session, actor, "subscription.cancel_requested", now=now, account_id=account_id,
                  subscription_id=subscription.id, reason=why.code, comment=why.comment,
@@ -180,18 +181,6 @@ def unpaid_changes(session: Session, subscription: Subscription) -> list[Invoice
     ids = session.scalars(select(Invoice.id).where(Invoice.subscription_id == subscription.id,
                                                    Invoice.status == "open", Invoice.plan_id.is_not(None))).all()
     return [invoice for invoice in (lock_invoice(session, i) for i in ids) if invoice.status == "open"]
-
-
-def void_change_invoice(session: Session, invoice: Invoice, *, reason: str, now: datetime) -> None:
-    """A plan change that will not happen leaves nothing owed: its open invoice is voided, retries stop, and
-    any credit it used is given back (caller holds the lock and commits)."""
-    invoice.status, invoice.voided_at, invoice.void_reason = "void", now, reason
-    invoice.auto_retry, invoice.next_retry_at = False, None
-    invoice.status_version = invoice.status_version + 1
-    if invoice.credit_applied_cents:
-        session.add(CreditEntry(account_id=invoice.account_id, amount_cents=invoice.credit_applied_cents,
-                                currency=invoice.currency, kind="reversal", invoice_id=invoice.id,
-                                reason=f"Given back: {invoice.number} was voided", created_at=now))
 
 
 def end_subscription(session: Session, subscription: Subscription, *, now: datetime) -> None:
