@@ -46,6 +46,8 @@ def subscription_object(subscription: Subscription, *, external_id: str | None) 
             "current_period_end": iso(subscription.current_period_end),
             "trial_end": iso(subscription.trial_end),
             "cancel_at_period_end": subscription.cancel_at_period_end,
+            # When a cancel at the period end takes effect: the date the customer is shown ("Cancels on …").
+            "cancel_at": iso(subscription.current_period_end) if subscription.cancel_at_period_end else None,
             "scheduled_plan": scheduled.code if scheduled is not None else None,
             "canceled_at": iso(subscription.canceled_at), "created_at": iso(subscription.created_at)}
 

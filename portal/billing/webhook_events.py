@@ -127,7 +127,8 @@ def _subscription_changes(events: _Events, subscription: Subscription, is_new: b
     before, after, _ = changes["status"]
     stamp = subscription.canceled_at if after == "canceled" and before != "canceled" else None
     events.subscription("subscription.updated", subscription, stamp)
-    if (before == "active") != (after == "active"):
+    # Entitlements name the plan: a plan change while active changes them as much as access does.
+    if (before == "active") != (after == "active") or (after == "active" and changes["plan_id"][2]):
         events.entitlements(subscription, stamp)
 
 
