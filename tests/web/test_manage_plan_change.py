@@ -267,3 +267,25 @@ def test_a_customer_canceled_while_past_due_sees_the_old_invoice_stays_open_when
     browser.post("/billing/plan", {"plan_id": plans["basic"].id, "confirm": "yes"})
     session.expire_all()
     assert reload(session, sub).status == "active" and session.get(Invoice, old.id).status == "open"
+
+
+def test_an_upgrade_shows_the_new_plan_and_its_proration_lines_in_entitlements_e_mail_and_pdf(
+        browser, session, customer, plans):
+    import io
+
+    from pypdf import PdfReader
+
+    from portal.models import OutboxMessage, WebhookEvent
+
+    account, sub = customer
+    browser.post("/billing/plan", {"plan_id": plans["business"].id, "confirm": "yes"})
+    invoice = session.query(Invoice).one()
+    lines = [line.description for line in invoice.lines]
+    assert any("Pro" in d for d in lines) and any("Business" in d for d in lines)
+    entitlements = session.query(WebhookEvent).filter_by(type="entitlements.updated").order_by(WebhookEvent.id).all()
+    assert entitlements[-1].payload["plan"] == "business-monthly" and entitlements[-1].payload["paid_access"]
+    mail = [m for m in session.query(OutboxMessage).filter_by(account_id=account.id) if invoice.number in m.text_body]
+    assert mail and all(d in mail[0].text_body for d in lines)
+    pdf = browser.get(f"/billing/invoices/{invoice.id}.pdf")
+    text = " ".join(PdfReader(io.BytesIO(pdf.data)).pages[0].extract_text().split())
+    assert all(" ".join(d.split())[:30] in text for d in lines)
