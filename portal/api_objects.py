@@ -38,14 +38,21 @@ def user_object(user: User, *, external_id: str | None) -> dict:
             "name": user.name, "password_login": bool(user.password_hash), "created_at": iso(user.created_at)}
 
 
-def subscription_object(subscription: Subscription, *, external_id: str | None) -> dict:
-    scheduled = subscription.scheduled_plan
+def subscription_object(subscription: Subscription, *, external_id: str | None, plan: Plan | None = None,
+                        scheduled: Plan | None = None) -> dict:
+    """``plan`` and ``scheduled`` are for the webhook events, written while a flush is under way: a service
+    that set only ``plan_id`` or ``scheduled_plan_id`` has not reloaded the relationships yet."""
+    plan = plan or subscription.plan
+    scheduled = scheduled if scheduled is not None or subscription.scheduled_plan_id is None \
+        else subscription.scheduled_plan
     return {"object": "subscription", "id": f"sub_{subscription.id}", "account": external_id,
-            "plan": subscription.plan.code, "status": subscription.status,
+            "plan": plan.code, "status": subscription.status,
             "current_period_start": iso(subscription.current_period_start),
             "current_period_end": iso(subscription.current_period_end),
             "trial_end": iso(subscription.trial_end),
             "cancel_at_period_end": subscription.cancel_at_period_end,
+            # When a cancel at the period end takes effect: the date the customer is shown ("Cancels on …").
+            "cancel_at": iso(subscription.current_period_end) if subscription.cancel_at_period_end else None,
             "scheduled_plan": scheduled.code if scheduled is not None else None,
             "canceled_at": iso(subscription.canceled_at), "created_at": iso(subscription.created_at)}
 

@@ -94,18 +94,24 @@ class _Events:
         # utcnow: the column default's clock, for rows made with no stamp at all (see the module docstring).
         self.pending.append((type, account_id, payload, stamp or self.clock or utcnow()))
 
+    def plans(self, subscription: Subscription) -> tuple[Plan, Plan | None]:
+        """The plans the row names by id now: a service that set only ``plan_id`` or ``scheduled_plan_id`` (a
+        new row, an upgrade paid, a downgrade scheduled) has relationships that still show the old ones."""
+        scheduled = subscription.scheduled_plan_id
+        return (self.session.get(Plan, subscription.plan_id),
+                self.session.get(Plan, scheduled) if scheduled is not None else None)
+
     def subscription(self, type: str, subscription: Subscription, stamp: datetime | None = None) -> None:
-        if subscription.plan is None:  # a new row given only plan_id: relationships load after the flush
-            subscription.plan = self.session.get(Plan, subscription.plan_id)
+        plan, scheduled = self.plans(subscription)
         self.add(type, subscription.account_id,
-                 api_objects.subscription_object(subscription,
-                                                 external_id=self.external_id(subscription.account_id)), stamp)
+                 api_objects.subscription_object(subscription, external_id=self.external_id(subscription.account_id),
+                                                 plan=plan, scheduled=scheduled), stamp)
 
     def entitlements(self, subscription: Subscription, stamp: datetime | None = None) -> None:
         status = subscription.status
         self.add("entitlements.updated", subscription.account_id, api_objects.entitlements_object(
             external_id=self.external_id(subscription.account_id), paid_access=status == "active", status=status,
-            reason=REASONS.get(status, status), plan=subscription.plan.code if subscription.plan else None,
+            reason=REASONS.get(status, status), plan=self.plans(subscription)[0].code,
             current_period_end=subscription.current_period_end), stamp)
 
     def invoice(self, type: str, invoice: Invoice, stamp: datetime | None) -> None:
@@ -127,7 +133,8 @@ def _subscription_changes(events: _Events, subscription: Subscription, is_new: b
     before, after, _ = changes["status"]
     stamp = subscription.canceled_at if after == "canceled" and before != "canceled" else None
     events.subscription("subscription.updated", subscription, stamp)
-    if (before == "active") != (after == "active"):
+    # Entitlements name the plan: a plan change while active changes them as much as access does.
+    if (before == "active") != (after == "active") or (after == "active" and changes["plan_id"][2]):
         events.entitlements(subscription, stamp)
 
 

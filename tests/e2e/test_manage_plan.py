@@ -135,3 +135,53 @@ def test_without_javascript_change_plan_and_cancel_work_as_plain_pages(page, cus
     expect(page.get_by_text(re.compile(r"Your plan stays active until \d+ \w+ \d{4}\."))).to_be_visible()
     row = subscription_row(session, customer)
     assert row.cancel_at_period_end and row.cancel_reason == "too_expensive" and row.scheduled_plan_id is None
+
+
+def test_a_canceled_customer_resubscribes_and_pays_in_place(page, customer, session):
+    from portal.billing.subscriptions.cancellation import end_subscription
+
+    end_subscription(session, subscription_row(session, customer), now=utcnow())
+    session.commit()
+    page.reload()
+    section = page.locator("#subscription")
+    section.get_by_role("link", name="Resubscribe").click()
+    settled(page)
+    section.get_by_label(re.compile(r"^Basic")).check()
+    section.get_by_role("button", name="Review").click()
+    settled(page)
+    expect(section.get_by_text("Basic, starting today")).to_be_visible()
+    assert_accessible(page, "the resubscribe preview")
+    shoot(page, "resubscribe-preview")
+    section.get_by_role("button", name=re.compile(r"^Confirm and pay \$10\.63$")).click()
+    settled(page)
+    expect(page.get_by_text(re.compile("You're now on Basic"))).to_be_visible()
+    expect(section.get_by_role("link", name="Resubscribe")).to_have_count(0)
+    saved = subscription_row(session, customer)
+    assert saved.status == "active" and saved.plan.name == "Basic"
+
+
+def test_screenshots_of_the_staff_subscription_panel_and_the_cancellations_report(page, customer, session,
+                                                                                  live_server):
+    """For reviewing the design only (PORTAL_TEST_SCREENSHOTS): the console's side of Manage plan."""
+    if not SHOTS:
+        pytest.skip("screenshots only when PORTAL_TEST_SCREENSHOTS is set")
+    from ..helpers import make_staff
+
+    page.get_by_role("link", name="Cancel subscription").click()
+    settled(page)
+    page.get_by_label("It's too expensive").check()
+    page.get_by_role("button", name=re.compile("^Cancel subscription")).click()
+    settled(page)
+    make_staff(session, email="agent@support.example")
+    page.context.clear_cookies()
+    page.goto(live_server.url + "/login")
+    page.get_by_label("Email").fill("agent@support.example")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Support console", level=1)).to_be_visible()
+    for path, selector, name in ((f"/staff/accounts/{customer.account_id}", "#staff-subscription", "staff-subscription"),
+                                 ("/staff/reports/cancellations", "main", "cancellations-report")):
+        page.goto(live_server.url + path)
+        for width in (1280, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.locator(selector).screenshot(path=str(Path(SHOTS) / f"{name}-{width}.png"))

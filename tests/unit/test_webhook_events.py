@@ -188,9 +188,13 @@ def test_cancel_at_period_end_and_plan_changes_are_subscription_updates_stamped_
     session.commit()
     updates = log.new()
     assert [(t, created) for t, created, _ in updates] == [("subscription.updated", on(4)),
-                                                           ("subscription.updated", on(5))]
+                                                           ("subscription.updated", on(5)),
+                                                           ("entitlements.updated", on(5))]
     rows = session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)).all()
-    assert rows[-2].payload["cancel_at_period_end"] is True and rows[-1].payload["plan"] == "pro-annual"
+    assert rows[-3].payload["cancel_at_period_end"] is True
+    assert rows[-3].payload["cancel_at"] == rows[-3].payload["current_period_end"] is not None
+    assert rows[-2].payload["plan"] == "pro-annual"
+    assert rows[-1].payload["plan"] == "pro-annual" and rows[-1].payload["paid_access"] is True
 
 
 def test_a_new_subscription_given_only_a_plan_id_names_its_plan(session, customer):

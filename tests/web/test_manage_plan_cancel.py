@@ -10,9 +10,9 @@ import pytest
 from portal.billing.invoicing.seller import Seller
 from portal.billing.subscriptions.access import paid_access
 from portal.billing.subscriptions.renewals import run_renewals
-from portal.models import AuditEvent, Invoice, OutboxMessage, Subscription
+from portal.models import AuditEvent, Invoice, OutboxMessage, Subscription, WebhookEvent
 
-from ..helpers import POLICY, add_card, make_customer, make_subscription
+from ..helpers import POLICY, add_card, bearer, make_api_key, make_customer, make_subscription
 
 PERIOD_END = datetime(2027, 1, 1, tzinfo=timezone.utc)
 
@@ -157,3 +157,18 @@ def test_a_past_due_customer_who_cancels_ends_at_once_and_still_sees_the_open_in
     assert invoice.status == "open" and not invoice.auto_retry and invoice.next_retry_at is None
     page = browser.get("/billing").get_data(as_text=True)
     assert invoice.number in page and "Pay now" in page
+
+
+def test_the_product_sees_the_cancellation_date_in_the_api_and_the_webhook_event(browser, client, session, customer):
+    account, sub = customer
+    account.external_id = "acme-7"
+    session.commit()
+    browser.post("/billing/cancel", {"reason": "unused"})
+    answer = client.get("/api/v1/accounts/acme-7/subscriptions", headers=bearer(make_api_key(session))).get_json()
+    (shown,) = answer["data"]
+    assert shown["cancel_at_period_end"] is True and shown["cancel_at"] == "2027-01-01T00:00:00+00:00"
+    event = session.query(WebhookEvent).filter_by(type="subscription.updated").order_by(WebhookEvent.id.desc()).first()
+    assert event.payload["cancel_at"] == "2027-01-01T00:00:00+00:00"
+    browser.post("/billing/keep")
+    again = client.get("/api/v1/accounts/acme-7/subscriptions", headers=bearer(make_api_key(session))).get_json()
+    assert again["data"][0]["cancel_at"] is None

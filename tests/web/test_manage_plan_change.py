@@ -10,9 +10,9 @@ import pytest
 from portal.billing.invoicing.seller import Seller
 from portal.billing.subscriptions.access import paid_access
 from portal.billing.subscriptions.renewals import run_renewals
-from portal.models import AuditEvent, CreditEntry, Invoice, Plan, Subscription, utcnow
+from portal.models import AuditEvent, CreditEntry, Invoice, Plan, Refund, Subscription, utcnow
 
-from ..helpers import POLICY, add_card, make_customer, make_plan, make_subscription
+from ..helpers import POLICY, add_card, make_customer, make_invoice, make_plan, make_subscription
 
 
 def plan(session, code, name, price_cents, interval="month", currency="USD", self_serve=True) -> Plan:
@@ -194,3 +194,98 @@ def test_a_canceled_customer_resubscribes_pays_now_and_has_access_at_once(browse
     assert saved.status == "active" and saved.plan_id == plans["basic"].id and not saved.cancel_at_period_end
     assert paid_access(session, account.id).paid_access
     assert saved.current_period_end - saved.current_period_start >= timedelta(days=28)
+
+
+def test_an_upgrade_waiting_on_3d_secure_and_paid_after_a_cancel_never_brings_the_new_plan(
+        browser, session, gateway, customer, plans):
+    account, sub = customer
+    add_card(session, gateway, account, number="4000002760003184", default=True)  # every charge asks for 3-D Secure
+    browser.post("/billing/plan", {"plan_id": plans["business"].id, "confirm": "yes"})
+    invoice = session.query(Invoice).one()
+    assert invoice.status == "open" and invoice.plan_id == plans["business"].id
+    # The customer opens Pay now for it, then cancels before paying, then pays on the page left open.
+    page = browser.post(f"/billing/invoices/{invoice.id}/pay").headers["Location"]
+    cs = re.search(r"/sandbox/checkout/(cs_sbx_\w+)", page).group(1)
+    body = browser.post("/billing/cancel", {"reason": "too_expensive"}, htmx=True).get_data(as_text=True)
+    assert "Your plan stays active until" in body
+    session.expire_all()
+    assert session.get(Invoice, invoice.id).status == "void"
+    section = section_of(browser.get("/billing").get_data(as_text=True))
+    assert "Cancels on" in section and "Pro" in section and "Business" not in section
+    browser.post(f"/sandbox/checkout/{cs}", {"method": "card", "outcome": "success"})
+    saved, voided = reload(session, sub), session.get(Invoice, invoice.id)
+    assert saved.plan_id == plans["pro"].id and saved.cancel_at_period_end and saved.status == "active"
+    assert voided.status == "void" and voided.amount_paid_cents - voided.amount_refunded_cents == 0
+    assert session.query(Refund).filter_by(invoice_id=invoice.id).one().amount_cents == invoice.total_cents
+
+
+def test_a_suspended_customer_who_resubscribes_is_told_and_not_billed_twice_for_the_old_invoice(
+        browser, session, gateway, customer, plans):
+    account, sub = customer
+    row = reload(session, sub)
+    row.status = "suspended"
+    session.commit()
+    old = make_invoice(session, account, subscription=row, issued_at=row.current_period_start,
+                       period_start=row.current_period_start)
+    old.auto_retry = False
+    session.commit()
+    panel = section_of(browser.get("/billing/plan?plan_id=%d" % plans["basic"].id, htmx=True).get_data(as_text=True))
+    assert f"This replaces {old.number} ($21.25, unpaid): it is voided once you pay" in panel
+    browser.post("/billing/plan", {"plan_id": plans["basic"].id, "confirm": "yes"})
+    saved = reload(session, sub)
+    assert saved.status == "active" and saved.plan_id == plans["basic"].id
+    voided = session.get(Invoice, old.id)
+    assert voided.status == "void" and voided.amount_due_cents == 0
+    page = browser.get("/billing").get_data(as_text=True)
+    assert f'/billing/invoices/{old.id}/pay' not in page  # nothing left to pay from before
+
+
+def test_a_declined_resubscribe_leaves_the_old_invoice_open(browser, session, gateway, customer, plans):
+    account, sub = customer
+    row = reload(session, sub)
+    row.status = "suspended"
+    session.commit()
+    old = make_invoice(session, account, subscription=row, issued_at=row.current_period_start,
+                       period_start=row.current_period_start)
+    add_card(session, gateway, account, number="4000000000000341", default=True)
+    browser.post("/billing/plan", {"plan_id": plans["basic"].id, "confirm": "yes"})
+    session.expire_all()
+    assert session.get(Invoice, old.id).status == "open" and reload(session, sub).status == "suspended"
+
+
+def test_a_customer_canceled_while_past_due_sees_the_old_invoice_stays_open_when_resubscribing(
+        browser, session, gateway, customer, plans):
+    account, sub = customer
+    row = reload(session, sub)
+    row.status = "past_due"
+    session.commit()
+    old = make_invoice(session, account, subscription=row, issued_at=row.current_period_start,
+                       period_start=row.current_period_start)
+    browser.post("/billing/cancel", {"reason": "unused"})
+    panel = section_of(browser.get("/billing/plan?plan_id=%d" % plans["basic"].id, htmx=True).get_data(as_text=True))
+    assert f"{old.number} ($21.25) stays open on this page: it bills time before you canceled." in panel
+    browser.post("/billing/plan", {"plan_id": plans["basic"].id, "confirm": "yes"})
+    session.expire_all()
+    assert reload(session, sub).status == "active" and session.get(Invoice, old.id).status == "open"
+
+
+def test_an_upgrade_shows_the_new_plan_and_its_proration_lines_in_entitlements_e_mail_and_pdf(
+        browser, session, customer, plans):
+    import io
+
+    from pypdf import PdfReader
+
+    from portal.models import OutboxMessage, WebhookEvent
+
+    account, sub = customer
+    browser.post("/billing/plan", {"plan_id": plans["business"].id, "confirm": "yes"})
+    invoice = session.query(Invoice).one()
+    lines = [line.description for line in invoice.lines]
+    assert any("Pro" in d for d in lines) and any("Business" in d for d in lines)
+    entitlements = session.query(WebhookEvent).filter_by(type="entitlements.updated").order_by(WebhookEvent.id).all()
+    assert entitlements[-1].payload["plan"] == "business-monthly" and entitlements[-1].payload["paid_access"]
+    mail = [m for m in session.query(OutboxMessage).filter_by(account_id=account.id) if invoice.number in m.text_body]
+    assert mail and all(d in mail[0].text_body for d in lines)
+    pdf = browser.get(f"/billing/invoices/{invoice.id}.pdf")
+    text = " ".join(PdfReader(io.BytesIO(pdf.data)).pages[0].extract_text().split())
+    assert all(" ".join(d.split())[:30] in text for d in lines)

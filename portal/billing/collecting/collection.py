@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from ... import audit
 from ...audit import Actor
 from ...db import Database
 from ...errors import InvalidInput, InvoiceNotOpen, NothingToPay, PaymentInProgress, ProcessorDown
-from ...models import Account, Invoice, PaymentAttempt, PaymentMethod, Subscription
+from ...models import Account, CreditEntry, Invoice, PaymentAttempt, PaymentMethod, Subscription
 from ...money import format_money, parse_received_on
 from ...notifications import outbox
 from ...payments.gateway import PaymentDetails, PaymentGateway, PaymentResult, ProcessorError, ProcessorUnavailable
@@ -380,6 +380,8 @@ def advance_after_payment(subscription: Subscription, invoice: Invoice, *, now: 
     """
     if invoice.plan_id is not None:
         # Also a resubscribe: a Canceled or Suspended subscription comes back on the plan it paid for.
+        if subscription.status == "suspended":
+            _void_superseded(object_session(subscription), subscription, invoice, now=now)
         subscription.plan_id, subscription.scheduled_plan_id = invoice.plan_id, None
         if invoice.period_end != subscription.current_period_end:  # a new period starts with the change
             subscription.current_period_start = invoice.period_start
@@ -397,6 +399,31 @@ def advance_after_payment(subscription: Subscription, invoice: Invoice, *, now: 
         subscription.current_period_end = invoice.period_end
     if subscription.status in ("past_due", "suspended"):
         subscription.status = "active"
+
+
+def _void_superseded(session: Session, subscription: Subscription, paid: Invoice, *, now: datetime) -> None:
+    """A Suspended customer who resubscribes has paid for a period starting today. The renewal invoice they
+    never paid would, if paid, have bought that same period (a Suspended subscription restarts on the day it
+    is paid), so it is owed no longer: paying both would bill the same days twice."""
+    ids = session.scalars(select(Invoice.id).where(Invoice.subscription_id == subscription.id, Invoice.id != paid.id,
+                                                   Invoice.status == "open")).all()
+    for invoice in (lock_invoice(session, i) for i in ids):
+        if invoice.status == "open":
+            void_unpaid(session, invoice, now=now,
+                        reason=f"Replaced by {paid.number}: the subscription started again when it was paid.")
+
+
+def void_unpaid(session: Session, invoice: Invoice, *, reason: str, now: datetime) -> None:
+    """An open invoice that is owed no longer (a plan change that will not happen, a period bought again):
+    it is voided, retries stop, and any credit it used is given back. The caller holds its lock and commits;
+    a payment that still arrives for it is refunded automatically (``settle_payment``)."""
+    invoice.status, invoice.voided_at, invoice.void_reason = "void", now, reason
+    invoice.auto_retry, invoice.next_retry_at = False, None
+    invoice.status_version = invoice.status_version + 1
+    if invoice.credit_applied_cents:
+        session.add(CreditEntry(account_id=invoice.account_id, amount_cents=invoice.credit_applied_cents,
+                                currency=invoice.currency, kind="reversal", invoice_id=invoice.id,
+                                reason=f"Given back: {invoice.number} was voided", created_at=now))
 
 
 def settle_pending_attempts(database: Database, gateway: PaymentGateway, *, now: datetime, policy: RetryPolicy,

@@ -21,7 +21,8 @@ from ...dates import format_date
 from ...errors import InvalidInput, NotFound, SubscriptionNotChangeable
 from ...models import Account, Invoice, Subscription
 from ...notifications import outbox
-from ..invoicing.invoices import begin_write
+from ..collecting.collection import void_unpaid
+from ..invoicing.invoices import begin_write, lock_invoice
 from ..outcome import Done
 from .access import current_subscription
 
@@ -139,6 +140,13 @@ def cancel(session: Session, account_id: int, *, reason: str | None, comment: st
     subscription.cancel_reason = f"{why.code}: {why.comment}" if why.comment else why.code
     subscription.cancel_requested_at = now
     subscription.scheduled_plan = None  # a cancel replaces any scheduled plan change
+    for invoice in unpaid_changes(session, subscription):
+        # An upgrade (or resubscribe) still waiting on 3-D Secure: paying it later must not bring the
+        # subscription back on the new plan, so it is owed no longer. A payment that still arrives for it
+        # is refunded automatically, as for every void invoice.
+        void_unpaid(session, invoice, now=now,
+                    reason="The subscription was canceled before this plan change was paid; "
+                           "the plan did not change.")
     immediate = not at_period_end or subscription.status in ("past_due", "suspended")
     audit.record(session, actor, "subscription.cancel_requested", now=now, account_id=account_id,
                  subscription_id=subscription.id, reason=why.code, comment=why.comment,
@@ -165,6 +173,14 @@ def keep(session: Session, account_id: int, *, actor: Actor, now: datetime,
                  subscription_id=subscription.id, **note)
     session.commit()
     return Done(subscription, f"Your subscription continues; it renews on {format_date(subscription.current_period_end)}.")
+
+
+def unpaid_changes(session: Session, subscription: Subscription) -> list[Invoice]:
+    """The subscription's open plan-change invoices (``plan_id`` set): an upgrade or resubscribe not yet paid;
+    each under the invoice lock, as every path that voids one takes it."""
+    ids = session.scalars(select(Invoice.id).where(Invoice.subscription_id == subscription.id,
+                                                   Invoice.status == "open", Invoice.plan_id.is_not(None))).all()
+    return [invoice for invoice in (lock_invoice(session, i) for i in ids) if invoice.status == "open"]
 
 
 def end_subscription(session: Session, subscription: Subscription, *, now: datetime) -> None:

@@ -29,7 +29,7 @@ from ...errors import InvalidInput, NothingToPay, PaymentInProgress, PlanChangeD
 from ...models import Account, CreditEntry, Invoice, InvoiceLine, PaymentAttempt, Plan, Subscription
 from ...money import format_money
 from ...payments.gateway import PaymentGateway
-from ..collecting.collection import advance_after_payment, execute_attempt, open_attempt
+from ..collecting.collection import advance_after_payment, execute_attempt, open_attempt, void_unpaid
 from ..collecting.credits import credit_balance
 from ..collecting.dunning import RetryPolicy, reason_text
 from ..invoicing.invoices import apply_totals, begin_write, issue_invoice, lock_invoice
@@ -65,6 +65,14 @@ class ChangePreview:
     takes_effect: datetime
     renews_on: datetime
     renewal: Quote
+    # A resubscribe's unpaid invoices from before: Suspended, they are voided once this is paid (it buys the
+    # same days again); Canceled, they stay open (they bill time before the cancel).
+    unpaid: list[Invoice] = field(default_factory=list)
+    current_status: str = ""
+
+    @property
+    def replaces_unpaid(self) -> bool:
+        return self.current_status == "suspended"
 
     @property
     def due_today_cents(self) -> int:
@@ -164,9 +172,13 @@ def _preview(session: Session, account: Account, subscription: Subscription, pla
     proration = _proration(subscription, new, kind, now)
     invoice = draft_change_invoice(session, account, subscription, new, proration, seller, now=now)
     left = credit_balance(session, account.id) - invoice.credit_applied_cents + _surplus(invoice)
+    unpaid = [] if kind != "resubscribe" else list(session.scalars(
+        select(Invoice).where(Invoice.subscription_id == subscription.id, Invoice.status == "open")
+        .order_by(Invoice.id)))
     return ChangePreview(current=subscription.plan, new=new, kind=kind, invoice=invoice, takes_effect=now,
                          renews_on=proration.period_end,
-                         renewal=quote(account, new, seller, credit_balance_cents=max(0, left)))
+                         renewal=quote(account, new, seller, credit_balance_cents=max(0, left)),
+                         unpaid=unpaid, current_status=subscription.status)
 
 
 def _surplus(invoice: Invoice) -> int:
@@ -286,14 +298,8 @@ def _void_declined(database: Database, invoice_id: int, attempt_id: int, *, now:
         attempt = session.get(PaymentAttempt, attempt_id)
         reason = attempt.failure_message or reason_text(attempt.failure_code)
         if invoice.status == "open":
-            invoice.status, invoice.voided_at = "void", now
-            invoice.void_reason = "The payment for this plan change was declined; the plan did not change."
-            invoice.auto_retry, invoice.next_retry_at = False, None
-            invoice.status_version = invoice.status_version + 1
-            if invoice.credit_applied_cents:
-                session.add(CreditEntry(account_id=invoice.account_id, amount_cents=invoice.credit_applied_cents,
-                                        currency=invoice.currency, kind="reversal", invoice_id=invoice.id,
-                                        reason=f"Given back: {invoice.number} was voided", created_at=now))
+            void_unpaid(session, invoice, now=now,
+                        reason="The payment for this plan change was declined; the plan did not change.")
         session.commit()
     return reason.rstrip(".")
 

@@ -124,6 +124,7 @@ class SubscriptionSchema(Schema):
     current_period_end = _moment(required=True)
     trial_end = _moment(required=True, allow_none=True)
     cancel_at_period_end = fields.Boolean(required=True)
+    cancel_at = _moment(required=True, allow_none=True)
     scheduled_plan = _optional()
     canceled_at = _moment(required=True, allow_none=True)
     created_at = _moment(required=True)
