@@ -91,6 +91,18 @@ def make_subscription(session, account: Account, *, status="active", plan: Plan 
     return sub
 
 
+def subscription_section(body: str) -> str:
+    """The Current subscription section of Billing details, from the page or its HTMX partial (the section
+    holds sections of its own, so it ends where the next top-level one begins)."""
+    return re.search(r'<section id="subscription".*?</section>\s*(?=<section|</main|$)', body, re.S).group(0)
+
+
+def reload_subscription(session, sub: Subscription) -> Subscription:
+    """The subscription as the database holds it now, not as this session last read it."""
+    session.expire_all()
+    return session.get(Subscription, sub.id)
+
+
 def add_card(session, gateway, account: Account, *, number="4242424242424242", exp_month=12, exp_year=2030,
              name="Ada Lovelace", default=False, key=None):
     """Save a test card through the same services the page uses (the sandbox confirms at once)."""
