@@ -190,6 +190,15 @@ def make_invoice(session, account, *, issued_at=None, status="open", amount_cent
     return invoice
 
 
+def staff_browser_on(app, page: str) -> Browser:
+    """A browser of its own, logged in as the staff member ``make_staff`` makes, that has opened ``page``
+    (so its forms carry that page's CSRF token)."""
+    browser = Browser(app.test_client())
+    browser.login("sam@support.example")
+    browser.get(page)
+    return browser
+
+
 def browser_at(app, address: str, *, forwarded_for: str | None = None) -> Browser:
     """A browser whose requests arrive from ``address``; with ``forwarded_for``, as a proxy at ``address``
     forwarding them with that X-Forwarded-For header."""
