@@ -7,7 +7,7 @@ import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -69,6 +69,12 @@ def make_staff(session, *, email="sam@support.example") -> User:
     session.add(user)
     session.commit()
     return user
+
+
+def with_product_in_front(settings):
+    """The settings of a portal in front of which runs the product "Acme App" at https://app.example.com, the
+    one origin its users may be sent back to."""
+    return replace(settings, allowed_return_origins=("https://app.example.com",), product_name="Acme App")
 
 
 def make_plan(session, *, code="pro-monthly", price_cents=2000, interval="month", currency="USD") -> Plan:
