@@ -144,6 +144,27 @@ class ReauthenticationRequired(DomainError):
     status = 401
 
 
+# --- the host product's integration ------------------------------------------------------------
+
+class EmailTaken(DomainError):
+    """The address logs in to another account (or is staff's): one person, one account."""
+
+    code = "email_taken"
+    status = 409
+
+
+class PlanExists(DomainError):
+    code = "plan_exists"
+    status = 409
+
+
+class SubscriptionExists(DomainError):
+    """One live subscription per account: a second plan is a plan change, not another subscription."""
+
+    code = "subscription_exists"
+    status = 409
+
+
 # --- managing the plan --------------------------------------------------------------------------
 
 class SubscriptionNotChangeable(DomainError):

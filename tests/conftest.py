@@ -18,7 +18,7 @@ from portal.db import Database
 from portal.extensions import limiter
 from portal.models import Base
 
-from .helpers import OWN_PROCESSES_GROUP, Browser, make_customer
+from .helpers import OWN_PROCESSES_GROUP, Browser, add_card, make_customer, make_subscription
 
 # Hypothesis fails an example that takes longer than its deadline (200 ms): a timing assertion in disguise,
 # which a busy machine trips. Speed is measured by `portal bench`; the properties here are about behaviour.
@@ -240,3 +240,16 @@ def acme(session):
     """Acme Analytics, a customer account with one user, ada@example.com (make_customer's defaults)."""
     account, _ = make_customer(session)
     return account
+
+
+@pytest.fixture
+def subscriber(session, browser, gateway):
+    """Makes the customer of the Manage plan tests and logs them in: in Massachusetts (6.25% sales tax),
+    with a default card that pays and a subscription on ``plan`` (Pro by default) ending at ``period_end``."""
+    def make(*, period_end, plan=None):
+        account, _ = make_customer(session, region="MA", postal_code="01101")
+        add_card(session, gateway, account, default=True)
+        sub = make_subscription(session, account, plan=plan, period_end=period_end)
+        browser.login()
+        return account, sub
+    return make

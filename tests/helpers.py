@@ -7,7 +7,7 @@ import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -71,6 +71,12 @@ def make_staff(session, *, email="sam@support.example") -> User:
     return user
 
 
+def with_product_in_front(settings):
+    """The settings of a portal in front of which runs the product "Acme App" at https://app.example.com, the
+    one origin its users may be sent back to."""
+    return replace(settings, allowed_return_origins=("https://app.example.com",), product_name="Acme App")
+
+
 def make_plan(session, *, code="pro-monthly", price_cents=2000, interval="month", currency="USD") -> Plan:
     plan = session.query(Plan).filter_by(code=code).one_or_none()
     if plan is None:
@@ -89,6 +95,18 @@ def make_subscription(session, account: Account, *, status="active", plan: Plan 
     session.add(sub)
     session.commit()
     return sub
+
+
+def subscription_section(body: str) -> str:
+    """The Current subscription section of Billing details, from the page or its HTMX partial (the section
+    holds sections of its own, so it ends where the next top-level one begins)."""
+    return re.search(r'<section id="subscription".*?</section>\s*(?=<section|</main|$)', body, re.S).group(0)
+
+
+def reload_subscription(session, sub: Subscription) -> Subscription:
+    """The subscription as the database holds it now, not as this session last read it."""
+    session.expire_all()
+    return session.get(Subscription, sub.id)
 
 
 def add_card(session, gateway, account: Account, *, number="4242424242424242", exp_month=12, exp_year=2030,
@@ -176,6 +194,15 @@ def make_invoice(session, account, *, issued_at=None, status="open", amount_cent
         invoice.status_version += 1
     session.commit()
     return invoice
+
+
+def staff_browser_on(app, page: str) -> Browser:
+    """A browser of its own, logged in as the staff member ``make_staff`` makes, that has opened ``page``
+    (so its forms carry that page's CSRF token)."""
+    browser = Browser(app.test_client())
+    browser.login("sam@support.example")
+    browser.get(page)
+    return browser
 
 
 def browser_at(app, address: str, *, forwarded_for: str | None = None) -> Browser:

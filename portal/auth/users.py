@@ -14,18 +14,11 @@ from sqlalchemy.orm import Session
 
 from .. import audit
 from ..audit import Actor
-from ..errors import DomainError, InvalidInput
+from ..errors import EmailTaken, InvalidInput
 from ..models import User
 
 NO_PASSWORD = ""
 NAME_LENGTH = 200
-
-
-class EmailTaken(DomainError):
-    """The address logs in to another account (or is staff's): one person, one account."""
-
-    code = "email_taken"
-    status = 409
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ The page asks browsers to send no Referer, so the token in its URL goes nowhere 
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, request, session, url_for
+from flask import Blueprint, redirect, request, session, url_for
 from flask_login import current_user, login_user
 
 from ..auth import sign_in_tokens
@@ -18,7 +18,7 @@ from .rendering import render
 
 bp = Blueprint("sign_in", __name__)
 
-# The screen each flow lands on. The plan and cancellation screens are used once the app has them.
+# The screen each flow of ``sign_in_tokens.FLOWS`` lands on.
 FLOW_SCREENS = {"billing": "billing.page", "payment_method": "cards.new", "plan": "plan.change",
                 "cancel": "plan.cancel"}
 
@@ -47,11 +47,11 @@ def redeem():
     if not form.validate_on_submit():
         return refused(400)
     previous = current_user.get_id() if current_user.is_authenticated else None
-    redemption, token = sign_in_tokens.sign_in_with_token(
+    redemption, _ = sign_in_tokens.sign_in_with_token(
         db(), form.token.data, previous_session_token=previous, ip=client_ip(),
         user_agent=request.user_agent.string or "", now=utcnow())
     if redemption.refused:
         return refused()
     session.clear()  # rotate: nothing from before the login survives it
-    login_user(redemption.user)
+    login_user(redemption.user)  # the cookie gets the new session's token, which the user object carries
     return redirect(flow_screen(redemption.flow), code=303)

@@ -8,13 +8,13 @@ routes, and staff viewing as a customer can change nothing on the customer's pag
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint
 
 from ..billing import console
 from ..billing.subscriptions import cancellation, changes
 from ..errors import DomainError
 from ..models import utcnow
-from .context import actor, db, gateway, retry_policy, seller
+from .context import actor, database, db, gateway, retry_policy, seller
 from .rendering import render
 from .staff_access import staff_required
 from .staff_actions import _done, _fields, _refused
@@ -25,18 +25,24 @@ BLOCK = "subscription"  # the block of templates/staff/account.html these forms 
 PREFIX = "/accounts/<int:account_id>/subscription"
 
 
+def _apply(account_id: int, form: str, values: dict, action):
+    """Run one plan service for the console; its refusal goes back to the form ``form`` with ``values`` kept.
+    The services refuse before they write anything, so there is nothing to undo here."""
+    try:
+        result = action()
+    except DomainError as exc:
+        return _refused(account_id, form, exc, values, block=BLOCK)
+    return _done(account_id, result.message, block=BLOCK)
+
+
 @bp.post(f"{PREFIX}/plan")
 @staff_required
 def change(account_id: int):
     """Move the subscription to another plan of its currency, now (prorated) or at the period end."""
     values = _fields("plan_id", "when", "note")
-    try:
-        result = changes.change_plan(current_app.extensions["portal.db"], gateway(), account_id, values["plan_id"],
-                                     seller=seller(), actor=actor(), now=utcnow(), policy=retry_policy(),
-                                     when=values["when"], staff_note=values["note"])
-    except DomainError as exc:
-        return _refused(account_id, "plan", exc, values, block=BLOCK)
-    return _done(account_id, result.message, block=BLOCK)
+    return _apply(account_id, "plan", values, lambda: changes.change_plan(
+        database(), gateway(), account_id, values["plan_id"], seller=seller(), actor=actor(), now=utcnow(),
+        policy=retry_policy(), when=values["when"], staff_note=values["note"]))
 
 
 @bp.post(f"{PREFIX}/cancel")
@@ -44,13 +50,9 @@ def change(account_id: int):
 def cancel(account_id: int):
     """Cancel on the customer's behalf, at once or at the period end, with the customer's reason and ours."""
     values = _fields("when", "reason", "comment", "note")
-    try:
-        result = cancellation.cancel(db(), account_id, reason=values["reason"], comment=values["comment"],
-                                     actor=actor(), now=utcnow(), when=values["when"], staff_note=values["note"])
-    except DomainError as exc:
-        db().rollback()
-        return _refused(account_id, "cancel", exc, values, block=BLOCK)
-    return _done(account_id, result.message, block=BLOCK)
+    return _apply(account_id, "cancel", values, lambda: cancellation.cancel(
+        db(), account_id, reason=values["reason"], comment=values["comment"], actor=actor(), now=utcnow(),
+        when=values["when"], staff_note=values["note"]))
 
 
 @bp.post(f"{PREFIX}/keep")
@@ -58,12 +60,8 @@ def cancel(account_id: int):
 def keep(account_id: int):
     """Undo a cancel at the period end."""
     values = _fields("note")
-    try:
-        result = cancellation.keep(db(), account_id, actor=actor(), now=utcnow(), staff_note=values["note"])
-    except DomainError as exc:
-        db().rollback()
-        return _refused(account_id, "keep", exc, values, block=BLOCK)
-    return _done(account_id, result.message, block=BLOCK)
+    return _apply(account_id, "keep", values, lambda: cancellation.keep(
+        db(), account_id, actor=actor(), now=utcnow(), staff_note=values["note"]))
 
 
 @bp.post(f"{PREFIX}/scheduled/cancel")
@@ -71,13 +69,8 @@ def keep(account_id: int):
 def cancel_change(account_id: int):
     """Drop a plan change scheduled for the period end."""
     values = _fields("note")
-    try:
-        result = changes.cancel_scheduled_change(db(), account_id, actor=actor(), now=utcnow(),
-                                                 staff_note=values["note"])
-    except DomainError as exc:
-        db().rollback()
-        return _refused(account_id, "undo-change", exc, values, block=BLOCK)
-    return _done(account_id, result.message, block=BLOCK)
+    return _apply(account_id, "undo-change", values, lambda: changes.cancel_scheduled_change(
+        db(), account_id, actor=actor(), now=utcnow(), staff_note=values["note"]))
 
 
 @bp.get("/reports/cancellations")

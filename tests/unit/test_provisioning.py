@@ -11,14 +11,14 @@ from sqlalchemy import select
 from portal.audit import Actor
 from portal.auth import sessions
 from portal.auth.passwords import _DUMMY_HASH, verify_password
-from portal.auth.users import EmailTaken, add_customer_user
+from portal.auth.users import add_customer_user
 from portal.billing.customer.accounts import find_account, put_account
 from portal.billing.customer.billing_info import validate_billing_info
 from portal.billing.subscriptions import plans
 from portal.billing.subscriptions.access import paid_access
 from portal.billing.subscriptions.renewals import run_renewals
-from portal.billing.subscriptions.starting import SubscriptionExists, start_subscription
-from portal.errors import InvalidInput, NotFound
+from portal.billing.subscriptions.starting import start_subscription
+from portal.errors import EmailTaken, InvalidInput, NotFound, PlanExists, SubscriptionExists
 from portal.models import Account, AuditEvent, Invoice, InvoiceLine, PaymentAttempt, Subscription, User
 
 from ..helpers import POLICY, add_card, make_plan, run_concurrently
@@ -64,7 +64,7 @@ def test_a_new_price_bills_from_the_next_period_and_the_issued_invoice_keeps_the
 def test_a_plan_code_is_unique_and_its_fields_are_checked(session):
     plans.create_plan(session, code="pro", name="Pro", interval="month", price_cents=2000, currency="USD",
                       actor=API, now=NOW)
-    with pytest.raises(plans.PlanExists):
+    with pytest.raises(PlanExists):
         plans.create_plan(session, code="pro", name="Pro", interval="month", price_cents=1, currency="USD",
                           actor=API, now=NOW)
     with pytest.raises(InvalidInput) as refused:

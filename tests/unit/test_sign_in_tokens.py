@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
@@ -13,7 +12,7 @@ from portal.auth import sign_in_tokens
 from portal.errors import InvalidInput, NotFound
 from portal.models import AuditEvent, LoginSession, OutboxMessage, SignInToken, User
 
-from ..helpers import make_customer, make_staff, run_concurrently
+from ..helpers import make_customer, make_staff, run_concurrently, with_product_in_front
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 RETURN = "https://app.example.com/settings"
@@ -21,7 +20,7 @@ RETURN = "https://app.example.com/settings"
 
 @pytest.fixture
 def settings(settings):
-    return replace(settings, allowed_return_origins=("https://app.example.com",), product_name="Acme App")
+    return with_product_in_front(settings)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 unknown accounts, foreign return URLs and bad fields are refused in the API's JSON error shape."""
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -11,7 +10,7 @@ from sqlalchemy import select
 
 from portal.models import AuditEvent, SignInToken
 
-from ..helpers import Browser, bearer, make_api_key, make_customer
+from ..helpers import Browser, bearer, make_api_key, make_customer, with_product_in_front
 from .test_portal_sessions import follow
 
 RETURN = "https://app.example.com/settings"
@@ -19,7 +18,7 @@ RETURN = "https://app.example.com/settings"
 
 @pytest.fixture
 def settings(settings):
-    return replace(settings, allowed_return_origins=("https://app.example.com",), product_name="Acme App")
+    return with_product_in_front(settings)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 worker ending it at the period end (page and HTMX partial alike)."""
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -10,29 +9,17 @@ import pytest
 from portal.billing.invoicing.seller import Seller
 from portal.billing.subscriptions.access import paid_access
 from portal.billing.subscriptions.renewals import run_renewals
-from portal.models import AuditEvent, Invoice, OutboxMessage, Subscription, WebhookEvent
+from portal.models import AuditEvent, Invoice, OutboxMessage, WebhookEvent
 
-from ..helpers import POLICY, add_card, bearer, make_api_key, make_customer, make_subscription
+from ..helpers import (POLICY, add_card, bearer, make_api_key, make_customer, make_subscription,
+                       reload_subscription as reload, subscription_section as section_of)
 
 PERIOD_END = datetime(2027, 1, 1, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def customer(session, browser, gateway):
-    account, _ = make_customer(session, region="MA", postal_code="01101")
-    add_card(session, gateway, account, default=True)
-    sub = make_subscription(session, account, period_end=PERIOD_END)
-    browser.login()
-    return account, sub
-
-
-def section_of(body: str) -> str:
-    return re.search(r'<section id="subscription".*?</section>', body, re.S).group(0)
-
-
-def reload(session, sub) -> Subscription:
-    session.expire_all()
-    return session.get(Subscription, sub.id)
+def customer(subscriber):
+    return subscriber(period_end=PERIOD_END)
 
 
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "partial"])

@@ -3,16 +3,17 @@ path, downgrades scheduled for the period end with Cancel this change, and resub
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
 from portal.billing.invoicing.seller import Seller
 from portal.billing.subscriptions.access import paid_access
 from portal.billing.subscriptions.renewals import run_renewals
-from portal.models import AuditEvent, CreditEntry, Invoice, Plan, Refund, Subscription, utcnow
+from portal.models import AuditEvent, Invoice, Plan, Refund, utcnow
 
-from ..helpers import POLICY, add_card, make_customer, make_invoice, make_plan, make_subscription
+from ..helpers import (POLICY, add_card, make_invoice, make_plan,
+                       reload_subscription as reload, subscription_section as section_of)
 
 
 def plan(session, code, name, price_cents, interval="month", currency="USD", self_serve=True) -> Plan:
@@ -33,23 +34,9 @@ def plans(session):
 
 
 @pytest.fixture
-def customer(session, browser, gateway, plans):
+def customer(subscriber, plans):
     """Half way through a 30-day monthly period on Pro ($20), with a card that pays."""
-    account, _ = make_customer(session, region="MA", postal_code="01101")
-    add_card(session, gateway, account, default=True)
-    now = utcnow().replace(microsecond=0)
-    sub = make_subscription(session, account, plan=plans["pro"], period_end=now + timedelta(days=15))
-    browser.login()
-    return account, sub
-
-
-def section_of(body: str) -> str:
-    return re.search(r'<section id="subscription".*?</section>\s*(?=<section|</main|$)', body, re.S).group(0)
-
-
-def reload(session, sub) -> Subscription:
-    session.expire_all()
-    return session.get(Subscription, sub.id)
+    return subscriber(plan=plans["pro"], period_end=utcnow().replace(microsecond=0) + timedelta(days=15))
 
 
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "partial"])

@@ -3,7 +3,6 @@ the flow's screen, and the header leads back to the product; e-mailed sign-in li
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -13,7 +12,7 @@ from sqlalchemy import select
 from portal.auth import sign_in_tokens
 from portal.models import AuditEvent, LoginSession, OutboxMessage, User, utcnow
 
-from ..helpers import Browser, make_customer, make_staff, make_subscription
+from ..helpers import Browser, make_customer, make_staff, make_subscription, with_product_in_front
 
 RETURN = "https://app.example.com/settings?tab=team"
 REFUSED = "This link has expired or was already used"
@@ -21,7 +20,7 @@ REFUSED = "This link has expired or was already used"
 
 @pytest.fixture
 def settings(settings):
-    return replace(settings, allowed_return_origins=("https://app.example.com",), product_name="Acme App")
+    return with_product_in_front(settings)
 
 
 @pytest.fixture

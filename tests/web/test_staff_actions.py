@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from portal.billing.collecting.collection import execute_attempt, open_attempt
 from portal.models import AuditEvent, CreditEntry, Invoice, OutboxMessage, Refund, Subscription, utcnow
 
-from ..helpers import POLICY, Browser, add_card, make_customer, make_invoice, make_staff, make_subscription
+from ..helpers import POLICY, Browser, add_card, make_customer, make_invoice, make_staff, make_subscription, \
+    staff_browser_on
 
 US = {"address_line1": "1 Main St", "city": "Boston", "postal_code": "02101", "region": "MA"}
 NOW = datetime(2026, 11, 10, tzinfo=timezone.utc)
@@ -33,10 +34,7 @@ def world(app, session, gateway, database):
 
 @pytest.fixture
 def staff_browser(app, world):
-    browser = Browser(app.test_client())
-    browser.login("sam@support.example")
-    browser.get(f"/staff/accounts/{world['account'].id}/actions")
-    return browser
+    return staff_browser_on(app, f"/staff/accounts/{world['account'].id}/actions")
 
 
 def url(world, tail):

@@ -10,7 +10,8 @@ import pytest
 
 from portal.models import AuditEvent, Invoice, Plan, Subscription, utcnow
 
-from ..helpers import Browser, add_card, make_customer, make_plan, make_staff, make_subscription
+from ..helpers import add_card, make_customer, make_plan, make_staff, make_subscription, reload_subscription, \
+    staff_browser_on
 
 
 @pytest.fixture
@@ -30,10 +31,7 @@ def world(session, gateway):
 
 @pytest.fixture
 def staff(app, world):
-    browser = Browser(app.test_client())
-    browser.login("sam@support.example")
-    browser.get(f"/staff/accounts/{world['account'].id}")
-    return browser
+    return staff_browser_on(app, f"/staff/accounts/{world['account'].id}")
 
 
 def url(world, action):
@@ -41,8 +39,7 @@ def url(world, action):
 
 
 def fresh(session, world) -> Subscription:
-    session.expire_all()
-    return session.get(Subscription, world["sub"].id)
+    return reload_subscription(session, world["sub"])
 
 
 def section(body: str) -> str:

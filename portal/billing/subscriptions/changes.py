@@ -32,7 +32,7 @@ from ...payments.gateway import PaymentGateway
 from ..collecting.collection import advance_after_payment, execute_attempt, open_attempt, void_unpaid
 from ..collecting.credits import credit_balance
 from ..collecting.dunning import RetryPolicy, reason_text
-from ..invoicing.invoices import apply_totals, begin_write, issue_invoice, lock_invoice
+from ..invoicing.invoices import apply_totals, issue_invoice, lock_invoice
 from ..invoicing.periods import add_interval
 from ..invoicing.pricing import Quote, quote
 from ..invoicing.seller import Seller

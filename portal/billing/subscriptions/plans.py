@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from ... import audit
 from ...audit import Actor
 from ...bounds import INT_MAX
-from ...errors import DomainError, InvalidInput, NotFound
+from ...errors import InvalidInput, NotFound, PlanExists
 from ...models import Plan
 from ...money import CURRENCY_RULE, valid_currency
 
@@ -24,11 +24,6 @@ INTERVALS = ("month", "year")
 CODE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,49}")
 CODE_RULE = "1 to 50 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit."
 NAME_LENGTH = 100
-
-
-class PlanExists(DomainError):
-    code = "plan_exists"
-    status = 409
 
 
 @dataclass(frozen=True)

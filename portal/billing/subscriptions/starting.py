@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from ... import audit
 from ...audit import Actor
 from ...db import Database
-from ...errors import DomainError, InvalidInput
+from ...errors import InvalidInput, SubscriptionExists
 from ...models import Account, Plan, Subscription
 from ...payments.gateway import PaymentGateway
 from ..collecting.dunning import RetryPolicy
@@ -27,13 +27,6 @@ from .renewals import bill_now
 MAX_TRIAL_DAYS = 730
 # How far ahead a start may be scheduled.
 MAX_START_AHEAD = timedelta(days=366)
-
-
-class SubscriptionExists(DomainError):
-    """One live subscription per account: a second plan is a plan change, not another subscription."""
-
-    code = "subscription_exists"
-    status = 409
 
 
 @dataclass(frozen=True)

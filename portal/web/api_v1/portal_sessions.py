@@ -10,7 +10,7 @@ from ...models import utcnow
 from ..context import db, settings
 from .blueprint import api_blueprint
 from .keys import api_actor, current_key
-from .schemas import Text
+from .schemas import Text, object_kind
 
 bp = api_blueprint("portal_sessions", __name__,
                    description="Portal sessions: a single-use link that signs the product's user into billing.")
@@ -29,7 +29,7 @@ class PortalSessionCreateSchema(Schema):
 class PortalSessionSchema(Schema):
     """``api_objects.portal_session_object``."""
 
-    object = fields.String(required=True, metadata={"enum": ["portal_session"]})
+    object = object_kind("portal_session")
     url = fields.String(required=True, metadata={"description": "Single-use; redirect the user's browser here"})
     expires_at = fields.String(required=True, metadata={"format": "date-time"})
 

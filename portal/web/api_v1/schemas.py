@@ -36,6 +36,11 @@ def path_parameter(name: str, *, description: str, pattern: str, example: str) -
             "schema": {"type": "string", "pattern": pattern, "example": example}}
 
 
+def object_kind(name: str):
+    """The ``object`` field every answer starts with: which of the objects it is."""
+    return fields.String(required=True, metadata={"enum": [name]})
+
+
 class ErrorBodySchema(Schema):
     message = fields.String(required=True)
     fields = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), required=True,
@@ -51,7 +56,7 @@ class ErrorSchema(Schema):
 class PlanSchema(Schema):
     """``api_objects.plan_object``."""
 
-    object = fields.String(required=True, metadata={"enum": ["plan"]})
+    object = object_kind("plan")
     code = fields.String(required=True)
     name = fields.String(required=True)
     interval = fields.String(required=True, metadata={"enum": ["month", "year"]})
@@ -60,8 +65,13 @@ class PlanSchema(Schema):
     self_serve = fields.Boolean(required=True)
 
 
-class PlanListSchema(Schema):
-    object = fields.String(required=True, metadata={"enum": ["list"]})
+class ListSchema(Schema):
+    """What a list answer holds besides ``data``, the objects of one kind that each subclass names."""
+
+    object = object_kind("list")
+
+
+class PlanListSchema(ListSchema):
     data = fields.List(fields.Nested(PlanSchema), required=True)
 
 
@@ -89,7 +99,7 @@ class AddressSchema(Schema):
 class AccountSchema(Schema):
     """``api_objects.account_object``."""
 
-    object = fields.String(required=True, metadata={"enum": ["account"]})
+    object = object_kind("account")
     external_id = fields.String(required=True)
     name = fields.String(required=True)
     billing_email = fields.String(required=True)
@@ -103,7 +113,7 @@ class AccountSchema(Schema):
 class UserSchema(Schema):
     """``api_objects.user_object``."""
 
-    object = fields.String(required=True, metadata={"enum": ["user"]})
+    object = object_kind("user")
     id = fields.String(required=True)
     account = _optional()
     email = fields.String(required=True)
@@ -115,7 +125,7 @@ class UserSchema(Schema):
 class SubscriptionSchema(Schema):
     """``api_objects.subscription_object``."""
 
-    object = fields.String(required=True, metadata={"enum": ["subscription"]})
+    object = object_kind("subscription")
     id = fields.String(required=True)
     account = _optional()
     plan = fields.String(required=True)
@@ -130,15 +140,14 @@ class SubscriptionSchema(Schema):
     created_at = _moment(required=True)
 
 
-class SubscriptionListSchema(Schema):
-    object = fields.String(required=True, metadata={"enum": ["list"]})
+class SubscriptionListSchema(ListSchema):
     data = fields.List(fields.Nested(SubscriptionSchema), required=True)
 
 
 class EntitlementsSchema(Schema):
     """``api_objects.entitlements_object``: the same answer as ``paid_access()``."""
 
-    object = fields.String(required=True, metadata={"enum": ["entitlements"]})
+    object = object_kind("entitlements")
     account = _optional()
     paid_access = fields.Boolean(required=True)
     status = fields.String(required=True, metadata={"enum": SUBSCRIPTION_STATUSES + ["none"]})
@@ -150,7 +159,7 @@ class EntitlementsSchema(Schema):
 class InvoiceSchema(Schema):
     """``api_objects.invoice_object``; amounts in minor units of ``currency``."""
 
-    object = fields.String(required=True, metadata={"enum": ["invoice"]})
+    object = object_kind("invoice")
     id = fields.String(required=True)
     number = _optional()
     account = _optional()
@@ -171,8 +180,7 @@ class InvoiceSchema(Schema):
     pdf_url = _optional(metadata={"description": "The invoice's PDF in the portal (the customer logs in)"})
 
 
-class InvoiceListSchema(Schema):
-    object = fields.String(required=True, metadata={"enum": ["list"]})
+class InvoiceListSchema(ListSchema):
     data = fields.List(fields.Nested(InvoiceSchema), required=True)
     has_more = fields.Boolean(required=True)
     next_cursor = _optional(metadata={"description": "Pass as ?cursor= for the next page"})

@@ -12,7 +12,7 @@ from ...models import utcnow
 from ...notifications import webhook_endpoints, webhooks
 from ..context import db, settings
 from .blueprint import api_blueprint
-from .schemas import Text
+from .schemas import ListSchema, Text, object_kind
 
 bp = api_blueprint("webhooks", __name__,
                    description="Webhooks: signed POSTs of each event to the product, and the events to catch up on.")
@@ -32,7 +32,7 @@ class EndpointCreateSchema(Schema):
 class EndpointSchema(Schema):
     """``api_objects.webhook_endpoint_object``."""
 
-    object = fields.String(required=True, metadata={"enum": ["webhook_endpoint"]})
+    object = object_kind("webhook_endpoint")
     id = fields.String(required=True)
     url = fields.String(required=True)
     event_types = fields.List(fields.String(), required=True)
@@ -40,8 +40,7 @@ class EndpointSchema(Schema):
     secret = fields.String(metadata={"description": "whsec_…: only in the answer that creates the endpoint"})
 
 
-class EndpointListSchema(Schema):
-    object = fields.String(required=True, metadata={"enum": ["list"]})
+class EndpointListSchema(ListSchema):
     data = fields.List(fields.Nested(EndpointSchema), required=True)
 
 
@@ -59,14 +58,13 @@ class EventSchema(Schema):
     """``notifications.webhooks.event_document``: what a delivery's body holds too."""
 
     id = fields.String(required=True)
-    object = fields.String(required=True, metadata={"enum": ["event"]})
+    object = object_kind("event")
     type = fields.String(required=True, metadata={"enum": list(webhooks.EVENT_TYPES)})
     created = fields.String(required=True, allow_none=True)
     data = fields.Nested(EventObjectSchema, required=True)
 
 
-class EventListSchema(Schema):
-    object = fields.String(required=True, metadata={"enum": ["list"]})
+class EventListSchema(ListSchema):
     data = fields.List(fields.Nested(EventSchema), required=True)
     has_more = fields.Boolean(required=True)
 
