@@ -311,10 +311,16 @@ def worker(interval: float, once: bool, now_text: str | None):
             break
 
 
+def _scratch_database_options(command):
+    """``--database-url`` / ``--postgres-url``: where ``bench`` and ``load`` seed their data (never a real one)."""
+    command = click.option("--postgres-url", default=None,
+                           help="Use a throwaway database created on this PostgreSQL server (dropped afterwards).")(command)
+    return click.option("--database-url", default=None,
+                        help="Use this (empty) database instead of a temporary SQLite file.")(command)
+
+
 @main.command()
-@click.option("--database-url", default=None, help="Measure on this (empty) database instead of a temporary SQLite file.")
-@click.option("--postgres-url", default=None,
-              help="Measure on a throwaway database created on this PostgreSQL server (dropped afterwards).")
+@_scratch_database_options
 @click.option("--renewals", default=1000, show_default=True, help="Due subscriptions to renew for each renewals figure.")
 @click.option("--http-seconds", default=8.0, show_default=True, help="Seconds of wrk load per HTTP figure.")
 @click.option("--web-workers", default=4, show_default=True, help="gunicorn worker processes for the HTTP figures.")
@@ -341,9 +347,7 @@ def bench(database_url: str | None, postgres_url: str | None, renewals: int, htt
 
 
 @main.command()
-@click.option("--database-url", default=None, help="Run against this (empty) database instead of a temporary SQLite file.")
-@click.option("--postgres-url", default=None,
-              help="Run against a throwaway database created on this PostgreSQL server (dropped afterwards).")
+@_scratch_database_options
 @click.option("--users", default=50, show_default=True, help="Concurrent users, each with an account of their own.")
 @click.option("--duration", default=120.0, show_default=True, help="Seconds of load.")
 @click.option("--web-workers", default=4, show_default=True, help="gunicorn worker processes.")

@@ -18,7 +18,7 @@ from portal.db import Database
 from portal.extensions import limiter
 from portal.models import Base
 
-from .helpers import OWN_PROCESSES_GROUP, Browser, add_card, make_customer, make_subscription
+from .helpers import OWN_PROCESSES_GROUP, Browser, add_card, make_customer, make_subscription, with_product_in_front
 
 # Hypothesis fails an example that takes longer than its deadline (200 ms): a timing assertion in disguise,
 # which a busy machine trips. Speed is measured by `portal bench`; the properties here are about behaviour.
@@ -138,11 +138,14 @@ def _own_processes_run_alone(request, tmp_path_factory):
 
 
 @pytest.fixture
-def settings(database_url, tmp_path):
-    return load_settings(overrides={
+def settings(database_url, tmp_path, request):
+    settings = load_settings(overrides={
         "database_url": database_url, "secret_key": "test-secret-key", "testing": True, "secure_cookies": False,
         "instance_path": tmp_path / "instance", "ratelimit_storage_url": "memory://",
     })
+    # Tests of the hand-off from the product mark themselves ``product_in_front`` instead of each
+    # overriding this fixture.
+    return with_product_in_front(settings) if request.node.get_closest_marker("product_in_front") else settings
 
 
 @pytest.fixture

@@ -12,15 +12,12 @@ from portal.auth import sign_in_tokens
 from portal.errors import InvalidInput, NotFound
 from portal.models import AuditEvent, LoginSession, OutboxMessage, SignInToken, User
 
-from ..helpers import make_customer, make_staff, run_concurrently, with_product_in_front
+from ..helpers import make_customer, make_staff, run_concurrently
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+pytestmark = pytest.mark.product_in_front
+
 RETURN = "https://app.example.com/settings"
-
-
-@pytest.fixture
-def settings(settings):
-    return with_product_in_front(settings)
 
 
 @pytest.fixture

@@ -10,15 +10,12 @@ from sqlalchemy import select
 
 from portal.models import AuditEvent, SignInToken
 
-from ..helpers import Browser, bearer, make_api_key, make_customer, with_product_in_front
+from ..helpers import Browser, bearer, make_api_key, make_customer
 from .test_portal_sessions import follow
 
+pytestmark = pytest.mark.product_in_front
+
 RETURN = "https://app.example.com/settings"
-
-
-@pytest.fixture
-def settings(settings):
-    return with_product_in_front(settings)
 
 
 @pytest.fixture

@@ -12,15 +12,12 @@ from sqlalchemy import select
 from portal.auth import sign_in_tokens
 from portal.models import AuditEvent, LoginSession, OutboxMessage, User, utcnow
 
-from ..helpers import Browser, make_customer, make_staff, make_subscription, with_product_in_front
+from ..helpers import Browser, make_customer, make_staff, make_subscription
+
+pytestmark = pytest.mark.product_in_front
 
 RETURN = "https://app.example.com/settings?tab=team"
 REFUSED = "This link has expired or was already used"
-
-
-@pytest.fixture
-def settings(settings):
-    return with_product_in_front(settings)
 
 
 @pytest.fixture
