@@ -148,12 +148,17 @@ def settings(database_url, tmp_path, request):
     return with_product_in_front(settings) if request.node.get_closest_marker("product_in_front") else settings
 
 
-@pytest.fixture
-def app(settings, database):
+def serve(settings, database):
+    """An app for one test, with the rate limits' counters empty before and after it (they live in memory)."""
     app = create_app(settings, database=database)
     limiter.reset()
     yield app
     limiter.reset()
+
+
+@pytest.fixture
+def app(settings, database):
+    yield from serve(settings, database)
 
 
 @pytest.fixture

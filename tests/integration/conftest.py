@@ -31,11 +31,10 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from portal import create_app
 from portal.config import load_settings
-from portal.extensions import limiter
 from portal.payments.stripe_gateway import StripeGateway
 
+from ..conftest import serve
 from ..helpers import Browser
 
 SECRET_KEY = "sk_test_localstripe"
@@ -213,10 +212,7 @@ def stripe_settings(database_url, tmp_path, stripe_overrides):
 
 @pytest.fixture
 def stripe_app(stripe_settings, database):
-    app = create_app(stripe_settings, database=database)
-    limiter.reset()
-    yield app
-    limiter.reset()
+    yield from serve(stripe_settings, database)
 
 
 @pytest.fixture

@@ -49,6 +49,13 @@ def invoices_in_a_row(session, account, count, *, amount_cents=2000):
             for n in range(count)]
 
 
+
+def amount_refusal(text: str, currency: str, *, max_cents: int) -> dict:
+    """The field errors ``parse_amount`` refuses ``text`` with (fails the test if it accepts it)."""
+    with pytest.raises(InvalidInput) as refused:
+        parse_amount(text, currency, max_cents=max_cents)
+    return refused.value.errors
+
 def test_staff_grant_credit_with_a_reason_audited_and_confirmed_by_email(session, account, actor, staff):
     entry = grant(session, account, actor, 1500)
     assert (entry.amount_cents, entry.currency, entry.kind, entry.created_by_user_id) == (1500, "USD", "grant", staff.id)
@@ -148,9 +155,7 @@ def test_amounts_typed_in_dollars_become_exact_cents(text, cents):
                                            ("1.234", "Enter the amount in USD, like 12.55."),
                                            ("abc", "Enter the amount in USD, like 12.55.")])
 def test_amounts_that_are_not_money_are_refused_next_to_the_field(text, message):
-    with pytest.raises(InvalidInput) as refused:
-        parse_amount(text, "USD", max_cents=MAX)
-    assert refused.value.errors == {"amount": message}
+    assert amount_refusal(text, "USD", max_cents=MAX) == {"amount": message}
 
 
 def test_yen_have_no_minor_units(session):
@@ -163,35 +168,25 @@ def test_yen_have_no_minor_units(session):
                          ids=["arabic-indic", "arabic-indic-decimals", "full-width", "full-width-decimal",
                               "persian", "devanagari"])
 def test_digits_of_other_scripts_are_refused(text):
-    with pytest.raises(InvalidInput) as refused:
-        parse_amount(text, "USD", max_cents=MAX)
-    assert refused.value.errors == {"amount": "Enter the amount in USD, like 12.55."}
+    assert amount_refusal(text, "USD", max_cents=MAX) == {"amount": "Enter the amount in USD, like 12.55."}
 
 
 @pytest.mark.parametrize("text", ["12.500", "0.001", "1,000.999"])
 def test_an_amount_with_three_decimals_is_refused(text):
-    with pytest.raises(InvalidInput) as refused:
-        parse_amount(text, "USD", max_cents=MAX)
-    assert refused.value.errors == {"amount": "Enter the amount in USD, like 12.55."}
+    assert amount_refusal(text, "USD", max_cents=MAX) == {"amount": "Enter the amount in USD, like 12.55."}
 
 
 def test_an_amount_of_exactly_the_maximum_is_accepted_and_one_cent_more_is_refused():
     assert parse_amount("1,000,000.00", "USD", max_cents=MAX) == MAX
-    with pytest.raises(InvalidInput) as refused:
-        parse_amount("1,000,000.01", "USD", max_cents=MAX)
-    assert refused.value.errors == {"amount": "Enter at most $1,000,000.00."}
+    assert amount_refusal("1,000,000.01", "USD", max_cents=MAX) == {"amount": "Enter at most $1,000,000.00."}
 
 
 @pytest.mark.parametrize("text", ["999,999,999.99", "99999999999999999999", "1" + "0" * 5000, "0001000000.01"],
                          ids=["a-billion", "twenty-digits", "five-thousand-digits", "leading-zeros"])
 def test_an_amount_above_the_maximum_is_refused_however_many_digits_it_has(text):
-    with pytest.raises(InvalidInput) as refused:
-        parse_amount(text, "USD", max_cents=MAX)
-    assert refused.value.errors == {"amount": "Enter at most $1,000,000.00."}
+    assert amount_refusal(text, "USD", max_cents=MAX) == {"amount": "Enter at most $1,000,000.00."}
 
 
 def test_the_maximum_is_in_the_currencys_own_minor_units():
     assert parse_amount("100000000", "JPY", max_cents=MAX) == MAX
-    with pytest.raises(InvalidInput) as refused:
-        parse_amount("100000001", "JPY", max_cents=MAX)
-    assert refused.value.errors == {"amount": "Enter at most ¥100,000,000."}
+    assert amount_refusal("100000001", "JPY", max_cents=MAX) == {"amount": "Enter at most ¥100,000,000."}

@@ -13,6 +13,13 @@ from ..helpers import make_customer, make_invoice, run_concurrently
 US = {"address_line1": "1 Main St", "city": "Boston", "postal_code": "02101", "region": "MA"}
 
 
+
+def assert_commit_refused(session) -> None:
+    """The change in ``session`` is refused at commit, and the session is usable again afterwards."""
+    with pytest.raises(InvoiceImmutable):
+        session.commit()
+    session.rollback()
+
 def test_changing_the_billing_address_later_leaves_issued_invoices_as_they_were(session):
     account, _ = make_customer(session, name="Old Name Inc.", **US)
     invoice = make_invoice(session, account)
@@ -35,23 +42,17 @@ def test_an_issued_invoices_amounts_number_and_snapshot_cannot_change(session, f
     account, _ = make_customer(session, **US)
     invoice = make_invoice(session, account)
     setattr(invoice, field, value)
-    with pytest.raises(InvoiceImmutable):
-        session.commit()
-    session.rollback()
+    assert_commit_refused(session)
 
 
 def test_an_issued_invoices_lines_cannot_change_or_be_removed(session):
     account, _ = make_customer(session, **US)
     invoice = make_invoice(session, account)
     invoice.lines[0].amount_cents = 1
-    with pytest.raises(InvoiceImmutable):
-        session.commit()
-    session.rollback()
+    assert_commit_refused(session)
     invoice = session.get(Invoice, invoice.id)
     session.delete(invoice.lines[0])
-    with pytest.raises(InvoiceImmutable):
-        session.commit()
-    session.rollback()
+    assert_commit_refused(session)
 
 
 def test_status_and_payment_facts_of_an_issued_invoice_still_move(session):
