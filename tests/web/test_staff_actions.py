@@ -351,3 +351,8 @@ def test_the_refund_form_enforces_the_maximum_the_operator_configured(app, staff
                                  htmx=True)
     assert exactly.status_code == 200
     assert session.scalar(select(Refund.amount_cents)) == 1000
+
+
+def test_the_refund_form_says_the_customer_sees_the_reason(staff_browser, session, world):
+    page = staff_browser.get(f"/staff/accounts/{world['account'].id}").get_data(as_text=True)
+    assert "The customer sees this in the refund e-mail." in page
