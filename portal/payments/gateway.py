@@ -204,6 +204,11 @@ class SandboxControls(Protocol):
         as Stripe-shaped events through the same handlers as Stripe's webhooks."""
         ...
 
+    def checkout_methods(self, session_id: str) -> dict[str, tuple[str, str, bool]]:
+        """What the sandbox checkout page offers, by form value: (label on the page, label recorded on the
+        payment, whether it is a bank redirect). The customer's saved cards come first; deleted ones are gone."""
+        ...
+
     def checkout_details(self, object_id: str) -> dict:
         """The sandbox's own record of a checkout session: amount, description and return URLs for its page."""
         ...

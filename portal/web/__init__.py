@@ -15,6 +15,7 @@ from . import (account, api, auth, billing, billing_info, cards, dunning, invoic
                security, staff)
 from . import impersonation, plan, sign_in, staff_actions, staff_plan
 from .api_v1 import register as register_api_v1
+from .audit_display import detail_lines
 from .context import new_key
 from .converters import BoundedIntConverter
 
@@ -57,6 +58,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["format_date"] = format_date
     app.jinja_env.filters["refund_phrase"] = refund_phrase
+    app.jinja_env.filters["detail_lines"] = detail_lines
     app.jinja_env.globals.update(
         processor=settings.processor,
         test_mode=settings.test_mode,

@@ -66,7 +66,7 @@ def banner_on_partials(response):
 
 
 def impersonation_context() -> dict:
-    return {"active_impersonation": impersonating()}
+    return {"active_impersonation": impersonating(), "read_only_message": impersonation.READ_ONLY_MESSAGE}
 
 
 def register(app: Flask) -> None:

@@ -57,7 +57,7 @@ def test_paying_an_open_invoice_by_card_shows_payment_received_and_the_invoice_a
     expect(page.locator(".checkout .amount")).to_have_text("$20.00")
     assert "PAID" not in pdf_text(page, live_server, invoice)
 
-    pay(page, invoice, method="Card", outcome="Succeed")
+    pay(page, invoice, method="A new card (Visa •••• 4242)", outcome="Succeed")
 
     status = page.locator("#payment-status")
     expect(status).to_contain_text("Payment received")

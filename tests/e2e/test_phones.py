@@ -56,7 +56,7 @@ def test_every_customer_page_and_the_checkout_fit_a_phone(page, live_server, ses
     page.get_by_role("button", name=re.compile("Pay now")).click()
     expect(page).to_have_url(re.compile(r"/sandbox/checkout/"))
     assert_fits(page, "the checkout page")
-    page.get_by_label("Card", exact=True).check()
+    page.get_by_label("Saved card: Mastercard •••• 4444").check()
     page.get_by_label("Succeed", exact=True).check()
     page.get_by_role("button", name=re.compile(r"^Pay ")).click()
     expect(page).to_have_url(re.compile(rf"/billing/invoices/{open_.id}/paid"))

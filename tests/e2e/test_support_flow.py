@@ -11,7 +11,7 @@ from sqlalchemy import select
 from portal.models import AuditEvent, PaymentMethod
 
 from ..helpers import PASSWORD, add_card, make_customer, make_staff, make_subscription
-from .test_cards_sandbox import open_card_menu, settled
+from .test_cards_sandbox import menu_button, open_card_menu, settled
 
 MESSAGE = "You are viewing this account as support staff; changes are made from the console."
 
@@ -62,11 +62,30 @@ def test_a_support_agent_views_an_account_as_the_customer_is_refused_a_change_an
     expect(banner).to_contain_text("Sam Support")
     expect(banner).to_contain_text("agent@support.example")
 
+    # The top bar names the agent, not the customer, and has no Log out: the banner ends the view.
+    account_bar = page.get_by_role("navigation", name="Account")
+    expect(account_bar).to_contain_text("Sam Support (support) viewing as Acme Analytics Inc.")
+    expect(account_bar).not_to_contain_text("ada@example.com")
+    expect(account_bar.get_by_role("button", name="Log out")).to_have_count(0)
+
+    # A change that would be refused is shown disabled, with the read-only reason.
     settled(page)
-    open_card_menu(page, "Visa", "4242").get_by_role("menuitem", name="Save as default card").click()
-    expect(page.locator("#toast")).to_have_text(MESSAGE)
+    expect(page.get_by_role("note").filter(has_text=MESSAGE)).to_be_visible()
+    make_default = open_card_menu(page, "Visa", "4242").get_by_role("menuitem", name="Save as default card")
+    expect(make_default).to_be_disabled()
+    menu_button(page, "Visa", "4242").click()  # close the menu again
+    expect(page.get_by_role("button", name="Update")).to_have_count(0)  # a link that opens a form stays a link
+    page.get_by_role("link", name="Update").click()
     settled(page)
-    # Nothing moved, and the banner is still there after the partial answer.
+    expect(page.get_by_role("button", name="Save")).to_be_disabled()
+    # A hand-made request is still refused and audited; nothing moved.
+    card_id = session.scalars(select(PaymentMethod.id).where(PaymentMethod.account_id == customer.id,
+                                                             PaymentMethod.last4 == "4242")).one()
+    status = page.evaluate("""async (url) => {
+        const token = JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"];
+        return (await fetch(url, {method: "POST", headers: {"X-CSRFToken": token}})).status; }""",
+                           f"{live_server.url}/billing/cards/{card_id}/default")
+    assert status == 403
     expect(page.locator("#card-" + str(default_card_id(session, customer))).locator(".badge-default")).to_have_count(1)
     expect(banner).to_contain_text("Acme Analytics Inc.")
 

@@ -198,3 +198,16 @@ def test_the_invoice_list_shows_what_each_invoice_is_for(browser, session, custo
     rows = re.findall(r'<tr id="invoice-\d+">.*?</tr>', body, re.S)
     assert '<td class="description">Onboarding workshop</td>' in rows[0]
     assert '<td class="description">Pro plan (monthly)</td>' in rows[1]
+
+
+
+def test_a_reverse_charge_next_charge_reads_as_one_phrase_with_the_vat_number(browser, session):
+    from ..helpers import make_subscription
+
+    account, _ = make_customer(session, country="DE", address_line1="Unter den Linden 1", city="Berlin",
+                               postal_code="10117", vat_number="DE123456789", vat_status="valid")
+    make_subscription(session, account, plan=None)
+    browser.login()
+    body = browser.get("/billing").get_data(as_text=True)
+    charge = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", re.search(r'<dd id="next-charge">(.*?)</dd>', body, re.S)[1]))
+    assert "reverse charge (no VAT) for your VAT number DE123456789" in charge and ") (" not in charge

@@ -144,3 +144,24 @@ def test_the_success_url_alone_does_not_mark_anything_paid(browser, session, cus
     assert "Payment processing" in page
     session.expire_all()
     assert session.get(Invoice, invoice.id).status == "open"
+
+
+def test_the_checkout_records_the_saved_card_chosen_and_offers_no_deleted_card(browser, session, customer, gateway):
+    mastercard = add_card(session, gateway, customer, number="5555555555554444")
+    deleted = add_card(session, gateway, customer, number="6011111111111117")
+    assert browser.post(f"/billing/cards/{deleted.id}/delete").status_code in (200, 303)
+    invoice = make_invoice(session, customer)
+    cs = checkout_id(pay(browser, invoice))
+    page = browser.get(f"/sandbox/checkout/{cs}").get_data(as_text=True)
+    assert "Saved card: Visa •••• 4242" in page and "Saved card: Mastercard •••• 4444" in page
+    methods = page.split("<legend>Payment method</legend>")[1].split("</fieldset>")[0]
+    assert "Discover" not in methods
+    refused = browser.post(f"/sandbox/checkout/{cs}", {"method": f"card:{deleted.processor_id}",
+                                                        "outcome": "success"})
+    assert refused.status_code == 422 and "Choose a payment method" in refused.get_data(as_text=True)
+    done = browser.post(f"/sandbox/checkout/{cs}", {"method": f"card:{mastercard.processor_id}",
+                                                     "outcome": "success"})
+    assert done.status_code == 303
+    session.expire_all()
+    paid = session.get(Invoice, invoice.id)
+    assert (paid.status, paid.payment_method_label) == ("paid", "Mastercard •••• 4444")

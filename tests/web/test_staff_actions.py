@@ -79,7 +79,8 @@ def test_a_partial_refund_to_the_card_shows_on_billing_details_with_its_status(
     customer = Browser(app.test_client())
     customer.login()
     page = customer.get("/billing").get_data(as_text=True)
-    row = re.search(rf'<tr id="invoice-{paid.id}">.*?</tr>', page, re.S).group(0)
+    # The invoice's row, and under it the row listing its refunds.
+    row = re.search(rf'<tr id="invoice-{paid.id}"[^>]*>.*?</tr>\s*<tr class="refunds-row">.*?</tr>', page, re.S).group(0)
     assert "Partially refunded $5.00" in row and "to your original payment method" in row
     assert ">Refunded<" in row and "5–10 business days" in row
 
@@ -90,7 +91,7 @@ def test_a_full_refund_says_refunded_on_billing_details(app, staff_browser, sess
                        {"amount": "21.25", "reason": "Cancelled", "destination": "card"})
     customer = Browser(app.test_client())
     customer.login()
-    row = re.search(rf'<tr id="invoice-{paid.id}">.*?</tr>', customer.get("/billing").get_data(as_text=True),
+    row = re.search(rf'<tr id="invoice-{paid.id}"[^>]*>.*?</tr>', customer.get("/billing").get_data(as_text=True),
                     re.S).group(0)
     assert "Refunded $21.25" in row and "Partially" not in row
 
@@ -348,3 +349,8 @@ def test_the_refund_form_enforces_the_maximum_the_operator_configured(app, staff
                                  htmx=True)
     assert exactly.status_code == 200
     assert session.scalar(select(Refund.amount_cents)) == 1000
+
+
+def test_the_refund_form_says_the_customer_sees_the_reason(staff_browser, session, world):
+    page = staff_browser.get(f"/staff/accounts/{world['account'].id}").get_data(as_text=True)
+    assert "The customer sees this in the refund e-mail." in page

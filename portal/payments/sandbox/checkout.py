@@ -2,14 +2,17 @@
 offers and the outcomes a tester can choose for them (paid, declined, or confirmed by the bank later)."""
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from ...models import SandboxObject
+from ...models.payment_method import BRAND_NAMES
 from ..gateway import CheckoutSession, ProcessorError
 from .books import Books, new_id
 from .events import enqueue
 
 # What the sandbox's checkout page offers: Stripe shows these where the customer's region is eligible.
 CHECKOUT_METHODS = {
-    "card": ("Card", "Visa •••• 4242", False),
+    "card": ("A new card (Visa •••• 4242)", "Visa •••• 4242", False),
     "apple_pay": ("Apple Pay", "Visa •••• 1881 (Apple Pay)", False),
     "google_pay": ("Google Pay", "Mastercard •••• 4444 (Google Pay)", False),
     "link": ("Link", "Visa •••• 4242 (Link)", False),
@@ -43,14 +46,32 @@ def retrieve_checkout_session(books: Books, session_id: str) -> CheckoutSession:
         return _checkout(books.get(session, session_id, "checkout_session"))
 
 
+def _methods(session, cs: SandboxObject) -> dict[str, tuple[str, str, bool]]:
+    """What this checkout offers: each card the customer has saved (a deleted one is gone from here), then
+    the fixed test methods; "Card" stands for a new card typed on the page."""
+    saved = {}
+    for pm in session.scalars(select(SandboxObject).where(SandboxObject.kind == "payment_method")
+                              .order_by(SandboxObject.created_at, SandboxObject.id)):
+        if pm.data.get("customer") == cs.data["customer"] and not pm.data.get("detached"):
+            label = f"{BRAND_NAMES.get(pm.data['brand'], pm.data['brand'].title())} •••• {pm.data['last4']}"
+            saved[f"card:{pm.id}"] = (f"Saved card: {label}", label, False)
+    return {**saved, **CHECKOUT_METHODS}
+
+
+def checkout_methods(books: Books, session_id: str) -> dict[str, tuple[str, str, bool]]:
+    with books.reading() as session:
+        return _methods(session, books.get(session, session_id, "checkout_session"))
+
+
 def pay_checkout_session(books: Books, session_id: str, *, method: str,
                          outcome: str) -> tuple[CheckoutSession, str | None]:
-    if method not in CHECKOUT_METHODS or outcome not in OUTCOMES:
-        raise ProcessorError("Choose a payment method and an outcome.", code="parameter_invalid")
-    _, label, is_redirect = CHECKOUT_METHODS[method]
     now = books.timestamp()
     with books.writing() as session:
         cs = books.get(session, session_id, "checkout_session")
+        methods = _methods(session, cs)
+        if method not in methods or outcome not in OUTCOMES:
+            raise ProcessorError("Choose a payment method and an outcome.", code="parameter_invalid")
+        _, label, is_redirect = methods[method]
         if cs.data["status"] != "open":
             return _checkout(cs), None
         if cs.data["expires_at"] and cs.data["expires_at"] <= now:

@@ -101,6 +101,9 @@ class SandboxGateway:
     def pay_checkout_session(self, session_id: str, *, method: str, outcome: str) -> tuple[CheckoutSession, str | None]:
         return checkout.pay_checkout_session(self.books, session_id, method=method, outcome=outcome)
 
+    def checkout_methods(self, session_id: str) -> dict[str, tuple[str, str, bool]]:
+        return checkout.checkout_methods(self.books, session_id)
+
     def checkout_details(self, object_id: str) -> dict:
         return controls.object_data(self.books, object_id)
 

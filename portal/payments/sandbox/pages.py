@@ -19,7 +19,7 @@ from ...web.context import account_id, actor, database, db, gateway, retry_polic
 from ...web.forms import SandboxCardForm
 from ...web.rendering import render
 from ..gateway import SandboxControls
-from .checkout import CHECKOUT_METHODS, OUTCOMES
+from .checkout import OUTCOMES
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 
@@ -68,7 +68,8 @@ def authenticate_submit(setup_intent_id: str):
 def checkout_page(session_id: str):
     """The sandbox's stand-in for Stripe Checkout: pick a method and what the payment should do."""
     checkout, raw = sandbox_checkout(db(), gateway(), _controls(), account_id(), session_id)
-    return render("sandbox/checkout.html", checkout=checkout, raw=raw, methods=CHECKOUT_METHODS, error=None)
+    return render("sandbox/checkout.html", checkout=checkout, raw=raw, methods=_controls().checkout_methods(session_id),
+                  error=None)
 
 
 @bp.post("/checkout/<session_id>")
@@ -77,12 +78,13 @@ def checkout_submit(session_id: str):
     """Apply the tester's choice; its events go through the same handlers as Stripe's webhooks."""
     checkout, raw = sandbox_checkout(db(), gateway(), _controls(), account_id(), session_id)
     method, outcome = request.form.get("method", ""), request.form.get("outcome", "")
-    if method not in CHECKOUT_METHODS or outcome not in OUTCOMES:
-        return render("sandbox/checkout.html", checkout=checkout, raw=raw, methods=CHECKOUT_METHODS, status=422,
+    methods = _controls().checkout_methods(session_id)
+    if method not in methods or outcome not in OUTCOMES:
+        return render("sandbox/checkout.html", checkout=checkout, raw=raw, methods=methods, status=422,
                       error="Choose a payment method and what the payment should do.")
     checkout, declined = _controls().pay_checkout_session(session_id, method=method, outcome=outcome)
     if declined:
-        return render("sandbox/checkout.html", checkout=checkout, raw=raw, methods=CHECKOUT_METHODS, status=402,
+        return render("sandbox/checkout.html", checkout=checkout, raw=raw, methods=methods, status=402,
                       error=declined)
     deliver_sandbox_events(database(), gateway(), now=utcnow(), policy=retry_policy())
     target = raw["success_url"].replace("{CHECKOUT_SESSION_ID}", checkout.id)
