@@ -130,13 +130,19 @@ def bill_now(database: Database, gateway: PaymentGateway, seller: Seller, subscr
     """Issue and charge one subscription's due invoice at once (a subscription starting today), exactly as a
     renewal pass would: the invoice and its attempt are committed before the card is charged."""
     attempt_ids, stats = claim_and_invoice(database, seller, now=now, batch=1, policy=policy, only=subscription_id)
+    _charge(database, gateway, attempt_ids, stats, now=now, policy=policy)
+    return stats
+
+
+def _charge(database: Database, gateway: PaymentGateway, attempt_ids: list[int], stats: RenewalStats, *,
+            now: datetime, policy: RetryPolicy) -> None:
+    """Run the attempts a claim committed (written first, so a crash here is settled by the next pass)."""
     for attempt_id in attempt_ids:
         outcome = execute_attempt(database, gateway, attempt_id, now=now, policy=policy)
         if outcome.status == "succeeded":
             stats.paid += 1
         elif outcome.status != "pending":
             stats.failed += 1
-    return stats
 
 
 def run_renewals(database: Database, gateway: PaymentGateway, seller: Seller, *, now: datetime, policy: RetryPolicy,
@@ -158,12 +164,7 @@ def run_renewals(database: Database, gateway: PaymentGateway, seller: Seller, *,
         total.paid += stats.paid
         total.skipped += stats.skipped
         total.ended += stats.ended
-        for attempt_id in attempt_ids:
-            outcome = execute_attempt(database, gateway, attempt_id, now=now, policy=policy)
-            if outcome.status == "succeeded":
-                total.paid += 1
-            elif outcome.status != "pending":
-                total.failed += 1
+        _charge(database, gateway, attempt_ids, total, now=now, policy=policy)
         total.seconds = time.perf_counter() - started
         if progress:
             progress(total, expected)
