@@ -13,13 +13,13 @@ from .invoice import (STATUS_LABELS, Invoice, InvoiceImmutable, InvoiceLine, Inv
                       InvoiceTaxLine)
 from .outbox import OutboxMessage
 from .payment import PaymentAttempt, ProcessorEvent
-from .payment_method import BRAND_NAMES, PaymentMethod
+from .payment_method import BANK_TYPES, BRAND_NAMES, METHOD_TYPES, PaymentMethod
 from .refund import Refund
 from .sandbox import SandboxIdempotencyKey, SandboxObject
 from .subscription import BILLABLE_STATUSES, Plan, Subscription
 
 __all__ = [
     "Account", "ApiKey", "SignInToken", "WebhookDelivery", "WebhookEndpoint", "WebhookEvent", "AuditEvent", "CreditEntry", "Invoice", "InvoiceImmutable", "InvoiceLine", "InvoiceNumberSequence", "InvoicePdf",
-    "InvoiceTaxLine", "OutboxMessage", "PaymentAttempt", "ProcessorEvent", "STATUS_LABELS", "BILLABLE_STATUSES", "BRAND_NAMES", "Base", "LoginSession", "PaymentMethod",
+    "InvoiceTaxLine", "OutboxMessage", "PaymentAttempt", "ProcessorEvent", "STATUS_LABELS", "BILLABLE_STATUSES", "BRAND_NAMES", "BANK_TYPES", "METHOD_TYPES", "Base", "LoginSession", "PaymentMethod",
     "Plan", "Refund", "SandboxIdempotencyKey", "SandboxObject", "Subscription", "User", "utcnow",
 ]

@@ -20,7 +20,7 @@ STATUS_LABELS = {"draft": "Draft", "open": "Open", "paid": "Paid", "void": "Void
 MUTABLE_AFTER_ISSUE = frozenset({
     "status", "status_version", "amount_paid_cents", "paid_at", "voided_at", "void_reason",
     "payment_method_label", "processor_transaction_id", "amount_refunded_cents", "checkout_session_id",
-    "auto_retry", "next_retry_at",
+    "auto_retry", "next_retry_at", "transfer_reference", "awaiting_transfer_at",
 })
 
 # Where each status may go; a status never moves back, and never to draft. Issuing opens a draft, or pays it
@@ -79,6 +79,10 @@ class Invoice(Base):
     # Dunning: whether the worker still retries this invoice, and when next.
     auto_retry: Mapped[bool] = mapped_column(Boolean, default=True)
     next_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Pay by bank transfer (annual plans): the reference the customer quotes, and since when we wait for it.
+    # While it waits there are no automatic retries; the due date still counts.
+    transfer_reference: Mapped[str | None] = mapped_column(String(40), unique=True)
+    awaiting_transfer_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     lines: Mapped[list[InvoiceLine]] = relationship(back_populates="invoice", order_by="InvoiceLine.position",
                                                     cascade="all, delete-orphan")

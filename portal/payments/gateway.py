@@ -13,7 +13,12 @@ from typing import Protocol, runtime_checkable
 
 @dataclass(frozen=True)
 class CardInfo:
-    """A saved card as the processor describes it; never the number itself."""
+    """A saved payment method as the processor describes it; never the card or account number itself.
+
+    Named for cards, which came first; ``type`` says what it is (card | paypal | us_bank_account |
+    sepa_debit). PayPal gives ``email``; banks give ``bank_name``, ``last4``, ``country`` and, for SEPA, the
+    mandate reference. ``verification`` is ``pending`` for an ACH account waiting for micro-deposits.
+    """
 
     processor_id: str
     brand: str
@@ -22,6 +27,12 @@ class CardInfo:
     exp_year: int
     cardholder_name: str
     customer_id: str | None = None
+    type: str = "card"
+    email: str = ""
+    bank_name: str = ""
+    country: str = ""
+    mandate_reference: str = ""
+    verification: str = "verified"
 
 
 @dataclass(frozen=True)

@@ -204,9 +204,12 @@ def _clear_default(session: Session, account_id: int) -> None:
 
 
 def _new_card(account_id: int, info: CardInfo, *, is_default: bool, now: datetime) -> PaymentMethod:
-    return PaymentMethod(account_id=account_id, processor_id=info.processor_id, brand=info.brand, last4=info.last4,
-                         exp_month=info.exp_month, exp_year=info.exp_year, cardholder_name=info.cardholder_name,
-                         is_default=is_default, created_at=now)
+    return PaymentMethod(account_id=account_id, processor_id=info.processor_id, type=info.type, brand=info.brand,
+                         last4=info.last4, exp_month=info.exp_month, exp_year=info.exp_year,
+                         cardholder_name=info.cardholder_name, email=info.email, bank_name=info.bank_name,
+                         country=info.country, mandate_reference=info.mandate_reference,
+                         mandate_accepted_at=now if info.mandate_reference else None,
+                         verification=info.verification, is_default=is_default, created_at=now)
 
 
 def _key(operation: str, subject: str) -> str:

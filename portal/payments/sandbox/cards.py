@@ -187,8 +187,11 @@ def _setup_intent(obj: SandboxObject) -> SetupIntent:
 
 def _card(obj: SandboxObject) -> CardInfo:
     d = obj.data
-    return CardInfo(processor_id=obj.id, brand=d["brand"], last4=d["last4"], exp_month=d["exp_month"],
-                    exp_year=d["exp_year"], cardholder_name=d["name"], customer_id=d.get("customer"))
+    return CardInfo(processor_id=obj.id, brand=d["brand"], last4=d.get("last4", ""), exp_month=d.get("exp_month", 0),
+                    exp_year=d.get("exp_year", 0), cardholder_name=d.get("name", ""), customer_id=d.get("customer"),
+                    type=d.get("type", "card"), email=d.get("email", ""), bank_name=d.get("bank_name", ""),
+                    country=d.get("country", ""), mandate_reference=d.get("mandate_reference", ""),
+                    verification=d.get("verification", "verified"))
 
 
 def attached_card(session: Session, books: Books, payment_method_id: str, customer_id: str) -> SandboxObject:
