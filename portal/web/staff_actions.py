@@ -6,48 +6,18 @@ panel) with a toast. Customers get 404 on every route, as on every staff page.
 """
 from __future__ import annotations
 
-from flask import Blueprint, request, url_for
+from flask import Blueprint
 
 from ..billing.collecting import collection, credits, refunds
 from ..billing.collecting import invoice_actions
-from ..errors import DomainError, InvalidInput, NotFound
+from ..errors import DomainError
 from ..models import utcnow
 from .context import actor, database, db, gateway, request_key, retry_policy, settings
-from .rendering import done
-from .staff import AccountPage, render_account
+from .staff import render_account
+from .staff_answers import PANEL, alert, answered, form_values, refused
 from .staff_access import staff_required
 
 bp = Blueprint("staff_actions", __name__, url_prefix="/staff/accounts/<int:account_id>")
-
-PANEL = "actions"  # the block of templates/staff/account.html these forms swap
-
-
-def _done(account_id: int, message: str, *, block: str = PANEL):
-    """Success: HTMX gets the fresh panel and a toast, a plain form a 303 back to the account page."""
-    return done(message, url_for("staff.account", account_id=account_id),
-                partial=lambda text: render_account(account_id, block=block, toast=text))
-
-
-def _refused(account_id: int, form: str, exc: DomainError, values: dict, *, block: str = PANEL):
-    """A refused action: field errors next to their fields with the entered values kept; any other refusal
-    (an invoice that is paid, a declined card) as an alert at the top of the panel. Each at its own status."""
-    if isinstance(exc, NotFound):
-        raise exc  # not a refusal: an unknown id is answered 404 like everywhere else
-    if isinstance(exc, InvalidInput):
-        return render_account(account_id, AccountPage(action_errors={form: exc.errors}, action_values={form: values},
-                                                      open_form=form),
-                              block=block, status=exc.status, toast=next(iter(exc.errors.values())))
-    return _alert(account_id, exc.message, status=exc.status, block=block)
-
-
-def _alert(account_id: int, message: str, *, status: int, block: str = PANEL):
-    """The panel with ``message`` above it and as a toast: what was refused, or a charge that failed."""
-    return render_account(account_id, AccountPage(action_alert=message), block=block, status=status, toast=message)
-
-
-def _fields(*names: str) -> dict:
-    return {name: request.form.get(name, "") for name in names}
-
 
 @bp.get("/actions")
 @staff_required
@@ -60,41 +30,41 @@ def panel(account_id: int):
 @staff_required
 def grant_credit(account_id: int):
     """Grant account credit (amount and reason required); used first by the next invoices."""
-    values = _fields("amount", "reason")
+    values = form_values("amount", "reason")
     try:
         granted = credits.grant_entered_credit(db(), account_id, amount=values["amount"], reason=values["reason"],
                                                actor=actor(), now=utcnow(), max_cents=settings().max_amount_cents)
     except DomainError as exc:
-        return _refused(account_id, "credit", exc, values)
-    return _done(account_id, granted.message)
+        return refused(account_id, "credit", exc, values)
+    return answered(account_id, granted.message)
 
 
 @bp.post("/invoices/<int:invoice_id>/refund")
 @staff_required
 def refund(account_id: int, invoice_id: int):
     """Refund a paid invoice, fully or partly, to the original payment or as account credit."""
-    values = _fields("amount", "reason", "destination")
+    values = form_values("amount", "reason", "destination")
     try:
         made = refunds.refund_entered_amount(database(), gateway(), account_id, invoice_id, amount=values["amount"],
                                              max_cents=settings().max_amount_cents, reason=values["reason"],
                                              destination=values["destination"], actor=actor(), now=utcnow(),
                                              request_key=request_key())
     except DomainError as exc:
-        return _refused(account_id, f"refund-{invoice_id}", exc, values)
-    return _done(account_id, made.message)
+        return refused(account_id, f"refund-{invoice_id}", exc, values)
+    return answered(account_id, made.message)
 
 
 @bp.post("/invoices/<int:invoice_id>/void")
 @staff_required
 def void(account_id: int, invoice_id: int):
     """Void an Open invoice (reason required)."""
-    values = _fields("reason")
+    values = form_values("reason")
     try:
         voided = invoice_actions.void_invoice(database(), gateway(), account_id, invoice_id, reason=values["reason"],
                                               actor=actor(), now=utcnow())
     except DomainError as exc:
-        return _refused(account_id, f"void-{invoice_id}", exc, values)
-    return _done(account_id, voided.message)
+        return refused(account_id, f"void-{invoice_id}", exc, values)
+    return answered(account_id, voided.message)
 
 
 @bp.post("/invoices/<int:invoice_id>/retry")
@@ -106,11 +76,11 @@ def retry(account_id: int, invoice_id: int):
         outcome = collection.retry_invoice_payment(database(), gateway(), account_id, invoice_id, actor=actor(),
                                                    now=utcnow(), policy=retry_policy())
     except DomainError as exc:
-        return _refused(account_id, form, exc, {})
+        return refused(account_id, form, exc, {})
     if outcome.failed:
         # 402 Payment Required: the charge was made and declined (or needs the customer's 3-D Secure).
-        return _alert(account_id, outcome.message, status=402)
-    return _done(account_id, outcome.message)
+        return alert(account_id, outcome.message, status=402)
+    return answered(account_id, outcome.message)
 
 
 @bp.post("/invoices/<int:invoice_id>/resend")
@@ -119,18 +89,18 @@ def resend(account_id: int, invoice_id: int):
     """E-mail the invoice to the account's billing e-mail again."""
     resent = invoice_actions.resend_invoice(db(), account_id, invoice_id, actor=actor(), request_key=request_key(),
                                             now=utcnow())
-    return _done(account_id, resent.message)
+    return answered(account_id, resent.message)
 
 
 @bp.post("/invoices/<int:invoice_id>/wire")
 @staff_required
 def wire(account_id: int, invoice_id: int):
     """Record a payment received by wire transfer (reference and date required): the invoice becomes Paid."""
-    values = _fields("reference", "received_on")
+    values = form_values("reference", "received_on")
     try:
         paid = collection.record_wire_payment(database(), gateway(), account_id, invoice_id,
                                               reference=values["reference"], received_on=values["received_on"],
                                               actor=actor(), now=utcnow())
     except DomainError as exc:
-        return _refused(account_id, f"wire-{invoice_id}", exc, values)
-    return _done(account_id, paid.message)
+        return refused(account_id, f"wire-{invoice_id}", exc, values)
+    return answered(account_id, paid.message)

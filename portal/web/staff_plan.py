@@ -17,7 +17,7 @@ from ..models import utcnow
 from .context import actor, database, db, gateway, retry_policy, seller
 from .rendering import render
 from .staff_access import staff_required
-from .staff_actions import _done, _fields, _refused
+from .staff_answers import answered, form_values, refused
 
 bp = Blueprint("staff_plan", __name__, url_prefix="/staff")
 
@@ -31,15 +31,15 @@ def _apply(account_id: int, form: str, values: dict, action):
     try:
         result = action()
     except DomainError as exc:
-        return _refused(account_id, form, exc, values, block=BLOCK)
-    return _done(account_id, result.message, block=BLOCK)
+        return refused(account_id, form, exc, values, block=BLOCK)
+    return answered(account_id, result.message, block=BLOCK)
 
 
 @bp.post(f"{PREFIX}/plan")
 @staff_required
 def change(account_id: int):
     """Move the subscription to another plan of its currency, now (prorated) or at the period end."""
-    values = _fields("plan_id", "when", "note")
+    values = form_values("plan_id", "when", "note")
     return _apply(account_id, "plan", values, lambda: changes.change_plan(
         database(), gateway(), account_id, values["plan_id"], seller=seller(), actor=actor(), now=utcnow(),
         policy=retry_policy(), when=values["when"], staff_note=values["note"]))
@@ -49,7 +49,7 @@ def change(account_id: int):
 @staff_required
 def cancel(account_id: int):
     """Cancel on the customer's behalf, at once or at the period end, with the customer's reason and ours."""
-    values = _fields("when", "reason", "comment", "note")
+    values = form_values("when", "reason", "comment", "note")
     return _apply(account_id, "cancel", values, lambda: cancellation.cancel(
         db(), account_id, reason=values["reason"], comment=values["comment"], actor=actor(), now=utcnow(),
         when=values["when"], staff_note=values["note"]))
@@ -59,7 +59,7 @@ def cancel(account_id: int):
 @staff_required
 def keep(account_id: int):
     """Undo a cancel at the period end."""
-    values = _fields("note")
+    values = form_values("note")
     return _apply(account_id, "keep", values, lambda: cancellation.keep(
         db(), account_id, actor=actor(), now=utcnow(), staff_note=values["note"]))
 
@@ -68,7 +68,7 @@ def keep(account_id: int):
 @staff_required
 def cancel_change(account_id: int):
     """Drop a plan change scheduled for the period end."""
-    values = _fields("note")
+    values = form_values("note")
     return _apply(account_id, "undo-change", values, lambda: changes.cancel_scheduled_change(
         db(), account_id, actor=actor(), now=utcnow(), staff_note=values["note"]))
 
