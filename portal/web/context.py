@@ -43,6 +43,15 @@ def discard_request_transaction() -> None:
         session.rollback()
 
 
+def forget_reads() -> None:
+    """Make the request's session read again what it has already loaded. For routes whose service writes in
+    its own transactions (``database()``): the account and subscription loaded before the call are stale
+    after it, whether it succeeded or refused and undid what it started. Nothing is written or rolled back."""
+    session = g.get("db_session")
+    if session is not None:
+        session.expire_all()
+
+
 def gateway() -> PaymentGateway:
     return current_app.extensions["portal.gateway"]
 

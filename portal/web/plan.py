@@ -7,14 +7,14 @@ section, with it open, so the no-JS page and the HTMX partial are the same marku
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, request, url_for
+from flask import Blueprint, redirect, request, url_for
 
 from ..billing.subscriptions import cancellation, changes
 from ..errors import DomainError, InvalidInput
 from ..models import utcnow
 from .auth import customer_required
 from .billing import PAGE, BillingPage, page_context, render_page
-from .context import account_id, actor, db, gateway, retry_policy, seller
+from .context import account_id, actor, database, db, forget_reads, gateway, retry_policy, seller
 from .rendering import done, render
 
 bp = Blueprint("plan", __name__, url_prefix="/billing")
@@ -67,10 +67,10 @@ def change_submit():
     if request.form.get("confirm") != "yes":
         return plan_panel(BillingPage(changing_plan=True, plan_choice=plan_id))
     try:
-        result = changes.change_plan(current_app.extensions["portal.db"], gateway(), account_id(), plan_id,
+        result = changes.change_plan(database(), gateway(), account_id(), plan_id,
                                      seller=seller(), actor=actor(), now=utcnow(), policy=retry_policy())
     except DomainError as exc:
-        db().rollback()  # read the page afresh: the change wrote nothing, or voided what it started
+        forget_reads()  # the change wrote nothing, or voided what it started, in its own transactions
         message = exc.errors.get("plan_id", exc.message) if isinstance(exc, InvalidInput) else exc.message
         return plan_panel(BillingPage(changing_plan=True, plan_choice=plan_id, plan_error=message),
                           status=exc.status)
