@@ -39,6 +39,9 @@ STAMPS = ("created_at", "occurred_at", "completed_at", "issued_at", "paid_at", "
 WATCHED = (Subscription, Invoice, PaymentAttempt, Refund)
 SUBSCRIPTION_FIELDS = ("status", "plan_id", "cancel_at_period_end", "scheduled_plan_id")
 OWN_ROWS = (WebhookEvent, WebhookDelivery)
+# The object's names for the fields that are ids in the row (the object names plans by their codes).
+PUBLIC_NAMES = {"plan_id": "plan", "scheduled_plan_id": "scheduled_plan"}
+PREVIOUS = "previous_attributes"  # the payload key webhooks.event_document moves into ``data``
 
 
 def _history(obj, key: str) -> tuple[object, object, bool]:
@@ -101,11 +104,19 @@ class _Events:
         return (self.session.get(Plan, subscription.plan_id),
                 self.session.get(Plan, scheduled) if scheduled is not None else None)
 
-    def subscription(self, type: str, subscription: Subscription, stamp: datetime | None = None) -> None:
+    def subscription(self, type: str, subscription: Subscription, stamp: datetime | None = None,
+                     previous: dict | None = None) -> None:
         plan, scheduled = self.plans(subscription)
-        self.add(type, subscription.account_id,
-                 api_objects.subscription_object(subscription, external_id=self.external_id(subscription.account_id),
-                                                 plan=plan, scheduled=scheduled), stamp)
+        payload = api_objects.subscription_object(subscription, external_id=self.external_id(subscription.account_id),
+                                                  plan=plan, scheduled=scheduled)
+        if previous:
+            # Kept with the object and sent as the event's ``data.previous_attributes`` (as Stripe's are), so a
+            # receiver can tell an upgrade from a downgrade without having stored the last event.
+            payload[PREVIOUS] = previous
+        self.add(type, subscription.account_id, payload, stamp)
+
+    def plan_code(self, plan_id: int | None) -> str | None:
+        return self.session.get(Plan, plan_id).code if plan_id is not None else None
 
     def entitlements(self, subscription: Subscription, stamp: datetime | None = None) -> None:
         status = subscription.status
@@ -132,10 +143,20 @@ def _subscription_changes(events: _Events, subscription: Subscription, is_new: b
         return
     before, after, _ = changes["status"]
     stamp = subscription.canceled_at if after == "canceled" and before != "canceled" else None
-    events.subscription("subscription.updated", subscription, stamp)
+    events.subscription("subscription.updated", subscription, stamp, previous=_previous(events, changes))
     # Entitlements name the plan: a plan change while active changes them as much as access does.
     if (before == "active") != (after == "active") or (after == "active" and changes["plan_id"][2]):
         events.entitlements(subscription, stamp)
+
+
+def _previous(events: _Events, changes: dict[str, tuple[object, object, bool]]) -> dict:
+    """What the changed fields were before, under the names the subscription object uses."""
+    previous = {}
+    for key, (before, _, changed) in changes.items():
+        if changed:
+            name = PUBLIC_NAMES.get(key, key)
+            previous[name] = events.plan_code(before) if key in PUBLIC_NAMES else before
+    return previous
 
 
 def _invoice_changes(events: _Events, invoice: Invoice) -> None:

@@ -30,9 +30,9 @@ class Subscription(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), active_history=True)
     # active | past_due | suspended | canceled
-    status: Mapped[str] = mapped_column(String(12), default="active")
+    status: Mapped[str] = mapped_column(String(12), default="active", active_history=True)
     current_period_start: Mapped[datetime] = mapped_column(UTCDateTime)
     current_period_end: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -40,11 +40,11 @@ class Subscription(Base):
     # A trial: no invoice until it ends; the first period starts then.
     trial_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Cancel at period end: the customer keeps the plan until current_period_end, then it ends.
-    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False, active_history=True)
     cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_reason: Mapped[str] = mapped_column(String(500), default="")
     # A plan change that takes effect at the next renewal (a downgrade), instead of at once.
-    scheduled_plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
+    scheduled_plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"), active_history=True)
 
     plan: Mapped[Plan] = relationship(lazy="joined", foreign_keys=[plan_id])
     scheduled_plan: Mapped[Plan | None] = relationship(foreign_keys=[scheduled_plan_id])

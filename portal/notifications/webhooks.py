@@ -66,9 +66,13 @@ def _absolute(payload: dict, base_url: str) -> dict:
 
 def event_document(event: WebhookEvent, *, base_url: str) -> dict:
     """The event as the product receives it, in a delivery and from ``GET /api/v1/events`` alike."""
+    payload = dict(event.payload)
+    previous = payload.pop("previous_attributes", None)  # a subscription.updated names what changed
+    data = {"object": _absolute(payload, base_url)}
+    if previous:
+        data["previous_attributes"] = previous
     return {"id": event.public_id, "object": "event", "type": event.type,
-            "created": event.created_at.isoformat() if event.created_at else None,
-            "data": {"object": _absolute(event.payload, base_url)}}
+            "created": event.created_at.isoformat() if event.created_at else None, "data": data}
 
 
 def event_body(event: WebhookEvent, *, base_url: str) -> bytes:

@@ -223,3 +223,27 @@ def test_endpoints_get_deliveries_only_for_the_types_they_chose_and_none_once_de
     # The deleted endpoint's undelivered events are given up; later events are not addressed to it at all.
     assert got[everything.id] == [("invoice.issued", "failed"), ("invoice.paid", "failed")]
     assert session.scalar(select(Account.external_id).where(Account.id == customer.id)) == "acct-42"
+
+
+def test_a_subscription_update_says_what_the_changed_fields_were_before(session, customer):
+    """A receiver tells an upgrade from a downgrade, or past due from suspended, from the event alone."""
+    from portal.notifications.webhooks import event_document
+    from ..helpers import make_plan
+
+    sub = make_subscription(session, customer)
+    old_plan = sub.plan.code
+    annual = make_plan(session, code="pro-annual", interval="year", price_cents=20000)
+    log = Log(session)
+    log.new()
+    sub.plan_id = annual.id  # as the services change it (an upgrade paid, a scheduled change taking effect)
+    sub.cancel_at_period_end = True
+    session.commit()
+    sub.status = "past_due"
+    session.commit()
+    rows = session.scalars(select(WebhookEvent).where(WebhookEvent.type == "subscription.updated")
+                           .order_by(WebhookEvent.id)).all()[-2:]
+    plan_change, status_change = (event_document(row, base_url="https://billing.example.com")["data"]
+                                  for row in rows)
+    assert plan_change["previous_attributes"] == {"plan": old_plan, "cancel_at_period_end": False}
+    assert plan_change["object"]["plan"] == "pro-annual" and "previous_attributes" not in plan_change["object"]
+    assert status_change["previous_attributes"] == {"status": "active"}
