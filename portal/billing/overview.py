@@ -70,10 +70,6 @@ class BillingOverview:
         return cards.delete_refusal(card, self.cards, billable=billable)
 
     @property
-    def country_name(self) -> str:
-        return addresses.country_name(self.account.country)
-
-    @property
     def countries(self) -> list[tuple[str, str]]:
         return [(c.code, c.name) for c in addresses.countries()]
 

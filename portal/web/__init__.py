@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Flask, get_flashed_messages
 
+from ..addresses import address_lines
 from ..dates import format_date
 from ..money import format_money
 from ..billing.collecting.refunds import refund_phrase
@@ -59,6 +60,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["format_date"] = format_date
     app.jinja_env.filters["refund_phrase"] = refund_phrase
     app.jinja_env.filters["detail_lines"] = detail_lines
+    app.jinja_env.filters["address_lines"] = address_lines
     app.jinja_env.globals.update(
         processor=settings.processor,
         test_mode=settings.test_mode,
