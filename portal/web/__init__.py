@@ -10,6 +10,7 @@ from flask import Flask, get_flashed_messages
 
 from ..addresses import address_lines
 from ..dates import format_date
+from ..wording import full_stop
 from ..money import format_money
 from ..billing.collecting.refunds import refund_phrase
 from . import (account, api, auth, billing, billing_info, cards, dunning, invoices, webhooks, errors, health,
@@ -61,6 +62,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["refund_phrase"] = refund_phrase
     app.jinja_env.filters["detail_lines"] = detail_lines
     app.jinja_env.filters["address_lines"] = address_lines
+    app.jinja_env.filters["full_stop"] = full_stop
     app.jinja_env.globals.update(
         processor=settings.processor,
         test_mode=settings.test_mode,
