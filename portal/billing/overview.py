@@ -30,8 +30,7 @@ class SubscriptionSummary:
 
     @property
     def status_label(self) -> str:
-        return {"active": "Active", "past_due": "Past due", "suspended": "Suspended",
-                "canceled": "Canceled"}.get(self.subscription.status, self.subscription.status.title())
+        return self.subscription.status_label
 
 
 @dataclass
