@@ -18,6 +18,7 @@ from . import (account, api, auth, billing, billing_info, cards, dunning, invoic
 from . import impersonation, plan, sign_in, staff_actions, staff_plan
 from .api_v1 import register as register_api_v1
 from .audit_display import detail_lines
+from .text_breaks import email_breaks
 from .context import new_key
 from .converters import BoundedIntConverter
 
@@ -63,6 +64,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["detail_lines"] = detail_lines
     app.jinja_env.filters["address_lines"] = address_lines
     app.jinja_env.filters["full_stop"] = full_stop
+    app.jinja_env.filters["email_breaks"] = email_breaks
     app.jinja_env.globals.update(
         processor=settings.processor,
         test_mode=settings.test_mode,
