@@ -44,6 +44,12 @@ def demo(port: int, instance_path: str | None, reset: bool):
         db_file = Path(settings.database_url.removeprefix("sqlite:///"))
         for path in (db_file, db_file.with_name(db_file.name + "-wal"), db_file.with_name(db_file.name + "-shm")):
             path.unlink(missing_ok=True)
+    if reset:
+        # Fresh data means a fresh mailbox: the old e-mails name invoices that no longer exist.
+        from .notifications.sender import mail_folder
+
+        for path in mail_folder(settings).glob("*.eml"):
+            path.unlink(missing_ok=True)
     database = Database(settings.database_url)
     database.upgrade()
     app = create_app(settings, database=database)
@@ -181,7 +187,10 @@ def _billing_pass(now_text: str | None) -> _Pass:
 @_now_option
 @click.option("--batch", default=50, show_default=True, help="Subscriptions claimed per transaction.")
 def billing_run(now_text: str | None, batch: int):
-    """Renew every subscription whose period has ended and charge its default card (one pass)."""
+    """Renew every subscription whose period has ended and charge its default card (one pass).
+
+    Renewals only: failed-payment retries, suspensions, reminders and e-mail are the worker's. To move the
+    whole portal to another moment, run ``portal worker --once --now …``."""
     from .billing.subscriptions.renewals import run_renewals
 
     run = _billing_pass(now_text)
@@ -192,6 +201,8 @@ def billing_run(now_text: str | None, batch: int):
     click.echo(f"{run.now.isoformat()}: {stats.invoiced} invoiced, {stats.paid} paid, {stats.failed} failed, "
                f"{stats.no_card} without a default card, {stats.settled} earlier attempts settled "
                f"in {stats.seconds:.2f}s")
+    click.echo("Renewals only; `portal worker --once --now ...` also runs the failed-payment retries, "
+               "suspensions, reminders and e-mail.", err=True)
 
 
 @billing.command("reconcile")

@@ -202,7 +202,7 @@ def account_view(session: Session, account_id: int, *, invoice_page: int = 1, ma
 
 @dataclass(frozen=True)
 class ReasonCount:
-    month: str  # "2026-11"
+    month: date  # its first day; pages print it with Babel ("November 2026")
     reason: str  # the label customers chose
     count: int
 
@@ -212,15 +212,15 @@ def cancellation_reasons(session: Session, *, months: int = 12, today: date) -> 
     cancel request counts once, also one later undone with Keep my subscription."""
     index = today.year * 12 + today.month - 1 - (months - 1)  # the first month shown, counted in months
     since = datetime(index // 12, index % 12 + 1, 1, tzinfo=timezone.utc)
-    counts: dict[tuple[str, str], int] = {}
+    counts: dict[tuple[date, str], int] = {}
     for occurred_at, details in session.execute(
             select(AuditEvent.occurred_at, AuditEvent.details)
             .where(AuditEvent.action == "subscription.cancel_requested", AuditEvent.occurred_at >= since)):
-        key = (occurred_at.strftime("%Y-%m"), CANCEL_REASONS.get((details or {}).get("reason", ""), "Other reason"))
+        key = (occurred_at.date().replace(day=1), CANCEL_REASONS.get((details or {}).get("reason", ""), "Other reason"))
         counts[key] = counts.get(key, 0) + 1
     rows = [ReasonCount(month, reason, n) for (month, reason), n in counts.items()]
     # Newest month first; within a month the most common reason first.
-    return sorted(rows, key=lambda row: (-int(row.month.replace("-", "")), -row.count, row.reason))
+    return sorted(rows, key=lambda row: (-row.month.toordinal(), -row.count, row.reason))
 
 
 def action_panel(session: Session, account: Account, invoices: list[Invoice]) -> ActionPanel:

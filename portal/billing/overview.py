@@ -30,8 +30,7 @@ class SubscriptionSummary:
 
     @property
     def status_label(self) -> str:
-        return {"active": "Active", "past_due": "Past due", "suspended": "Suspended",
-                "canceled": "Canceled"}.get(self.subscription.status, self.subscription.status.title())
+        return self.subscription.status_label
 
 
 @dataclass
@@ -68,10 +67,6 @@ class BillingOverview:
         """Why the card's menu can't offer Delete now, or None."""
         billable = self.subscription is not None and self.subscription.subscription.status in BILLABLE_STATUSES
         return cards.delete_refusal(card, self.cards, billable=billable)
-
-    @property
-    def country_name(self) -> str:
-        return addresses.country_name(self.account.country)
 
     @property
     def countries(self) -> list[tuple[str, str]]:

@@ -93,8 +93,10 @@ def seed(session: Session, gateway: PaymentGateway, *, today: date, settings=Non
     seller = Seller.from_settings(settings) if settings else None
     if seller is None:
         return True
-    _history(session, gateway, acme, monthly, seller, months=14, today=today, void_month=5,
-             open_extra="Onboarding workshop (2 hours)")
+    # Each account's invoices are written as steps and issued together in date order below, so invoice
+    # numbers follow their dates across accounts as they would have in real life.
+    steps = _history(session, gateway, acme, monthly, seller, months=14, today=today, void_month=5,
+                     open_extra="Onboarding workshop (2 hours)")
 
     berlin = _customer(session, password, email="germany@example.com", person="Jonas Becker",
                        name="Berliner Datenwerk GmbH", billing_email="rechnung@datenwerk.example",
@@ -103,7 +105,7 @@ def seed(session: Session, gateway: PaymentGateway, *, today: date, settings=Non
     _save_card(session, gateway, berlin.id, "5555555555554444", 5, today.year + 2, "Jonas Becker", True,
                key=f"demo-setup-{berlin.id}")
     _subscribe(session, berlin, monthly, today)
-    _history(session, gateway, berlin, monthly, seller, months=3, today=today)
+    steps += _history(session, gateway, berlin, monthly, seller, months=3, today=today)
 
     paris = _customer(session, password, email="france@example.com", person="Camille Dupont",
                       name="Atelier Dupont", billing_email="compta@atelier-dupont.example",
@@ -111,15 +113,18 @@ def seed(session: Session, gateway: PaymentGateway, *, today: date, settings=Non
     _save_card(session, gateway, paris.id, "4242424242424242", 9, today.year + 1, "Camille Dupont", True,
                key=f"demo-setup-{paris.id}")
     _subscribe(session, paris, monthly, today)
-    _history(session, gateway, paris, monthly, seller, months=3, today=today)
+    steps += _history(session, gateway, paris, monthly, seller, months=3, today=today)
 
     if database is not None:
-        _past_due_customer(session, database, gateway, password, monthly, seller, today=today, settings=settings)
+        steps.append(_past_due_customer(session, database, gateway, password, monthly, seller, today=today,
+                                        settings=settings))
+    for _, step in sorted(steps, key=lambda item: item[0]):
+        step()
     return True
 
 
 def _past_due_customer(session: Session, database, gateway: PaymentGateway, password: str, plan: Plan,
-                       seller: Seller, *, today: date, settings=None) -> None:
+                       seller: Seller, *, today: date, settings=None):
     """A renewal two days ago failed on a card that saves fine but declines charges (…0341): the
     subscription is Past due, the invoice Open, and the first automatic retry is tomorrow."""
     from ..billing.collecting.dunning import RetryPolicy
@@ -137,7 +142,8 @@ def _past_due_customer(session: Session, database, gateway: PaymentGateway, pass
                              current_period_start=_midnight(add_months(renewal_day.date(), -1)),
                              current_period_end=renewal_day))
     session.commit()
-    run_renewals(database, gateway, seller, now=renewal_day + timedelta(minutes=5), policy=policy)
+    at = renewal_day + timedelta(minutes=5)
+    return at, lambda: run_renewals(database, gateway, seller, now=at, policy=policy)
 
 
 def _customer(session: Session, password: str, *, email: str, person: str, **fields) -> Account:
@@ -167,18 +173,19 @@ def _save_card(session: Session, gateway: PaymentGateway, account_id, number, mo
 
 
 def _history(session: Session, gateway: PaymentGateway, account: Account, plan: Plan, seller: Seller, *, months: int,
-             today: date, void_month: int | None = None, open_extra: str | None = None) -> None:
+             today: date, void_month: int | None = None, open_extra: str | None = None) -> list:
     """Monthly invoices for the last ``months`` periods up to the current one, paid by the default card;
-    optionally one voided (and re-issued) and one open one-off invoice."""
+    optionally one voided (and re-issued) and one open one-off invoice. Returned as (moment, step) pairs for
+    the caller to run in date order."""
     subscription = session.query(Subscription).filter_by(account_id=account.id).one()
     card = cards.default_card(session, account.id)
     first = add_months(today.replace(day=1), -(months - 1))
-    for i in range(months):
-        start = add_months(first, i)
+
+    def month(start: date, voided: bool) -> None:
         issued = _midnight(start)
         invoice = build_subscription_invoice(session, account, subscription, plan, period_start=issued,
                                              period_end=_midnight(add_months(start, 1)), seller=seller, now=issued)
-        if i == void_month:
+        if voided:
             # Issued with a mistake, voided, and replaced by a one-off invoice for the same period.
             invoice.subscription_id = None
             issue_invoice(session, invoice, account, seller, now=issued)
@@ -202,8 +209,8 @@ def _history(session: Session, gateway: PaymentGateway, account: Account, plan: 
         mark_paid(invoice, amount_cents=result.amount_cents, now=paid_at, payment_method_label=card.label,
                   transaction_id=result.charge_id or result.payment_id)
         session.commit()
-    if open_extra:
-        issued = _midnight(today) - timedelta(days=3)
+
+    def one_off(issued: datetime) -> None:
         invoice = Invoice(account_id=account.id, currency=plan.currency, status="draft")
         invoice.lines.append(InvoiceLine(position=0, description=open_extra, quantity=1, unit_amount_cents=15000,
                                          amount_cents=15000))
@@ -212,3 +219,12 @@ def _history(session: Session, gateway: PaymentGateway, account: Account, plan: 
         issue_invoice(session, invoice, account, seller, now=issued)
         invoice.due_at = issued + timedelta(days=14)
         session.commit()
+
+    steps = []
+    for i in range(months):
+        start = add_months(first, i)
+        steps.append((_midnight(start), lambda start=start, voided=i == void_month: month(start, voided)))
+    if open_extra:
+        issued = _midnight(today) - timedelta(days=3)
+        steps.append((issued, lambda: one_off(issued)))
+    return steps

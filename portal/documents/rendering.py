@@ -6,7 +6,9 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from ..addresses import address_lines
 from ..dates import format_date
+from ..wording import full_stop
 from ..money import format_money
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -20,6 +22,8 @@ def environment() -> Environment:
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["money"] = format_money
     env.filters["format_date"] = format_date
+    env.filters["address_lines"] = address_lines
+    env.filters["full_stop"] = full_stop
     env.globals["base_url"] = "http://127.0.0.1:5000"
     return env
 

@@ -6,7 +6,10 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..dates import format_date
 from .base import Base, UTCDateTime, utcnow
+
+STATUS_LABELS = {"active": "Active", "past_due": "Past due", "suspended": "Suspended", "canceled": "Canceled"}
 
 # Statuses in which the account still owes for its plan, so its default card is in use.
 BILLABLE_STATUSES = ("active", "past_due")
@@ -48,3 +51,16 @@ class Subscription(Base):
 
     plan: Mapped[Plan] = relationship(lazy="joined", foreign_keys=[plan_id])
     scheduled_plan: Mapped[Plan | None] = relationship(foreign_keys=[scheduled_plan_id])
+
+    @property
+    def in_trial(self) -> bool:
+        """The trial is the current period until the first renewal moves the period past its end."""
+        return (self.status == "active" and self.trial_end is not None
+                and self.current_period_end is not None and self.current_period_end <= self.trial_end)
+
+    @property
+    def status_label(self) -> str:
+        """The status in words: "Trial until 15 Dec 2026" while in a trial, never a raw code."""
+        if self.in_trial:
+            return f"Trial until {format_date(self.trial_end)}"
+        return STATUS_LABELS.get(self.status, self.status.replace("_", " ").capitalize())

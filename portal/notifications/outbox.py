@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..documents.rendering import render
-from ..models import Account, Invoice, OutboxMessage
+from ..models import Account, Invoice, OutboxMessage, User
 
 
 def enqueue(session: Session, *, dedupe_key: str, kind: str, to: str, subject: str, template: str,
@@ -18,6 +18,10 @@ def enqueue(session: Session, *, dedupe_key: str, kind: str, to: str, subject: s
     before. ``now`` is the caller's clock: a worker pass run for another moment queues it at that moment."""
     if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)):
         return None
+    # Greet the reader by name when the address is one of our users' (often the billing e-mail is a
+    # shared inbox such as billing@, and then "Hello," is right).
+    context = {"recipient_name": session.scalar(select(User.name).where(func.lower(User.email) == to.lower())),
+               **context}
     message = OutboxMessage(dedupe_key=dedupe_key, kind=kind, to_address=to, subject=subject, account_id=account_id,
                             text_body=render(f"email/{template}.txt", **context),
                             html_body=render(f"email/{template}.html", **context),
@@ -41,7 +45,7 @@ def invoice_copy(session: Session, invoice: Invoice, account: Account, *, to: st
     queue one e-mail, while asking again later queues another."""
     return enqueue(session, now=now, dedupe_key=f"invoice-copy-{invoice.id}-{request_key}", kind="invoice_copy",
                    to=to, account_id=account.id, subject=f"Copy of invoice {invoice.number}", template="invoice_copy",
-                   context={"invoice": invoice, "account": account},
+                   context={"invoice": invoice, "account": account, "own_copy": True},
                    attachments=[{"type": "invoice_pdf", "invoice_id": invoice.id}])
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from flask import Flask, get_flashed_messages
 
+from ..addresses import address_lines
 from ..dates import format_date
+from ..wording import full_stop
 from ..money import format_money
 from ..billing.collecting.refunds import refund_phrase
 from . import (account, api, auth, billing, billing_info, cards, dunning, invoices, webhooks, errors, health,
@@ -16,6 +18,7 @@ from . import (account, api, auth, billing, billing_info, cards, dunning, invoic
 from . import impersonation, plan, sign_in, staff_actions, staff_plan
 from .api_v1 import register as register_api_v1
 from .audit_display import detail_lines
+from .text_breaks import email_breaks
 from .context import new_key
 from .converters import BoundedIntConverter
 
@@ -59,6 +62,9 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["format_date"] = format_date
     app.jinja_env.filters["refund_phrase"] = refund_phrase
     app.jinja_env.filters["detail_lines"] = detail_lines
+    app.jinja_env.filters["address_lines"] = address_lines
+    app.jinja_env.filters["full_stop"] = full_stop
+    app.jinja_env.filters["email_breaks"] = email_breaks
     app.jinja_env.globals.update(
         processor=settings.processor,
         test_mode=settings.test_mode,

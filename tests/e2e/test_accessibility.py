@@ -86,6 +86,25 @@ def test_pay_now_pages_are_accessible(customer_page, live_server):
     assert_accessible(page, "the payment-processing page")
 
 
+def test_the_receipt_after_a_paid_checkout_is_accessible(customer_page):
+    page = customer_page
+    page.get_by_role("button", name=re.compile("Pay now")).click()
+    expect(page).to_have_url(re.compile(r"/sandbox/checkout/"))
+    page.get_by_label("Succeed", exact=True).check()
+    page.get_by_role("button", name=re.compile("^Pay ")).click()
+    expect(page.get_by_role("heading", name=re.compile("Payment for INV-"))).to_be_visible()
+    expect(page.get_by_text("Payment processing…")).to_have_count(0)
+    assert_accessible(page, "the receipt page")
+
+
+def test_the_delete_confirmation_is_accessible(customer_page):
+    page = customer_page
+    page.locator('summary[aria-label="Actions for Mastercard ending in 4444"]').click()
+    page.get_by_role("menuitem", name="Delete").click()
+    expect(page.get_by_role("button", name="Delete card")).to_be_visible()
+    assert_accessible(page, "the delete confirmation")
+
+
 def test_error_pages_are_accessible(page, live_server):
     page.goto(live_server.url + "/no-such-page")
     assert_accessible(page, "the 404 page")

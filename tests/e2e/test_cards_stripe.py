@@ -12,6 +12,7 @@ from portal.models import Account, PaymentMethod, utcnow
 
 from ..helpers import PASSWORD, make_customer
 # The Stripe fixtures live with the integration tests; the browser tests share one localstripe with them.
+from .test_accessibility import assert_accessible
 from ..integration.conftest import StripeJs, localstripe, localstripe_server, stripe_overrides  # noqa: F401
 
 pytestmark = pytest.mark.stripe
@@ -214,3 +215,12 @@ def test_a_customer_sets_another_default_card_and_deletes_the_old_one_from_the_c
     assert localstripe.get(f"/v1/customers/{customer_id}")["invoice_settings"]["default_payment_method"] \
         == second.processor_id
     assert localstripe.get(f"/v1/payment_methods/{first.processor_id}")["customer"] is None
+
+
+def test_the_stripe_card_form_is_accessible(page, portal, customer):
+    log_in(page, portal)
+    open_add_card_form(page)
+    assert_accessible(page, "the Stripe-mode card form")
+    page.get_by_role("button", name="Confirm").click()
+    expect(card_error(page)).to_be_visible()
+    assert_accessible(page, "the Stripe-mode card form with an error")

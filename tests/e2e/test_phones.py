@@ -87,3 +87,39 @@ def test_every_staff_console_page_fits_a_phone(page, live_server, session):
     view_as.get_by_role("button", name="View as customer").click()
     expect(page.get_by_role("heading", name="Billing details", level=1)).to_be_visible()
     assert_fits(page, "Billing details viewed as the customer")
+
+
+TABLE_SHAPE = """() => {
+  const table = document.querySelector('#search-results table');
+  const panel = document.querySelector('#search-results');
+  const lines = el => {
+    const style = getComputedStyle(el);
+    return Math.round(el.getBoundingClientRect().height / parseFloat(style.lineHeight));
+  };
+  return {
+    table: table.scrollWidth, panel: panel.clientWidth,
+    nameLines: [...table.querySelectorAll('.account-name a')].map(lines),
+    // Each piece of an e-mail and each id is drawn on one line: nothing breaks inside a word.
+    brokenWords: [...table.querySelectorAll('.word, code')].filter(el => el.getClientRects().length > 1)
+                   .map(el => el.textContent),
+  };
+}"""
+
+
+def test_the_console_search_table_fits_its_panel_with_names_ids_and_e_mails_whole(page, live_server, session):
+    for i, name in enumerate(["Acme Analytics International Holdings Inc.", "Berliner Datenwerk GmbH"]):
+        make_customer(session, email=f"a.very.long.address.for.billing.{i}@acme-analytics.example", name=name,
+                      billing_email=f"accounts.payable.department.{i}@acme-analytics-international.example",
+                      processor_customer_id=f"cus_Q8xYzLongProcessorId{i}")
+    make_staff(session, email="agent@support.example")
+    log_in(page, live_server, "agent@support.example")
+    for width, height in ((1280, 900), (PHONE["width"], PHONE["height"])):
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"{live_server.url}/staff?q=acme")
+        shape = page.evaluate(TABLE_SHAPE)
+        assert shape["table"] <= shape["panel"], f"at {width} px the table is {shape['table']} px in a " \
+                                                 f"{shape['panel']} px panel"
+        assert not shape["brokenWords"], f"at {width} px these break inside a word: {shape['brokenWords']}"
+        if width == 1280:
+            assert max(shape["nameLines"]) <= 2, f"names take {shape['nameLines']} lines at {width} px"
+        assert_fits(page, f"the search results at {width} px")

@@ -80,6 +80,13 @@ def test_a_paid_eur_invoice_prints_seller_customer_lines_tax_totals_and_payment(
     assert "Credits applied" not in text and "Amount refunded" not in text and "Reverse charge" not in text
 
 
+def test_a_us_customer_address_prints_city_state_and_zip_on_one_line(database, session, sandbox, seller):
+    invoice = eur_invoice(database, session, sandbox, seller, country="US", city="Springfield", region="MA",
+                          postal_code="01101", address_line1="100 Main Street")
+    text = pdf_text(pdf.invoice_pdf(session, invoice, now=NOW))
+    assert "100 Main Street Springfield, MA 01101 United States" in text
+
+
 def test_the_embedded_font_comes_from_the_package_and_draws_every_character_of_the_name(
         database, session, sandbox, seller, caplog):
     # Coverage checked in the font's own character map: text extraction alone would also "find" a

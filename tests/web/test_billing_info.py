@@ -48,6 +48,16 @@ def test_the_region_field_is_not_called_optional_next_to_a_hint_that_says_it_is_
     assert re.search(r'<label for="address_line2">Address line 2 <span class="optional">\(optional\)', page)
 
 
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "partial"])
+def test_a_german_address_reads_postal_code_then_city(browser, session, htmx):
+    make_customer(session, country="DE", address_line1="Unter den Linden 1", city="Berlin", postal_code="10117")
+    browser.login()
+    body = browser.get("/billing" if not htmx else "/billing/address", htmx=htmx).get_data(as_text=True)
+    address = re.search(r'<address class="address">(.*?)</address>', body, re.S).group(1)
+    lines = [html.unescape(line.strip()) for line in address.split("<br>")]
+    assert lines == ["Acme Analytics Inc.", "Unter den Linden 1", "10117 Berlin", "Germany"]
+
+
 def test_cancel_swaps_the_address_back_without_saving(browser, customer):
     partial = browser.get("/billing/address", htmx=True).get_data(as_text=True)
     assert "1 Old Road" in partial and 'name="address_line1"' not in partial

@@ -279,3 +279,30 @@ def test_a_nul_byte_in_the_search_or_the_reason_is_not_a_server_error(browser, s
     assert browser.get("/staff", query_string={"q": "ada\x00"}).status_code == 400
     browser.get(f"/staff/accounts/{acme.id}")
     assert browser.post(f"/staff/accounts/{acme.id}/impersonate", {"reason": "\x00"}).status_code == 400
+
+
+# --- a trial's status -----------------------------------------------------------------------------------------
+
+def trial(session, account):
+    sub = make_subscription(session, account, period_end=datetime(2026, 12, 15, tzinfo=timezone.utc))
+    sub.trial_end = sub.current_period_end  # the trial is the current period
+    session.commit()
+    return sub
+
+
+def status_badge(body: str) -> str:
+    return re.search(r'<span class="badge status-[a-z_]+">([^<]+)</span>', body).group(1)
+
+
+def test_a_trial_reads_trial_until_its_end_in_the_console(browser, session, staff, acme):
+    trial(session, acme)
+    assert status_badge(browser.get(f"/staff/accounts/{acme.id}").get_data(as_text=True)) == "Trial until 15 Dec 2026"
+
+
+def test_a_trial_reads_trial_until_its_end_on_billing_details_and_active_once_it_renewed(browser, session, acme):
+    sub = trial(session, acme)
+    browser.login()
+    assert status_badge(browser.get("/billing").get_data(as_text=True)) == "Trial until 15 Dec 2026"
+    sub.current_period_start, sub.current_period_end = sub.trial_end, sub.trial_end + timedelta(days=30)
+    session.commit()
+    assert status_badge(browser.get("/billing").get_data(as_text=True)) == "Active"

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from portal.dates import format_date
 from portal.models import AuditEvent, Invoice, Plan, Subscription, utcnow
 
 from ..helpers import add_card, make_customer, make_plan, make_staff, make_subscription, reload_subscription, \
@@ -123,7 +124,7 @@ def test_the_reasons_report_counts_cancels_by_month_and_reason(staff, session, w
     browser.post("/billing/keep")
     browser.post("/billing/cancel", {"reason": "too_expensive"})
     body = staff.get("/staff/reports/cancellations").get_data(as_text=True)
-    month = utcnow().strftime("%Y-%m")
+    month = format_date(utcnow(), "MMMM y")  # "December 2026", never "2026-12"
     assert re.search(rf"<td class=\"nowrap\">{month}</td><td>It&#39;s too expensive</td><td class=\"num\">2</td>", body)
 
 

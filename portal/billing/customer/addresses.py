@@ -10,6 +10,8 @@ from functools import lru_cache
 
 import pycountry
 
+from ...addresses import country_name
+
 # Countries whose addresses have no postal code (the Universal Postal Union's list, abridged to the
 # ones people bill from); everywhere else the field is required.
 NO_POSTAL_CODE = frozenset(
@@ -52,11 +54,6 @@ def countries() -> tuple[Country, ...]:
     """Every ISO 3166 country, sorted by name, for the country select."""
     return tuple(sorted((Country(c.alpha_2, getattr(c, "common_name", None) or c.name) for c in pycountry.countries),
                         key=lambda c: c.name))
-
-
-def country_name(code: str) -> str:
-    country = pycountry.countries.get(alpha_2=(code or "").upper())
-    return (getattr(country, "common_name", None) or country.name) if country else code
 
 
 @lru_cache(maxsize=8)
