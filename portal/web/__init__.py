@@ -18,10 +18,12 @@ from .api_v1 import register as register_api_v1
 from .audit_display import detail_lines
 from .context import new_key
 from .converters import BoundedIntConverter
+from .sessions import PortalSessionInterface
 
 
 def register(app: Flask) -> None:
     settings = app.extensions["portal.settings"]
+    app.session_interface = PortalSessionInterface()
     # Before any blueprint: rules pick their converters when they are added to the URL map.
     app.url_map.converters["int"] = BoundedIntConverter
     app.register_blueprint(health.bp)
