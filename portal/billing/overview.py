@@ -13,7 +13,7 @@ from .collecting.credits import CreditSummary, credit_summary
 from .collecting.dunning import reason_text
 from .collecting.refunds import refunds_by_invoice
 from .customer import addresses
-from .invoicing.invoices import InvoicePage, list_invoices
+from .invoicing.invoices import InvoicePage, credit_balance, list_invoices
 from .invoicing.pricing import Quote, quote
 from .invoicing.seller import Seller
 from .payment_methods import cards
@@ -51,10 +51,10 @@ class PaymentProblem:
 # The page's sections, named as the template's blocks. An HTMX answer swaps one or a few of them, and only
 # those are gathered: setting a default card must not read 2,000 invoices to throw them away.
 SECTIONS = frozenset({"subscription", "payment_details", "address", "invoices", "credits"})
-# What each section reads. The subscription's next charge needs the credit balance and its "Charged to" the
-# cards; Delete on a card depends on whether the subscription is billable.
+# What each section reads. The subscription's next charge needs the credit balance (a sum, not the history
+# the Credits section lists) and its "Charged to" the cards; Delete on a card depends on whether the subscription is billable.
 _NEEDS = {
-    "subscription": {"subscription", "credits", "cards"},
+    "subscription": {"subscription", "credit_balance", "cards"},
     "payment_details": {"subscription", "cards"},
     "address": set(),
     "invoices": {"invoices"},
@@ -109,13 +109,16 @@ def billing_overview(session: Session, account_id: int, *, today: date, seller: 
         raise NotFound("No such account.")
     subscription = current_subscription(session, account_id) if "subscription" in needs else None
     credit = credit_summary(session, account_id, currency=account.currency) if "credits" in needs else None
+    balance = 0
+    if subscription is not None:
+        balance = credit.balance_cents if credit is not None else credit_balance(session, account_id)
     summary = None
     if subscription is not None:
         billing_date = subscription.current_period_end.date() if subscription.status != "canceled" else None
         scheduled = session.get(Plan, subscription.scheduled_plan_id) if subscription.scheduled_plan_id else None
         summary = SubscriptionSummary(subscription=subscription, next_billing_date=billing_date,
                                       next_charge=quote(account, scheduled or subscription.plan, seller,
-                                                        credit_balance_cents=credit.balance_cents),
+                                                        credit_balance_cents=balance),
                                       scheduled_plan=scheduled)
     problem = None
     if subscription is not None and subscription.status in ("past_due", "suspended"):
