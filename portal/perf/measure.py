@@ -84,7 +84,7 @@ def measure_http(database_url: str, workdir: Path, *, email: str, seconds: float
     session cookie sent with each request), as a customer's requests are."""
     from urllib.parse import quote
 
-    from .anchors import STATIC_PATH
+    from .anchors import FLOOR_APP, STATIC_PATH, static_page_app
 
     def load(base_url: str, script: Path) -> dict:
         if warmup:
@@ -93,11 +93,11 @@ def measure_http(database_url: str, workdir: Path, *, email: str, seconds: float
 
     results: dict = {}
     loadavg_before = os.getloadavg()
-    with gunicorn_server(database_url, workdir, workers=workers, app="portal.perf.anchors:floor_app()",
+    with gunicorn_server(database_url, workdir, workers=workers, app=FLOOR_APP,
                          ready_path="/") as base_url:
         results["flask_floor"] = load(base_url, write_wrk_script(workdir / "floor.lua", paths=["/"]))
     with gunicorn_server(database_url, workdir, workers=workers,
-                         app=f"portal.perf.anchors:portal_with_static_page({int(static_bytes)})") as base_url:
+                         app=static_page_app(static_bytes)) as base_url:
         cookies, token, page = http_login(base_url, email)
         card_ids = CARD_ID_RE.findall(page)
         if len(card_ids) < 2:
