@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 import pycountry
-from babel.numbers import format_currency, get_currency_precision
+from babel import Locale
+from babel.numbers import NumberPattern, get_currency_precision, parse_pattern
 
 from .errors import InvalidInput
 
@@ -31,9 +33,22 @@ def to_decimal(minor_units: int, currency: str) -> Decimal:
     return Decimal(int(minor_units)).scaleb(-get_currency_precision(currency.upper()))
 
 
+@lru_cache(maxsize=64)
+def _currency_format(locale: str) -> tuple[Locale, NumberPattern]:
+    # Parsing the locale and its currency pattern is most of what format_currency costs (about 0.2 ms a
+    # call); both depend on the locale alone, so a page of invoice rows parses them once per process.
+    parsed = Locale.parse(locale)
+    return parsed, parse_pattern(parsed.currency_formats["standard"])
+
+
 def format_money(minor_units: int, currency: str, locale: str = "en_US") -> str:
-    """``1999, "USD"`` -> ``$19.99``; used by pages, e-mails and PDFs alike."""
-    return format_currency(to_decimal(minor_units, currency), currency.upper(), locale=locale)
+    """``1999, "USD"`` -> ``$19.99``; used by pages, e-mails and PDFs alike.
+
+    What ``babel.numbers.format_currency`` prints, with the parsed pattern reused."""
+    parsed, pattern = _currency_format(locale)
+    currency = currency.upper()
+    return pattern.apply(to_decimal(minor_units, currency), parsed, currency=currency, currency_digits=True,
+                         decimal_quantization=True)
 
 
 def amount_text(cents: int, currency: str) -> str:

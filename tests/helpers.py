@@ -316,3 +316,34 @@ def readme_webhook_verifier():
     namespace: dict = {}
     exec(compile(blocks[0], "README.md", "exec"), namespace)
     return namespace["verify"]
+
+
+class StatementLog(list):
+    """The SQL statements sent while it is open (``with statements(database) as log:``)."""
+
+    def on(self, table: str) -> list[str]:
+        """The SELECTs that read ``table``."""
+        pattern = re.compile(rf"\bFROM\s+{table}\b|\bJOIN\s+{table}\b", re.I)
+        return [s for s in self if s.lstrip().upper().startswith("SELECT") and pattern.search(s)]
+
+
+class statements:
+    """Counts what reaches the database (SQLAlchemy's ``before_cursor_execute``): a count, never a time."""
+
+    def __init__(self, database):
+        self.engine = database.engine
+        self.log = StatementLog()
+
+    def _record(self, conn, cursor, statement, *args):
+        self.log.append(statement)
+
+    def __enter__(self) -> StatementLog:
+        from sqlalchemy import event
+
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        return self.log
+
+    def __exit__(self, *exc):
+        from sqlalchemy import event
+
+        event.remove(self.engine, "before_cursor_execute", self._record)

@@ -13,7 +13,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from .. import audit, models
 from ..audit import Actor
@@ -63,7 +63,10 @@ def start_session(session: Session, user: User, *, ip: str = "", user_agent: str
 
 def load_session(session: Session, token: str, *, now: datetime) -> tuple[LoginSession, User] | None:
     """The live session and its user for a cookie token, or None if revoked, expired or unknown."""
-    row = session.get(LoginSession, _digest(token))
+    # One statement before every request: the session, its user and the user's account together (the
+    # account lands in the identity map, so the page's own lookup of it costs nothing).
+    row = session.scalar(select(LoginSession).where(LoginSession.token_hash == _digest(token))
+                         .options(joinedload(LoginSession.user).joinedload(User.account)))
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
     user = row.user

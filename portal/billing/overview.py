@@ -13,7 +13,7 @@ from .collecting.credits import CreditSummary, credit_summary
 from .collecting.dunning import reason_text
 from .collecting.refunds import refunds_by_invoice
 from .customer import addresses
-from .invoicing.invoices import InvoicePage, list_invoices
+from .invoicing.invoices import InvoicePage, credit_balance, list_invoices
 from .invoicing.pricing import Quote, quote
 from .invoicing.seller import Seller
 from .payment_methods import cards
@@ -47,15 +47,32 @@ class PaymentProblem:
     needs_action: bool
 
 
+# The page's sections, named as the template's blocks. An HTMX answer swaps one or a few of them, and only
+# those are gathered: setting a default card must not read 2,000 invoices to throw them away.
+SECTIONS = frozenset({"subscription", "payment_details", "address", "invoices", "credits"})
+# What each section reads. The subscription's next charge needs the credit balance (a sum, not the history
+# the Credits section lists) and its "Charged to" the cards; Delete on a card depends on whether the subscription is billable.
+_NEEDS = {
+    "subscription": {"subscription", "credit_balance", "cards"},
+    "payment_details": {"subscription", "cards"},
+    "address": set(),
+    "invoices": {"invoices"},
+    "credits": {"credits"},
+}
+
+
 @dataclass
 class BillingOverview:
+    """What the asked-for sections show. A part no asked-for section needs is None, so a template block
+    that reads a part it was not built with fails at once instead of showing an empty list."""
+
     account: Account
     subscription: SubscriptionSummary | None
-    cards: list[PaymentMethod]
+    cards: list[PaymentMethod] | None
     today: date
-    invoices: InvoicePage
-    credits: CreditSummary
-    refunds: dict[int, list[Refund]]  # of the listed invoices, by invoice id
+    invoices: InvoicePage | None
+    credits: CreditSummary | None
+    refunds: dict[int, list[Refund]] | None  # of the listed invoices, by invoice id
     problem: PaymentProblem | None = None
     plans: PlanPanel | None = None  # the Change plan panel, when it is open
 
@@ -75,20 +92,28 @@ class BillingOverview:
 
 def billing_overview(session: Session, account_id: int, *, today: date, seller: Seller,
                      invoice_cursor: str | None = None, plan_panel_at: datetime | None = None,
-                     plan_choice: str | None = None) -> BillingOverview:
-    """With ``plan_panel_at`` (the request's time) also the Change plan panel, previewing ``plan_choice``."""
+                     plan_choice: str | None = None, sections: frozenset[str] | None = None) -> BillingOverview:
+    """The whole page, or with ``sections`` (names from SECTIONS) only what those sections show. With
+    ``plan_panel_at`` (the request's time) also the Change plan panel, previewing ``plan_choice``."""
+    unknown = set(sections or ()) - SECTIONS
+    if unknown:
+        raise ValueError(f"unknown Billing details sections: {sorted(unknown)}")
+    needs = set().union(*(_NEEDS[name] for name in (SECTIONS if sections is None else sections)))
     account = session.get(Account, account_id)
     if account is None:
         raise NotFound("No such account.")
-    subscription = current_subscription(session, account_id)
-    credit = credit_summary(session, account_id, currency=account.currency)
+    subscription = current_subscription(session, account_id) if "subscription" in needs else None
+    credit = credit_summary(session, account_id, currency=account.currency) if "credits" in needs else None
+    balance = 0
+    if subscription is not None:
+        balance = credit.balance_cents if credit is not None else credit_balance(session, account_id)
     summary = None
     if subscription is not None:
         billing_date = subscription.current_period_end.date() if subscription.status != "canceled" else None
         scheduled = session.get(Plan, subscription.scheduled_plan_id) if subscription.scheduled_plan_id else None
         summary = SubscriptionSummary(subscription=subscription, next_billing_date=billing_date,
                                       next_charge=quote(account, scheduled or subscription.plan, seller,
-                                                        credit_balance_cents=credit.balance_cents),
+                                                        credit_balance_cents=balance),
                                       scheduled_plan=scheduled)
     problem = None
     if subscription is not None and subscription.status in ("past_due", "suspended"):
@@ -96,10 +121,13 @@ def billing_overview(session: Session, account_id: int, *, today: date, seller: 
     plans = None
     if plan_panel_at is not None and subscription is not None:
         plans = plan_panel(session, account, subscription, seller, plan_id=plan_choice, now=plan_panel_at)
-    invoices = list_invoices(session, account_id, cursor=invoice_cursor)
-    return BillingOverview(account=account, subscription=summary, cards=cards.list_cards(session, account_id),
-                           today=today, invoices=invoices, credits=credit,
-                           refunds=refunds_by_invoice(session, [i.id for i in invoices.invoices]), problem=problem,
+    invoices = refunds = None
+    if "invoices" in needs:
+        invoices = list_invoices(session, account_id, cursor=invoice_cursor)
+        refunds = refunds_by_invoice(session, [i.id for i in invoices.invoices])
+    return BillingOverview(account=account, subscription=summary,
+                           cards=cards.list_cards(session, account_id) if "cards" in needs else None,
+                           today=today, invoices=invoices, credits=credit, refunds=refunds, problem=problem,
                            plans=plans)
 
 

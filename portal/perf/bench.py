@@ -5,8 +5,11 @@ describe the code that runs, not a shortcut. One run measures, side by side:
 
 * SQL statements and bytes of the Billing details page (5 and 2,000 invoices);
 * requests per second and p50/p99 latency of Billing details and of the HTMX set-default partial, served
-  by gunicorn with several workers and loaded by wrk, each also as a ratio to ``/healthz`` served by the
-  same server in the same minute (so the figures travel between machines better than raw numbers);
+  by gunicorn with several workers and loaded by wrk with a logged-in cookie, each also as a ratio to
+  ``/healthz`` served by the same server in the same minute (so the figures travel between machines better
+  than raw numbers), and to two anchors measured in the same run: a bare Flask app (the framework's floor)
+  and the portal serving a fixed response of the page's size (``perf.anchors``);
+* how busy the machine was: its load average before and after, and its CPU count;
 * PDF rendering, cold and cached;
 * renewals per second in-process, and with 1 and 4 worker processes (4 on PostgreSQL only).
 
@@ -71,15 +74,18 @@ def _run(database_url: str, workdir: Path, *, renewals: int, pdf_samples: int, h
             sample_ids = [i.id for i in session.query(Invoice).filter_by(account_id=small.id)]
             sample_ids += [i.id for i in session.query(Invoice).filter_by(account_id=large.id).limit(pdf_samples - 5)]
             session.expunge(plan)
+        loadavg_before = os.getloadavg()
         q5, _ = count_page_queries(app, database, "five@bench.example")
         q2000, bytes2000 = count_page_queries(app, database, "many@bench.example")
         report: dict = {"database": database.engine.dialect.name, "cpu_count": os.cpu_count()}
+        # How busy the machine was: the ratios only mean something when every figure shared the same minute.
+        report["machine"] = {"cpu_count": os.cpu_count(), "loadavg_before": [round(v, 2) for v in loadavg_before]}
         if http and WRK is None:
             report["http"] = None
             report["http_skipped"] = "wrk is not installed (apt-get install wrk)"
         elif http:
             report["http"] = measure_http(database_url, workdir, email="many@bench.example", seconds=http_seconds,
-                                          workers=web_workers, connections=connections)
+                                          workers=web_workers, connections=connections, static_bytes=bytes2000)
         pdf_cold, pdf_cached = measure_pdf(database, sample_ids)
         rate = measure_renewals(database, seller, plan, renewals)
         report.update({
@@ -103,6 +109,7 @@ def _run(database_url: str, workdir: Path, *, renewals: int, pdf_samples: int, h
             else:
                 report["renewals_per_s_4_workers"] = round(measure_renewal_workers(database, workdir, plan, renewals,
                                                                                    workers=4), 1)
+        report["machine"]["loadavg_after"] = [round(v, 2) for v in os.getloadavg()]
         return report
     finally:
         database.dispose()

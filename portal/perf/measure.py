@@ -3,6 +3,7 @@ page, HTTP throughput and latency under wrk, PDF rendering, and renewals in-proc
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -74,11 +75,29 @@ def measure_renewals(database: Database, seller: Seller, plan: Plan, count: int)
 
 
 def measure_http(database_url: str, workdir: Path, *, email: str, seconds: float = 8, workers: int = 4,
-                 connections: int = 16, warmup: float = 2) -> dict:
+                 connections: int = 16, warmup: float = 2, static_bytes: int = 30_000) -> dict:
     """Requests per second and latency of /healthz, Billing details and the set-default partial, on one
     gunicorn server, one after the other (each after a short warm-up, so every worker has compiled its
-    templates and opened its database connection)."""
-    with gunicorn_server(database_url, workdir, workers=workers) as base_url:
+    templates and opened its database connection); beside them, in the same run and under the same gunicorn
+    and wrk settings, the two anchors of ``perf.anchors``: a bare Flask app (the floor) and the portal
+    serving ``static_bytes`` of fixed HTML. Every portal figure but /healthz is measured logged in (the
+    session cookie sent with each request), as a customer's requests are."""
+    from urllib.parse import quote
+
+    from .anchors import FLOOR_APP, STATIC_PATH, static_page_app
+
+    def load(base_url: str, script: Path) -> dict:
+        if warmup:
+            run_wrk(base_url + "/", script, seconds=warmup, connections=connections)
+        return run_wrk(base_url + "/", script, seconds=seconds, connections=connections)
+
+    results: dict = {}
+    loadavg_before = os.getloadavg()
+    with gunicorn_server(database_url, workdir, workers=workers, app=FLOOR_APP,
+                         ready_path="/") as base_url:
+        results["flask_floor"] = load(base_url, write_wrk_script(workdir / "floor.lua", paths=["/"]))
+    with gunicorn_server(database_url, workdir, workers=workers,
+                         app=static_page_app(static_bytes)) as base_url:
         cookies, token, page = http_login(base_url, email)
         card_ids = CARD_ID_RE.findall(page)
         if len(card_ids) < 2:
@@ -90,35 +109,45 @@ def measure_http(database_url: str, workdir: Path, *, email: str, seconds: float
                                           data={"csrf_token": token}, headers={"HX-Request": "true"})
         if status != 200:
             raise RuntimeError(f"set-default partial answered {status}")
-        from urllib.parse import quote
-
+        status, _, static = http_request(base_url, "GET", STATIC_PATH, cookies=cookies)
+        if status != 200:
+            raise RuntimeError(f"the static page answered {status}")
         scripts = {
-            "healthz": write_wrk_script(workdir / "healthz.lua", paths=["/healthz"]),
+            "healthz": write_wrk_script(workdir / "healthz.lua", paths=["/healthz"], headers={"Cookie": cookie}),
+            "static_page": write_wrk_script(workdir / "static.lua", paths=[STATIC_PATH], headers={"Cookie": cookie}),
             "billing_page": write_wrk_script(workdir / "page.lua", paths=["/billing"], headers={"Cookie": cookie}),
             "set_default_partial": write_wrk_script(
                 workdir / "default.lua", method="POST", body=f"csrf_token={quote(token, safe='')}",
                 paths=[f"/billing/cards/{second}/default", f"/billing/cards/{first}/default"],
                 headers={"Cookie": cookie, "HX-Request": "true", "Content-Type": "application/x-www-form-urlencoded"}),
         }
-        results: dict = {}
         for name, script in scripts.items():
-            if warmup:
-                run_wrk(base_url + "/", script, seconds=warmup, connections=connections)
-            results[name] = run_wrk(base_url + "/", script, seconds=seconds, connections=connections)
-    base = results["healthz"]
-    for name in ("billing_page", "set_default_partial"):
+            results[name] = load(base_url, script)
+    loadavg_after = os.getloadavg()
+    base, floor = results["healthz"], results["flask_floor"]
+    for name in ("static_page", "billing_page", "set_default_partial"):
         figures = results[name]
-        figures["rps_ratio_to_healthz"] = round(figures["rps"] / base["rps"], 4) if base["rps"] else None
-        figures["p50_ratio_to_healthz"] = round(figures["p50_ms"] / base["p50_ms"], 1) if base["p50_ms"] else None
-        figures["p99_ratio_to_healthz"] = round(figures["p99_ms"] / base["p99_ms"], 1) if base["p99_ms"] else None
+        figures["rps_ratio_to_healthz"] = _ratio(figures["rps"], base["rps"], 4)
+        figures["p50_ratio_to_healthz"] = _ratio(figures["p50_ms"], base["p50_ms"], 1)
+        figures["p99_ratio_to_healthz"] = _ratio(figures["p99_ms"], base["p99_ms"], 1)
+        figures["rps_ratio_to_floor"] = _ratio(figures["rps"], floor["rps"], 4)
+        figures["rps_ratio_to_static_page"] = _ratio(figures["rps"], results["static_page"]["rps"], 4)
+    base["rps_ratio_to_floor"] = _ratio(base["rps"], floor["rps"], 4)
     return {
         "server": f"gunicorn -w {workers} (sync workers), 127.0.0.1",
         "load": f"wrk -t2 -c{connections} -d{max(1, round(seconds))}s --latency (after a {warmup:g}s warm-up)",
+        "logged_in": True,  # every portal request carried the customer's session cookie, /healthz too
         "page_bytes": len(page.encode()),
         "partial_bytes": len(partial),
+        "static_page_bytes": len(static),
+        "loadavg_before": [round(v, 2) for v in loadavg_before],
+        "loadavg_after": [round(v, 2) for v in loadavg_after],
         **results,
     }
 
+
+def _ratio(value: float, base: float, digits: int) -> float | None:
+    return round(value / base, digits) if base else None
 
 
 # --- renewals in separate worker processes ---------------------------------------------------------

@@ -8,13 +8,29 @@ from pathlib import Path
 def format_table(report: dict) -> str:
     """The report as a short table for people; the JSON is the record."""
     rows = [("database", report["database"])]
+    machine = report.get("machine")
+    if machine:
+        after = machine.get("loadavg_after")
+        rows.append(("machine", f"{machine['cpu_count']} CPUs, load average {_loadavg(machine['loadavg_before'])} "
+                                f"before" + (f", {_loadavg(after)} after" if after else "")))
     http = report.get("http")
     if http:
         rows.append(("HTTP server / load", f"{http['server']}; {http['load']}"))
-        for key, label in (("healthz", "/healthz"), ("billing_page", "GET /billing (2,000 invoices, 10 cards)"),
+        if http.get("logged_in"):
+            rows.append(("cookie", "every portal request sent a logged-in customer's session cookie"))
+        for key, label in (("flask_floor", "bare Flask \"ok\" (the floor)"), ("healthz", "/healthz"),
+                           ("static_page", f"portal, static {http.get('static_page_bytes', 0):,} bytes"),
+                           ("billing_page", "GET /billing (2,000 invoices, 10 cards)"),
                            ("set_default_partial", "POST set-default, HTMX partial")):
-            f = http[key]
-            ratio = f" ({f['rps_ratio_to_healthz']:.1%} of /healthz)" if "rps_ratio_to_healthz" in f else ""
+            f = http.get(key)
+            if f is None:
+                continue
+            ratios = []
+            if "rps_ratio_to_healthz" in f:
+                ratios.append(f"{f['rps_ratio_to_healthz']:.1%} of /healthz")
+            if "rps_ratio_to_floor" in f and f["rps_ratio_to_floor"] is not None:
+                ratios.append(f"{f['rps_ratio_to_floor']:.1%} of the floor")
+            ratio = f" ({', '.join(ratios)})" if ratios else ""
             errors = f.get("status_4xx", 0) + f.get("status_5xx", 0) + f["socket_errors"]
             rows.append((label, f"{f['rps']:.0f} req/s{ratio}, p50 {f['p50_ms']:.1f} ms, p99 {f['p99_ms']:.1f} ms"
                                 + (f", {errors} errors" if errors else "")))
@@ -33,6 +49,10 @@ def format_table(report: dict) -> str:
                                               f"4 workers {four if four is not None else 'n/a (SQLite)'}"))
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+
+
+def _loadavg(values) -> str:
+    return " / ".join(f"{v:.2f}" for v in values)
 
 
 def write_report(report: dict, table: str, json_path: str | None) -> None:

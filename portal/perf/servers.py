@@ -15,6 +15,7 @@ from pathlib import Path
 from .client import http_request
 
 SERVER_SECRET = "bench-" + secrets.token_hex(16)
+PORTAL_APP = "portal.cli:app_from_environment()"
 
 
 def free_port() -> int:
@@ -52,38 +53,40 @@ def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
 
 
 @contextmanager
-def gunicorn_server(database_url: str, workdir: Path, *, workers: int = 4, env: dict | None = None):
-    """``gunicorn -w N 'portal.cli:app_from_environment()'`` on a free loopback port; yields its base URL
-    once /healthz answers, and always stops it (with its workers) afterwards."""
+def gunicorn_server(database_url: str, workdir: Path, *, workers: int = 4, env: dict | None = None,
+                    app: str = PORTAL_APP, ready_path: str = "/healthz"):
+    """``gunicorn -w N 'portal.cli:app_from_environment()'`` (or ``app``) on a free loopback port; yields its
+    base URL once ``ready_path`` answers, and always stops it (with its workers) afterwards."""
     port = free_port()
     log_path = workdir / f"gunicorn-{port}.log"
     command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
                "--timeout", "120", "--graceful-timeout", "5", "--error-logfile", str(log_path),
-               "portal.cli:app_from_environment()"]
+               app]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(command, env=env or portal_env(database_url, workdir), cwd=workdir,
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for_health(base_url, process, log_path)
+        _wait_for_health(base_url, process, log_path, path=ready_path)
         yield base_url
     finally:
         stop_process(process)
 
 
-def _wait_for_health(base_url: str, process: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
+def _wait_for_health(base_url: str, process: subprocess.Popen, log_path: Path, timeout: float = 60,
+                     path: str = "/healthz") -> None:
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{_tail(log_path)}")
         try:
-            status, _, _ = http_request(base_url, "GET", "/healthz", timeout=2)
+            status, _, _ = http_request(base_url, "GET", path, timeout=2)
             if status == 200:
                 return
         except OSError:
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"gunicorn did not answer /healthz within {timeout:.0f}s:\n{_tail(log_path)}")
+            raise RuntimeError(f"gunicorn did not answer {path} within {timeout:.0f}s:\n{_tail(log_path)}")
         time.sleep(0.1)
 
 

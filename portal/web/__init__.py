@@ -21,10 +21,12 @@ from .audit_display import detail_lines
 from .text_breaks import email_breaks
 from .context import new_key
 from .converters import BoundedIntConverter
+from .sessions import PortalSessionInterface
 
 
 def register(app: Flask) -> None:
     settings = app.extensions["portal.settings"]
+    app.session_interface = PortalSessionInterface()
     # Before any blueprint: rules pick their converters when they are added to the URL map.
     app.url_map.converters["int"] = BoundedIntConverter
     app.register_blueprint(health.bp)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flask import Blueprint
+from flask import Blueprint, request
 from flask_wtf import FlaskForm
 
 from ..billing.overview import billing_overview
@@ -49,18 +49,32 @@ class BillingPage:
     invoice_cursor: str | None = None           # show invoices from this point (no-JS "Show more")
 
 
-def page_context(state: BillingPage) -> dict:
-    """The page's data plus which part of it is open."""
+# Blocks that are not sections of their own: the rows of "Show more" are the Invoices section's data.
+_BLOCK_SECTION = {"invoice_rows": "invoices", "toast": None}
+
+
+def sections_for(block: str | None, oob: tuple[str, ...] = ()) -> frozenset[str] | None:
+    """The overview's sections an answer renders: for HTMX only the swapped block and its out-of-band
+    blocks, otherwise (the whole page) all of them."""
+    if not (request.htmx and block):
+        return None
+    names = {_BLOCK_SECTION.get(name, name) for name in (block, *oob)}
+    return frozenset(names - {None})
+
+
+def page_context(state: BillingPage, *, sections: frozenset[str] | None = None) -> dict:
+    """The page's data (or only that of ``sections``) plus which part of it is open."""
     now = utcnow()
     overview = billing_overview(db(), account_id(), today=now.date(), seller=seller(),
-                                invoice_cursor=state.invoice_cursor,
+                                invoice_cursor=state.invoice_cursor, sections=sections,
                                 plan_panel_at=now if state.changing_plan else None, plan_choice=state.plan_choice)
     return {"overview": overview, "state": state, "cancel_reasons": CANCEL_REASONS}
 
 
 def render_page(state: BillingPage | None = None, *, block: str | None = None, oob: tuple[str, ...] = (),
                 status: int = 200, toast: str | None = None):
-    return render(PAGE, block=block, oob=oob, status=status, toast=toast, **page_context(state or BillingPage()))
+    context = page_context(state or BillingPage(), sections=sections_for(block, oob))
+    return render(PAGE, block=block, oob=oob, status=status, toast=toast, **context)
 
 
 @bp.get("/billing")

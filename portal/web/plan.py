@@ -13,7 +13,7 @@ from ..billing.subscriptions import cancellation, changes
 from ..errors import DomainError, InvalidInput
 from ..models import utcnow
 from .auth import customer_required
-from .billing import PAGE, BillingPage, page_context, render_page
+from .billing import PAGE, BillingPage, page_context, render_page, sections_for
 from .context import account_id, actor, database, db, forget_reads, gateway, retry_policy, seller
 from .rendering import done, render
 
@@ -45,7 +45,7 @@ def show():
 
 def plan_panel(state: BillingPage, *, status: int | None = None):
     """The section with the Change plan panel open; a choice the panel refuses answers 422."""
-    context = page_context(state)
+    context = page_context(state, sections=sections_for(SECTION, ("invoices",)))
     panel = context["overview"].plans
     if status is None:
         status = 422 if panel is not None and panel.errors else 200

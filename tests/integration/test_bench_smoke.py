@@ -63,7 +63,7 @@ def test_http_figures_have_rates_and_latencies_for_every_endpoint(workdir, serve
     # The report's shape and that every request succeeded; how many were made and how fast is what the
     # report is for, not something a test can assert on a shared machine.
     assert figures["page_bytes"] > 10_000 and 1_000 < figures["partial_bytes"] < figures["page_bytes"]
-    for name in ("healthz", "billing_page", "set_default_partial"):
+    for name in ("flask_floor", "healthz", "static_page", "billing_page", "set_default_partial"):
         result = figures[name]
         for key in ("rps", "p50_ms", "p75_ms", "p90_ms", "p99_ms", "seconds"):
             assert isinstance(result[key], (int, float)) and result[key] >= 0, (key, result)
@@ -71,13 +71,17 @@ def test_http_figures_have_rates_and_latencies_for_every_endpoint(workdir, serve
         assert result["requests"] >= 1 and result["status_2xx"] == result["requests"], result  # every answer a 2xx
         assert (result["status_3xx"], result["status_4xx"], result["status_5xx"]) == (0, 0, 0), result
         assert result["socket_errors"] == 0, result
-    for name in ("billing_page", "set_default_partial"):
-        for key in ("rps_ratio_to_healthz", "p50_ratio_to_healthz", "p99_ratio_to_healthz"):
+    for name in ("static_page", "billing_page", "set_default_partial"):
+        for key in ("rps_ratio_to_healthz", "p50_ratio_to_healthz", "p99_ratio_to_healthz", "rps_ratio_to_floor"):
             assert isinstance(figures[name][key], (int, float)), (name, key, figures[name])
-    table = report.format_table({"database": "x", "http": figures, "queries_billing_page_5": 1,
+    assert figures["logged_in"] is True and figures["static_page_bytes"] == 30_000
+    assert len(figures["loadavg_before"]) == len(figures["loadavg_after"]) == 3
+    table = report.format_table({"database": "x", "http": figures,
+                                 "machine": {"cpu_count": 2, "loadavg_before": [1, 1, 1], "loadavg_after": [2, 2, 2]}, "queries_billing_page_5": 1,
                                  "queries_billing_page_2000": 1, "pdf_ms_p50": 1, "pdf_cached_ms_p50": 1,
                                  "renewals_per_s": 1, "renewals_measured": 1})
-    assert "req/s" in table
+    assert "req/s" in table and "of the floor" in table and "load average 1.00 / 1.00 / 1.00 before" in table
+    assert "logged-in" in table
 
 
 def test_wrk_output_is_parsed_in_every_unit():
