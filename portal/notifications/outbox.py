@@ -46,7 +46,8 @@ def invoice_copy(session: Session, invoice: Invoice, account: Account, *, to: st
 
 
 def payment_received(session: Session, invoice: Invoice, account: Account, *, restored: bool,
-                     partial_key: object = None, now: datetime) -> OutboxMessage | None:
+                     partial_key: object = None, now: datetime,
+                     backup_note: str | None = None) -> OutboxMessage | None:
     """A receipt; when the payment ended a Past due or Suspended spell, it says access is back. A partial
     payment (``partial_key`` names the payment) gets a receipt of its own that says what is still due."""
     if partial_key is not None:
@@ -61,7 +62,7 @@ def payment_received(session: Session, invoice: Invoice, account: Account, *, re
                    subject=("Payment received: your subscription is active again" if restored
                             else f"Payment received for invoice {invoice.number}"),
                    template="payment_received", context={"invoice": invoice, "account": account, "restored": restored,
-                                                         "partial": False})
+                                                         "partial": False, "backup_note": backup_note})
 
 
 def _money(invoice: Invoice) -> str:

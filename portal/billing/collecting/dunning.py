@@ -43,6 +43,7 @@ REASONS = {
     "no_card": "there is no card on file to charge",
     "processing_error": "the payment processor had a problem",
     "payment_failed": "the payment did not go through",
+    "debit_failed": "your bank returned the debit",
 }
 
 
