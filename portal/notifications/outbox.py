@@ -65,6 +65,15 @@ def payment_received(session: Session, invoice: Invoice, account: Account, *, re
                                                          "partial": False, "backup_note": backup_note})
 
 
+def bank_transfer_details(session: Session, invoice: Invoice, account: Account, *, bank_details, now: datetime
+                          ) -> OutboxMessage | None:
+    """The seller's bank details and the invoice's payment reference, once per invoice."""
+    return enqueue(session, now=now, dedupe_key=f"bank-transfer-{invoice.id}", kind="bank_transfer_details",
+                   to=account.billing_email, account_id=account.id,
+                   subject=f"How to pay invoice {invoice.number} by bank transfer", template="bank_transfer_details",
+                   context={"invoice": invoice, "account": account, "bank_details": bank_details})
+
+
 def _money(invoice: Invoice) -> str:
     from ..money import format_money
 

@@ -564,8 +564,9 @@ class RetryResult:
 
 
 def retry_now(database: Database, gateway: PaymentGateway, account_id: int, *, now: datetime,
-              policy: RetryPolicy) -> RetryResult:
-    """Retry payment, asked for by the customer: each open invoice, now, with the default card."""
+              policy: RetryPolicy, method_id: int | None = None) -> RetryResult:
+    """Retry payment, asked for by the customer: each open invoice, now, with the default card (or the
+    account's saved method ``method_id``)."""
     with database.session() as session:
         invoices = [(i.id, i.number) for i in outstanding_invoices(session, account_id)]
     if not invoices:
@@ -574,7 +575,7 @@ def retry_now(database: Database, gateway: PaymentGateway, account_id: int, *, n
     for invoice_id, number in invoices:
         try:
             outcome = collect_now(database, gateway, invoice_id, trigger="customer", now=now, policy=policy,
-                                  account_id=account_id)
+                                  account_id=account_id, method_id=method_id)
         except InvoiceNotOpen:
             continue  # paid or voided since the list was read
         if outcome.status == "succeeded":
