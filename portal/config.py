@@ -63,6 +63,16 @@ class Settings:
     seller_address: str = "1 Dock Road; Dublin 2, D02 X285; Ireland"
     seller_country: str = "IE"
     seller_vat_number: str = "IE6388047V"
+    # Pay by bank transfer: offered on Open invoices of these plan intervals from this total (minor units).
+    bank_transfer_min_cents: int = 10_000
+    bank_transfer_intervals: tuple[str, ...] = ("year",)
+    # What a customer paying by bank transfer is told: (label, value) pairs. The defaults are a demo's,
+    # obviously not a real account, so nobody sends money to them.
+    seller_bank_details: tuple[tuple[str, str], ...] = (
+        ("Account holder", "Example Software Ltd."), ("IBAN", "IE00 DEMO 0000 0000 0000 00 (demo, not a real account)"),
+        ("BIC", "DEMOIE2D"), ("Bank", "Demo Bank (not a real bank)"))
+    # Who sells invoiced and wire-transfer plans, named where bank transfer is not offered.
+    sales_contact: str = "sales@example.com"
     tax_rates_path: str | None = None
     vies_url: str | None = None
     vies_timeout: float = 3.0
@@ -110,6 +120,10 @@ ENVIRONMENT = [
     ("PORTAL_SELLER_ADDRESS", "seller_address", "Your company's address on invoices; separate lines with `;`."),
     ("PORTAL_SELLER_COUNTRY", "seller_country", "Your company's country (ISO code); decides domestic VAT and reverse charge. Default `IE`."),
     ("PORTAL_SELLER_VAT_NUMBER", "seller_vat_number", "Your company's VAT number, printed on invoices and reverse-charge notes."),
+    ("PORTAL_BANK_TRANSFER_MIN_CENTS", "bank_transfer_min_cents", "The smallest invoice total, in minor units, that may be paid by bank transfer. Default `10000` ($100.00)."),
+    ("PORTAL_BANK_TRANSFER_INTERVALS", "bank_transfer_intervals", "Comma-separated plan intervals whose invoices may be paid by bank transfer. Default `year`."),
+    ("PORTAL_SELLER_BANK_DETAILS", "seller_bank_details", "The bank details shown to a customer paying by bank transfer, as `Label: value` pairs separated by `;`. The default is a demo's, clearly not a real account."),
+    ("PORTAL_SALES_CONTACT", "sales_contact", "Who to contact for wire transfers or invoicing where bank transfer is not offered. Default `sales@example.com`."),
     ("PORTAL_TAX_RATES_PATH", "tax_rates_path", "A JSON file of tax rates that replaces the built-in table (same shape as `portal/data/tax_rates.json`)."),
     ("PORTAL_VIES_URL", "vies_url", "Switches on the online VAT-number check against the EU's VIES REST API at this base URL. Off by default."),
     ("PORTAL_VIES_TIMEOUT", "vies_timeout", "Seconds to wait for VIES before leaving a VAT number pending. Default `3`."),
@@ -166,6 +180,10 @@ def load_settings(*, demo: bool = False, overrides: dict | None = None) -> Setti
         "seller_country": (_env("PORTAL_SELLER_COUNTRY", "IE") or "IE").upper(),
         "seller_vat_number": _env("PORTAL_SELLER_VAT_NUMBER", "IE6388047V"),
         "tax_rates_path": _env("PORTAL_TAX_RATES_PATH"),
+        "bank_transfer_min_cents": _env("PORTAL_BANK_TRANSFER_MIN_CENTS", "10000"),
+        "bank_transfer_intervals": _env("PORTAL_BANK_TRANSFER_INTERVALS", "year"),
+        "seller_bank_details": _env("PORTAL_SELLER_BANK_DETAILS") or Settings.seller_bank_details,
+        "sales_contact": _env("PORTAL_SALES_CONTACT", "sales@example.com"),
         "vies_url": _env("PORTAL_VIES_URL"),
         "vies_timeout": float(_env("PORTAL_VIES_TIMEOUT", "3") or 3),
         "retry_schedule": _env("PORTAL_RETRY_SCHEDULE", "3,7"),
@@ -205,6 +223,7 @@ def load_settings(*, demo: bool = False, overrides: dict | None = None) -> Setti
     values["proxy_hops"] = _proxy_hops(values["proxy_hops"])
     values["retry_schedule"] = _retry_schedule(values["retry_schedule"])
     values["max_amount_cents"] = _max_amount(values["max_amount_cents"])
+    values.update(_bank_transfer(values))
     values["allowed_return_origins"] = _origins(values["allowed_return_origins"])
     for name, variable in (("portal_session_ttl", "PORTAL_PORTAL_SESSION_TTL"),
                            ("sign_in_link_ttl", "PORTAL_SIGN_IN_LINK_TTL")):
@@ -212,6 +231,28 @@ def load_settings(*, demo: bool = False, overrides: dict | None = None) -> Setti
     if values["stripe_secret_key"] and not values["stripe_publishable_key"]:
         raise ConfigError("STRIPE_SECRET_KEY is set but STRIPE_PUBLISHABLE_KEY is not; Stripe.js needs it.")
     return Settings(**values)
+
+
+def _bank_transfer(values: dict) -> dict:
+    """The bank-transfer settings from the environment's text (or as given in code)."""
+    minimum = values["bank_transfer_min_cents"]
+    minimum = minimum if type(minimum) is int else parse_int(str(minimum).strip())
+    if minimum is None or not 0 <= minimum <= INT_MAX:
+        raise ConfigError(f"PORTAL_BANK_TRANSFER_MIN_CENTS must be a whole number of cents, not "
+                          f"{values['bank_transfer_min_cents']!r}.")
+    intervals = values["bank_transfer_intervals"]
+    intervals = tuple(i.strip() for i in intervals.split(",") if i.strip()) if isinstance(intervals, str) \
+        else tuple(intervals)
+    if any(i not in ("month", "year") for i in intervals):
+        raise ConfigError(f"PORTAL_BANK_TRANSFER_INTERVALS takes month and/or year, not {intervals!r}.")
+    details = values["seller_bank_details"]
+    if isinstance(details, str):
+        pairs = [part.split(":", 1) for part in details.split(";") if part.strip()]
+        if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
+            raise ConfigError("PORTAL_SELLER_BANK_DETAILS takes `Label: value` pairs separated by `;`.")
+        details = tuple((label.strip(), value.strip()) for label, value in pairs)
+    return {"bank_transfer_min_cents": minimum, "bank_transfer_intervals": intervals,
+            "seller_bank_details": tuple(tuple(p) for p in details)}
 
 
 def _origins(value) -> tuple[str, ...]:

@@ -124,6 +124,43 @@ def add_card(session, gateway, account: Account, *, number="4242424242424242", e
     return cards.complete_card_setup(session, gateway, account.id, intent.id, actor=Actor.system(), now=utcnow())
 
 
+def add_sandbox_method(session, account: Account, *, type="us_bank_account", charge=None, default=False,
+                       backup=False, verification="verified", last4=None):
+    """A saved method of another type, written straight into the sandbox's books and our table, the way the
+    sandbox describes one (``type``, and ``charge``: ``debit_succeeds`` / ``debit_fails`` for bank accounts,
+    a card's test outcome such as ``ok`` or ``card_declined`` otherwise)."""
+    import secrets
+
+    from portal.models import PaymentMethod, SandboxObject
+
+    if account.processor_customer_id is None:
+        account.processor_customer_id = f"cus_sbx_test{secrets.token_hex(6)}"
+        session.add(SandboxObject(id=account.processor_customer_id, kind="customer",
+                                  data={"email": account.billing_email, "name": account.name,
+                                        "account_id": account.id, "default_payment_method": None}))
+    bank = type in ("us_bank_account", "sepa_debit")
+    last4 = last4 or {"us_bank_account": "6789", "sepa_debit": "3000", "card": "0341"}.get(type, "")
+    fields = {"type": type, "brand": "bank" if bank else ("paypal" if type == "paypal" else "visa"), "last4": last4,
+              "exp_month": 0 if type != "card" else 12, "exp_year": 0 if type != "card" else 2030,
+              "name": "Ada Lovelace", "email": "ada@example.com" if type == "paypal" else "",
+              "bank_name": {"us_bank_account": "STRIPE TEST BANK", "sepa_debit": "Test Bank AG"}.get(type, ""),
+              "country": {"us_bank_account": "US", "sepa_debit": "DE"}.get(type, "")}
+    pm_id = f"pm_sbx_test{secrets.token_hex(8)}"
+    session.add(SandboxObject(id=pm_id, kind="payment_method", data={
+        **fields, "customer": account.processor_customer_id, "detached": False,
+        "charge": charge or ("debit_succeeds" if bank else "ok")}))
+    if default:
+        session.query(PaymentMethod).filter_by(account_id=account.id, is_default=True).update({"is_default": False})
+    method = PaymentMethod(account_id=account.id, processor_id=pm_id, type=type, brand=fields["brand"],
+                           last4=last4, exp_month=fields["exp_month"], exp_year=fields["exp_year"],
+                           cardholder_name="Ada Lovelace", email=fields["email"], bank_name=fields["bank_name"],
+                           country=fields["country"], verification=verification, is_default=default,
+                           is_backup=backup, mandate_reference="MANDATE-TEST-1" if type == "sepa_debit" else "")
+    session.add(method)
+    session.commit()
+    return method
+
+
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|"X-CSRFToken": "([^"]+)"')
 
 

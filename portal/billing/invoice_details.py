@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import Invoice, PaymentAttempt, Refund
+from .collecting.bank_transfer import TransferTerms, plan_intervals
 from .collecting.dunning import reason_text
 from .collecting.refunds import refunds_by_invoice
 from .invoicing.invoices import get_invoice
@@ -42,13 +43,26 @@ class InvoiceDetails:
     invoice: Invoice
     attempts: list[AttemptRow]
     refunds: list[Refund]
+    terms: TransferTerms | None = None
+    transfer_offered: bool = False  # Pay by bank transfer is offered (or already chosen)
+
+    @property
+    def processing(self) -> bool:
+        """A payment (a bank debit) is on its way: the invoice shows Processing and offers no second one."""
+        return self.invoice.status == "open" and any(r.attempt.status == "processing" for r in self.attempts)
 
 
-def invoice_details(session: Session, account_id: int, invoice_id: int) -> InvoiceDetails:
+def invoice_details(session: Session, account_id: int, invoice_id: int,
+                    terms: TransferTerms | None = None) -> InvoiceDetails:
     """Everything the details of one of the account's issued invoices show (three queries); anyone else's
     invoice is not found."""
     invoice = get_invoice(session, account_id, invoice_id)
     attempts = session.scalars(select(PaymentAttempt).where(PaymentAttempt.invoice_id == invoice.id)
                                .order_by(PaymentAttempt.created_at, PaymentAttempt.id))
-    return InvoiceDetails(invoice=invoice, attempts=[AttemptRow(a) for a in attempts],
-                          refunds=refunds_by_invoice(session, [invoice.id]).get(invoice.id, []))
+    rows = [AttemptRow(a) for a in attempts]
+    processing = any(r.attempt.status == "processing" for r in rows)
+    offered = terms is not None and invoice.status == "open" and not processing and (
+        invoice.awaiting_transfer_at is not None or terms.allows(invoice, plan_intervals(session, [invoice]).get(invoice.id)))
+    return InvoiceDetails(invoice=invoice, attempts=rows,
+                          refunds=refunds_by_invoice(session, [invoice.id]).get(invoice.id, []), terms=terms,
+                          transfer_offered=offered)

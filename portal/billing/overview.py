@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import NotFound
 from ..models import BILLABLE_STATUSES, Account, Invoice, PaymentAttempt, PaymentMethod, Plan, Refund, Subscription
+from .collecting.bank_transfer import TransferTerms, transfer_offers
 from .collecting.credits import CreditSummary, credit_summary
 from .collecting.dunning import reason_text
 from .collecting.refunds import refunds_by_invoice
@@ -75,6 +76,8 @@ class BillingOverview:
     refunds: dict[int, list[Refund]] | None  # of the listed invoices, by invoice id
     problem: PaymentProblem | None = None
     plans: PlanPanel | None = None  # the Change plan panel, when it is open
+    processing: frozenset[int] = frozenset()  # listed invoices whose bank debit has not settled yet
+    transfer_offers: frozenset[int] = frozenset()  # listed invoices that may be paid by bank transfer
 
     @property
     def default_card(self) -> PaymentMethod | None:
@@ -92,7 +95,8 @@ class BillingOverview:
 
 def billing_overview(session: Session, account_id: int, *, today: date, seller: Seller,
                      invoice_cursor: str | None = None, plan_panel_at: datetime | None = None,
-                     plan_choice: str | None = None, sections: frozenset[str] | None = None) -> BillingOverview:
+                     plan_choice: str | None = None, sections: frozenset[str] | None = None,
+                     transfer_terms: TransferTerms | None = None) -> BillingOverview:
     """The whole page, or with ``sections`` (names from SECTIONS) only what those sections show. With
     ``plan_panel_at`` (the request's time) also the Change plan panel, previewing ``plan_choice``."""
     unknown = set(sections or ()) - SECTIONS
@@ -122,13 +126,25 @@ def billing_overview(session: Session, account_id: int, *, today: date, seller: 
     if plan_panel_at is not None and subscription is not None:
         plans = plan_panel(session, account, subscription, seller, plan_id=plan_choice, now=plan_panel_at)
     invoices = refunds = None
+    processing = offers = frozenset()
     if "invoices" in needs:
         invoices = list_invoices(session, account_id, cursor=invoice_cursor)
         refunds = refunds_by_invoice(session, [i.id for i in invoices.invoices])
+        processing = processing_invoices(session, [i.id for i in invoices.invoices if i.status == "open"])
+        offers = transfer_offers(session, [i for i in invoices.invoices if i.id not in processing], transfer_terms)
     return BillingOverview(account=account, subscription=summary,
                            cards=cards.list_cards(session, account_id) if "cards" in needs else None,
                            today=today, invoices=invoices, credits=credit, refunds=refunds, problem=problem,
-                           plans=plans)
+                           plans=plans, processing=processing, transfer_offers=offers)
+
+
+def processing_invoices(session: Session, invoice_ids: list[int]) -> frozenset[int]:
+    """Of these invoices, those with a payment still processing (a bank debit takes days to settle): they
+    show Processing instead of Pay now. One query, and none when no invoice is open."""
+    if not invoice_ids:
+        return frozenset()
+    return frozenset(session.scalars(select(PaymentAttempt.invoice_id).where(
+        PaymentAttempt.invoice_id.in_(invoice_ids), PaymentAttempt.status == "processing")))
 
 
 def payment_problem(session: Session, account_id: int, status: str) -> PaymentProblem | None:

@@ -50,7 +50,8 @@ def invoice_copy(session: Session, invoice: Invoice, account: Account, *, to: st
 
 
 def payment_received(session: Session, invoice: Invoice, account: Account, *, restored: bool,
-                     partial_key: object = None, now: datetime) -> OutboxMessage | None:
+                     partial_key: object = None, now: datetime,
+                     backup_note: str | None = None) -> OutboxMessage | None:
     """A receipt; when the payment ended a Past due or Suspended spell, it says access is back. A partial
     payment (``partial_key`` names the payment) gets a receipt of its own that says what is still due."""
     if partial_key is not None:
@@ -65,7 +66,16 @@ def payment_received(session: Session, invoice: Invoice, account: Account, *, re
                    subject=("Payment received: your subscription is active again" if restored
                             else f"Payment received for invoice {invoice.number}"),
                    template="payment_received", context={"invoice": invoice, "account": account, "restored": restored,
-                                                         "partial": False})
+                                                         "partial": False, "backup_note": backup_note})
+
+
+def bank_transfer_details(session: Session, invoice: Invoice, account: Account, *, bank_details, now: datetime
+                          ) -> OutboxMessage | None:
+    """The seller's bank details and the invoice's payment reference, once per invoice."""
+    return enqueue(session, now=now, dedupe_key=f"bank-transfer-{invoice.id}", kind="bank_transfer_details",
+                   to=account.billing_email, account_id=account.id,
+                   subject=f"How to pay invoice {invoice.number} by bank transfer", template="bank_transfer_details",
+                   context={"invoice": invoice, "account": account, "bank_details": bank_details})
 
 
 def _money(invoice: Invoice) -> str:

@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from flask import Blueprint, request
 from flask_wtf import FlaskForm
 
+from ..billing.collecting.bank_transfer import TransferTerms
 from ..billing.overview import billing_overview
 from ..billing.subscriptions.cancellation import REASONS as CANCEL_REASONS
 from ..models import utcnow
 from ..payments.gateway import SetupIntent
 from .auth import customer_required
-from .context import account_id, db, seller
+from .context import account_id, db, seller, settings
 from .rendering import render
 
 bp = Blueprint("billing", __name__)
@@ -45,6 +46,7 @@ class BillingPage:
     plan_error: str | None = None               # why the change was refused (a decline), next to the plans
     cancel_values: dict[str, str] = field(default_factory=dict)
     cancel_errors: dict[str, str] = field(default_factory=dict)  # field name -> message
+    pay_with: int | None = None                 # id of a method just saved while Past due: offer to pay with it
     # Invoices
     invoice_cursor: str | None = None           # show invoices from this point (no-JS "Show more")
 
@@ -67,7 +69,8 @@ def page_context(state: BillingPage, *, sections: frozenset[str] | None = None) 
     now = utcnow()
     overview = billing_overview(db(), account_id(), today=now.date(), seller=seller(),
                                 invoice_cursor=state.invoice_cursor, sections=sections,
-                                plan_panel_at=now if state.changing_plan else None, plan_choice=state.plan_choice)
+                                plan_panel_at=now if state.changing_plan else None, plan_choice=state.plan_choice,
+                                transfer_terms=TransferTerms.from_settings(settings()))
     return {"overview": overview, "state": state, "cancel_reasons": CANCEL_REASONS}
 
 
@@ -80,5 +83,7 @@ def render_page(state: BillingPage | None = None, *, block: str | None = None, o
 @bp.get("/billing")
 @customer_required
 def page():
-    """Show Billing details: subscription, saved cards, billing address and invoices."""
-    return render_page()
+    """Show Billing details: subscription, saved cards, billing address and invoices. ``pay_with`` (a method
+    just saved while a payment has failed, without JavaScript) opens the page with the offer to pay with it."""
+    pay_with = request.args.get("pay_with", "")
+    return render_page(BillingPage(pay_with=int(pay_with) if pay_with.isdigit() and len(pay_with) < 10 else None))

@@ -8,7 +8,7 @@ form open, so the no-JS page and the HTMX partial are one template.
 from __future__ import annotations
 
 
-from flask import Blueprint, jsonify, redirect, request, url_for
+from flask import Blueprint, flash, jsonify, redirect, request, url_for
 
 from ..billing.payment_methods import cards
 from ..billing.subscriptions.access import paid_access
@@ -47,7 +47,27 @@ def finished(message: str):
 
 def card_added(card):
     """The answer to every way a card gets saved (form, 3-D Secure step, Stripe.js)."""
-    return finished(f"{card.label} was added{' and set as your default card' if card.is_default else ''}.")
+    saved = f"{card.label} was added{' and set as your default card' if card.is_default else ''}."
+    if _recovering():
+        return recovery_offer(card, saved)
+    return finished(saved)
+
+
+# --- recovering a failed payment in one step --------------------------------------------------------
+
+def _recovering() -> bool:
+    """Past due or Suspended: the method being saved is most likely the fix for the failed payment."""
+    return paid_access(db(), account_id()).status in ("past_due", "suspended")
+
+
+def recovery_offer(card, saved: str):
+    """The answer to a method saved while a payment has failed: one button that pays the overdue amount with
+    it now (through Retry payment), named in the toast. Without JavaScript the page opens with that button."""
+    message = f"{saved} Pay the overdue amount with {card.label} now: use the button below."
+    if request.htmx:
+        return section(BillingPage(pay_with=card.id), toast=message)
+    flash(message, "success")
+    return redirect(url_for("billing.page", pay_with=card.id) + "#payment-details", code=303)
 
 
 @bp.get("")
@@ -65,9 +85,12 @@ def index():
 @customer_required
 def new():
     """Open the add-a-card form (the sandbox's test form, or Stripe's card field)."""
+    # While a payment has failed the new method should be the one charged from now on: default pre-selected.
+    default = _recovering()
     if settings().processor == "stripe":
-        return section(BillingPage(adding=True, form=SetupIntentForm(idempotency_key=new_key())))
-    return section(BillingPage(adding=True, form=SandboxCardForm(idempotency_key=new_key())))
+        return section(BillingPage(adding=True, form=SetupIntentForm(idempotency_key=new_key(),
+                                                                      save_as_default=default)))
+    return section(BillingPage(adding=True, form=SandboxCardForm(idempotency_key=new_key(), save_as_default=default)))
 
 
 @bp.post("")

@@ -20,8 +20,12 @@ bp = Blueprint("dunning", __name__)
 @limiter.limit("5 per 10 minutes", key_func=lambda: f"retry-payment:{current_user.account_id}")
 def retry():
     """Charge the open invoices now with the default card; the result shows in the page."""
+    # "Pay … now with" a method just saved: that one; otherwise the default.
+    chosen = request.form.get("payment_method_id", "")
+    method_id = int(chosen) if chosen.isdigit() and len(chosen) < 10 else (0 if chosen else None)
     try:
-        result = collection.retry_now(database(), gateway(), account_id(), now=utcnow(), policy=retry_policy())
+        result = collection.retry_now(database(), gateway(), account_id(), now=utcnow(), policy=retry_policy(),
+                                      method_id=method_id)
     except DomainError as exc:
         return _answer(exc.message, error=True, status=exc.status)
     if result.failed:
@@ -35,6 +39,6 @@ def retry():
 def _answer(message: str, *, error: bool, status: int = 200):
     if request.htmx:
         return render_page(BillingPage(retry_error=message if error else None), block="subscription",
-                           oob=("invoices",), status=status, toast=message)
+                           oob=("invoices", "payment_details"), status=status, toast=message)
     flash(message, "error" if error else "success")
     return redirect(url_for("billing.page"), code=303)

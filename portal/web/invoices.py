@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
-from ..billing.collecting import checkout
+from ..billing.collecting import bank_transfer, checkout
+from ..billing.collecting.bank_transfer import TransferTerms
 from ..billing.invoice_details import invoice_details
 from ..billing.invoicing import invoices
 from ..errors import DomainError
@@ -12,7 +13,7 @@ from ..models import utcnow
 from ..extensions import limiter
 from .auth import customer_required
 from .billing import BillingPage, render_page
-from .context import account_id, db, gateway, request_key
+from .context import account_id, actor, db, gateway, request_key, settings
 from .rendering import done, go_to, render
 
 bp = Blueprint("invoices", __name__, url_prefix="/billing/invoices")
@@ -29,8 +30,28 @@ def index():
 @customer_required
 def show(invoice_id: int):
     """An invoice's details: in place under its row for HTMX, a page of its own without JavaScript."""
-    details = invoice_details(db(), account_id(), invoice_id)
+    details = invoice_details(db(), account_id(), invoice_id, TransferTerms.from_settings(settings()))
     return render("invoices/details.html", block="details_row", details=details)
+
+
+@bp.post("/<int:invoice_id>/bank-transfer")
+@customer_required
+def choose_bank_transfer(invoice_id: int):
+    """Pay an annual invoice by bank transfer: its details open with the bank details and the reference."""
+    terms = TransferTerms.from_settings(settings())
+    try:
+        result = bank_transfer.choose_bank_transfer(db(), account_id(), invoice_id, terms=terms, actor=actor(),
+                                                    now=utcnow())
+    except DomainError as exc:
+        if exc.status == 404 or request.htmx:
+            raise  # HTMX: the error handler shows it as a toast and leaves the page alone
+        flash(exc.message, "error")
+        return redirect(url_for("invoices.show", invoice_id=invoice_id), code=303)
+    if request.htmx:
+        details = invoice_details(db(), account_id(), invoice_id, terms)
+        return render("invoices/details.html", block="details_row", toast=result.message, details=details)
+    flash(result.message, "success")
+    return redirect(url_for("invoices.show", invoice_id=invoice_id) + f"#bank-transfer-{invoice_id}", code=303)
 
 
 @bp.get("/<int:invoice_id>.pdf")

@@ -55,7 +55,7 @@ def test_a_new_default_card_offers_to_pay_and_retry_payment_restores_access_at_o
     added = browser.post("/billing/cards", {"cardholder_name": "Ada", "number": "4242 4242 4242 4242",
                                             "expiry": "12/30", "cvc": "123", "save_as_default": "y",
                                             "idempotency_key": "c" * 32}, htmx=True).get_data(as_text=True)
-    assert "Retry payment" in added and "pay the outstanding balance" in added
+    assert "Pay $21.25 now with Visa •••• 4242" in added  # one click, in the answer itself
     assert "Retry payment: $21.25 with Visa •••• 4242" in added  # the banner, swapped out of band
     done = browser.post("/billing/retry-payment", htmx=True)
     body = done.get_data(as_text=True)

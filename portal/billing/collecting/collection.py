@@ -11,7 +11,11 @@ the processor's events all pass the same rule: **one collection in flight per in
 2. Written first: the attempt is committed with its idempotency key, then the processor is asked (never
    while the lock is held), then the outcome is committed. A crash after the call leaves a pending attempt
    that ``settle_pending_attempts`` asks about again with the same key, which never charges twice.
-3. ``record_outcome`` applies money one way (``settle_payment``): Paid only when paid in full; less is a
+3. A renewal or automatic retry the default method declines is tried once more, in the same pass, on the
+   account's backup method (``open_backup``): its own attempt (trigger ``backup``) with its own key, written in
+   the same transaction as the decline, so a crash before its charge is settled like any pending attempt.
+   The decline counts (notice, retry schedule) only when the backup does not pay either.
+4. ``record_outcome`` applies money one way (``settle_payment``): Paid only when paid in full; less is a
    partial payment; money that cannot be applied (the invoice was already Paid or Void through a race the
    portal cannot prevent, another currency, more than was due) is refunded automatically, recorded and
    e-mailed (``refunds.refund_surplus``).
@@ -46,6 +50,8 @@ log = logging.getLogger(__name__)
 IN_FLIGHT = ("pending", "processing")
 # An attempt in one of these still accepts its outcome (a late webhook, a reconciliation).
 OPEN_ATTEMPT_STATUSES = ("pending", "processing", "requires_action")
+# The attempt that tries the backup method after the default declined a renewal or retry.
+BACKUP = "backup"
 # A Pay-now attempt whose payment page was never created (a crash in between) stops blocking after this.
 ABANDONED_PAGE_AFTER = timedelta(minutes=2)
 
@@ -173,13 +179,15 @@ def expire_open_checkouts(database: Database, gateway: PaymentGateway, invoice_i
 
 # --- charging the default card ------------------------------------------------------------------
 
-def open_attempt(session: Session, invoice: Invoice, *, trigger: str, now: datetime) -> PaymentAttempt | None:
-    """Write the intent to charge (in the caller's transaction). None when there is no default card.
+def open_attempt(session: Session, invoice: Invoice, *, trigger: str, now: datetime,
+                 method: PaymentMethod | None = None) -> PaymentAttempt | None:
+    """Write the intent to charge (in the caller's transaction) the default method, or ``method``. None when
+    there is nothing to charge: no default, or one still waiting for its verification (never charged).
 
     Callers hold the invoice lock (``claim``), or, for a renewal, created the invoice in this transaction.
     """
-    card = default_card(session, invoice.account_id)
-    if card is None:
+    card = method or default_card(session, invoice.account_id)
+    if card is None or card.verification != "verified":
         return None
     number = next_attempt_number(session, invoice.id)
     attempt = PaymentAttempt(invoice_id=invoice.id, attempt_number=number, trigger=trigger, status="pending",
@@ -208,18 +216,21 @@ def record_failure_without_card(session: Session, invoice: Invoice, *, trigger: 
 
 def collect_now(database: Database, gateway: PaymentGateway, invoice_id: int, *, trigger: str, now: datetime,
                 policy: RetryPolicy, account_id: int | None = None, actor: Actor | None = None,
-                only_when_retry_due: bool = False) -> AttemptOutcome | None:
+                only_when_retry_due: bool = False, method_id: int | None = None) -> AttemptOutcome | None:
     """Charge an Open invoice now with the account's default card: the one "collect this invoice now".
 
     Used by automatic retries (``trigger="retry"``), Retry payment (``"customer"``) and staff (``"staff"``,
     audited with ``actor``). Refuses while another collection is in flight; closes open payment pages first.
-    Returns None when ``only_when_retry_due`` and the retry is no longer due (another worker took it).
+    Returns None when ``only_when_retry_due`` and the retry is no longer due (another worker took it, or the
+    customer chose to pay by bank transfer meanwhile). ``method_id`` charges that saved method of the account
+    instead of the default (the customer's "Pay now with" the method they just saved).
     """
     for _ in range(3):
         with database.session() as session:
             found = claim(session, invoice_id, now=now, account_id=account_id)
             invoice = found.invoice
             if only_when_retry_due and (invoice.status != "open" or not invoice.auto_retry
+                                        or invoice.awaiting_transfer_at is not None
                                         or invoice.next_retry_at is None or invoice.next_retry_at > now):
                 session.commit()
                 return None
@@ -234,8 +245,11 @@ def collect_now(database: Database, gateway: PaymentGateway, invoice_id: int, *,
                 continue  # look again under the lock: something may have changed meanwhile
             if trigger == "retry":
                 invoice.next_retry_at = None  # claimed: the outcome schedules the next one
-            attempt = open_attempt(session, invoice, trigger=trigger, now=now)
+            method = _chosen_method(session, invoice.account_id, method_id) if method_id is not None else None
+            attempt = open_attempt(session, invoice, trigger=trigger, now=now, method=method)
             if attempt is None:
+                if method is not None:
+                    raise NothingToPay(f"{method.label} can't be charged yet: it is waiting for its verification.")
                 if trigger in AUTOMATIC:
                     failed = record_failure_without_card(session, invoice, trigger=trigger, now=now, policy=policy)
                     session.commit()
@@ -251,6 +265,15 @@ def collect_now(database: Database, gateway: PaymentGateway, invoice_id: int, *,
             attempt_id = attempt.id
         return execute_attempt(database, gateway, attempt_id, now=now, policy=policy)
     raise PaymentInProgress("The invoice's payment page could not be closed. Please try again in a moment.")
+
+
+def _chosen_method(session: Session, account_id: int, method_id: int) -> PaymentMethod:
+    method = session.scalar(select(PaymentMethod).where(PaymentMethod.id == method_id,
+                                                        PaymentMethod.account_id == account_id,
+                                                        PaymentMethod.detached_at.is_(None)))
+    if method is None:
+        raise NothingToPay("That payment method is no longer saved. Choose another one and try again.")
+    return method
 
 
 def execute_attempt(database: Database, gateway: PaymentGateway, attempt_id: int, *, now: datetime,
@@ -276,19 +299,27 @@ def execute_attempt(database: Database, gateway: PaymentGateway, attempt_id: int
         result = PaymentResult(payment_id="", status="failed", amount_cents=request["amount_cents"],
                                currency=request["currency"], failure_code=exc.code, failure_message=exc.message)
     with database.session() as session:
-        status = record_outcome(session, attempt_id, result, now=now, policy=policy)
+        status = record_outcome(session, attempt_id, result, now=now, policy=policy, backup_allowed=True)
+        backup = backup_attempt_after(session, attempt_id)
         session.commit()
+        backup_id = backup.id if backup is not None and backup.status == "pending" else None
     if result.succeeded:
         refunds.send_surplus_refunds(database, gateway, now=now, attempt_id=attempt_id)
+    if backup_id is not None:
+        # The default declined and the backup's attempt is committed: charge it now, in this same pass.
+        return execute_attempt(database, gateway, backup_id, now=now, policy=policy)
     return AttemptOutcome(attempt_id, invoice_id, status)
 
 
 # --- outcomes -----------------------------------------------------------------------------------
 
 def record_outcome(session: Session, attempt_id: int, result: PaymentResult, *, now: datetime, policy: RetryPolicy,
-                   details: PaymentDetails | None = None) -> str:
+                   details: PaymentDetails | None = None, backup_allowed: bool = False) -> str:
     """Apply a processor's answer to an attempt, its invoice and its subscription, under the invoice lock.
-    Idempotent, and state only moves forward: an attempt that has an outcome keeps it."""
+    Idempotent, and state only moves forward: an attempt that has an outcome keeps it.
+
+    ``backup_allowed``: the caller (``execute_attempt``, in a renewal or retry pass) charges a backup attempt
+    this writes after a decline. Events and reconciliation leave it off: a decline they bring is final."""
     invoice_id = session.scalar(select(PaymentAttempt.invoice_id).where(PaymentAttempt.id == attempt_id))
     invoice = lock_invoice(session, invoice_id)
     attempt = session.get(PaymentAttempt, attempt_id, populate_existing=True)
@@ -312,8 +343,55 @@ def record_outcome(session: Session, attempt_id: int, result: PaymentResult, *, 
                        transaction_id=(details.transaction_id if details else None) or result.charge_id
                        or result.payment_id)
     elif result.status in ("failed", "requires_action"):
-        after_failure(session, attempt, invoice, subscription, now=now, policy=policy)
+        if attempt.trigger == BACKUP:
+            # The backup did not pay either: the default's decline counts now (notice, retry schedule).
+            declined = _backed_up_attempt(session, attempt)
+            if declined is not None:
+                after_failure(session, declined, invoice, subscription, now=now, policy=policy)
+        elif not (backup_allowed and result.status == "failed"
+                  and open_backup(session, invoice, attempt, now=now) is not None):
+            after_failure(session, attempt, invoice, subscription, now=now, policy=policy)
     return attempt.status
+
+
+# --- the backup method --------------------------------------------------------------------------
+
+def backup_method(session: Session, account_id: int) -> PaymentMethod | None:
+    """The account's backup method, if it can be charged: marked Backup, saved, verified, not the default."""
+    return session.scalar(select(PaymentMethod).where(
+        PaymentMethod.account_id == account_id, PaymentMethod.is_backup.is_(True),
+        PaymentMethod.is_default.is_(False), PaymentMethod.detached_at.is_(None),
+        PaymentMethod.verification == "verified"))
+
+
+def open_backup(session: Session, invoice: Invoice, declined: PaymentAttempt, *, now: datetime) -> PaymentAttempt | None:
+    """After ``declined`` (a renewal or automatic retry on the default), write one attempt on the backup
+    method, in the caller's transaction under the invoice lock. None when there is no backup to try, when
+    the declined charge was not an automatic one, or when something already followed it (never twice)."""
+    if declined.trigger not in AUTOMATIC or invoice.status != "open":
+        return None
+    later = session.scalar(select(func.count()).select_from(PaymentAttempt).where(
+        PaymentAttempt.invoice_id == invoice.id, PaymentAttempt.attempt_number > declined.attempt_number))
+    backup = backup_method(session, invoice.account_id)
+    if later or backup is None or backup.id == declined.payment_method_id:
+        return None
+    attempt = open_attempt(session, invoice, trigger=BACKUP, now=now, method=backup)
+    session.flush()
+    return attempt
+
+
+def backup_attempt_after(session: Session, attempt_id: int) -> PaymentAttempt | None:
+    """The backup attempt written right after this one, if there is one."""
+    attempt = session.get(PaymentAttempt, attempt_id)
+    return session.scalar(select(PaymentAttempt).where(
+        PaymentAttempt.invoice_id == attempt.invoice_id, PaymentAttempt.trigger == BACKUP,
+        PaymentAttempt.attempt_number == attempt.attempt_number + 1))
+
+
+def _backed_up_attempt(session: Session, backup: PaymentAttempt) -> PaymentAttempt | None:
+    """The declined attempt a backup followed: written in the same transaction, so numbered just before it."""
+    return session.scalar(select(PaymentAttempt).where(PaymentAttempt.invoice_id == backup.invoice_id,
+                                                       PaymentAttempt.attempt_number == backup.attempt_number - 1))
 
 
 def settle_payment(session: Session, invoice: Invoice, subscription: Subscription | None, *, amount_cents: int,
@@ -333,7 +411,8 @@ def settle_payment(session: Session, invoice: Invoice, subscription: Subscriptio
     if applied.paid_in_full:
         if subscription is not None:
             advance_after_payment(subscription, invoice, now=now)
-        outbox.payment_received(session, invoice, account, restored=was in ("past_due", "suspended"), now=now)
+        outbox.payment_received(session, invoice, account, restored=was in ("past_due", "suspended"), now=now,
+                                backup_note=_backup_note(session, attempt))
     elif applied.applied_cents:
         outbox.payment_received(session, invoice, account, restored=False,
                                 partial_key=attempt.id if attempt else transaction_id, now=now)
@@ -350,6 +429,16 @@ def settle_payment(session: Session, invoice: Invoice, subscription: Subscriptio
                          account_id=invoice.account_id, invoice_id=invoice.id, invoice_number=invoice.number,
                          amount_cents=applied.surplus_cents, currency=currency.upper(), reason=reason)
     return applied
+
+
+def _backup_note(session: Session, attempt: PaymentAttempt | None) -> str | None:
+    """The receipt's sentence when the backup method paid: which method declined, which one paid."""
+    if attempt is None or attempt.trigger != BACKUP:
+        return None
+    declined = _backed_up_attempt(session, attempt)
+    declined_label = declined.payment_method_label if declined is not None else "your default payment method"
+    return (f"{declined_label} was declined, so we charged your backup payment method, "
+            f"{attempt.payment_method_label}.")
 
 
 def _surplus_reason(invoice: Invoice, state_before: str, currency: str, amount_cents: int, due_before: int,
@@ -450,7 +539,9 @@ def run_retries(database: Database, gateway: PaymentGateway, *, now: datetime, p
     with database.session() as session:
         ids = list(session.scalars(select(Invoice.id).join(Subscription, Subscription.id == Invoice.subscription_id)
                                    .where(Invoice.status == "open", Invoice.auto_retry.is_(True),
-                                          Invoice.next_retry_at <= now, Subscription.status == "past_due")
+                                          Invoice.next_retry_at <= now, Subscription.status == "past_due",
+                                          # the customer is paying it by bank transfer: no charges meanwhile
+                                          Invoice.awaiting_transfer_at.is_(None))
                                    .order_by(Invoice.next_retry_at)))
     for invoice_id in ids:
         try:
@@ -473,8 +564,9 @@ class RetryResult:
 
 
 def retry_now(database: Database, gateway: PaymentGateway, account_id: int, *, now: datetime,
-              policy: RetryPolicy) -> RetryResult:
-    """Retry payment, asked for by the customer: each open invoice, now, with the default card."""
+              policy: RetryPolicy, method_id: int | None = None) -> RetryResult:
+    """Retry payment, asked for by the customer: each open invoice, now, with the default card (or the
+    account's saved method ``method_id``)."""
     with database.session() as session:
         invoices = [(i.id, i.number) for i in outstanding_invoices(session, account_id)]
     if not invoices:
@@ -483,7 +575,7 @@ def retry_now(database: Database, gateway: PaymentGateway, account_id: int, *, n
     for invoice_id, number in invoices:
         try:
             outcome = collect_now(database, gateway, invoice_id, trigger="customer", now=now, policy=policy,
-                                  account_id=account_id)
+                                  account_id=account_id, method_id=method_id)
         except InvoiceNotOpen:
             continue  # paid or voided since the list was read
         if outcome.status == "succeeded":

@@ -43,6 +43,7 @@ REASONS = {
     "no_card": "there is no card on file to charge",
     "processing_error": "the payment processor had a problem",
     "payment_failed": "the payment did not go through",
+    "debit_failed": "your bank returned the debit",
 }
 
 
@@ -112,6 +113,8 @@ def send_card_expiry_reminders(database: Database, *, now: datetime, days_before
     sent = 0
     with database.session() as session:
         for card in default_cards(session):
+            if not card.is_card:
+                continue  # PayPal and bank accounts do not expire (their expiry is stored as 0/0)
             expires = card_expiry(card)
             if today <= expires <= today + timedelta(days=days_before):
                 account = session.get(Account, card.account_id)

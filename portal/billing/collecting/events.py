@@ -219,6 +219,19 @@ def payment_intent_succeeded(session, gateway: PaymentGateway, intent, now, poli
     return record_outcome(session, attempt.id, result, now=now, policy=policy, details=details)
 
 
+@handles("payment_intent.processing")
+def payment_intent_processing(session, gateway: PaymentGateway, intent, now, policy) -> str:
+    """A bank debit (ACH, SEPA) was accepted and settles in a few days: the attempt stays in flight, so nothing
+    collects the invoice a second time, and the subscription keeps its access meanwhile."""
+    attempt = _attempt_for_payment(session, intent)
+    if attempt is None:
+        return "unknown payment"
+    result = PaymentResult(payment_id=intent["id"], status="processing",
+                           amount_cents=payloads.amount(intent, "amount") or attempt.amount_cents,
+                           currency=payloads.currency(intent) or attempt.currency)
+    return record_outcome(session, attempt.id, result, now=now, policy=policy)
+
+
 @handles("payment_intent.payment_failed")
 def payment_intent_failed(session, gateway: PaymentGateway, intent, now, policy) -> str:
     attempt = _attempt_for_payment(session, intent)

@@ -33,7 +33,7 @@ def due_events(books: Books, *, now: int) -> list[dict]:
         for row in due:
             settle = row.data.get("settle_intent")
             if settle and not row.data.get("settled"):
-                _settle_intent(session, books, settle[0], settle[1], row.data["event"]["data"]["object"]["id"])
+                _settle_intent(session, books, settle[0], settle[1], row.data["event"]["data"]["object"])
                 row.data = {**row.data, "settled": True}
         return [r.data["event"] for r in due]
 
@@ -44,12 +44,15 @@ def mark_delivered(books: Books, event_id: str) -> None:
         row.data = {**row.data, "delivered": True}
 
 
-def _settle_intent(session: Session, books: Books, payment_id: str, status: str, checkout_id: str) -> None:
+def _settle_intent(session: Session, books: Books, payment_id: str, status: str, payload: dict) -> None:
+    """The bank's answer becomes true: for a checkout's bank redirect, or for a debit of a saved bank account
+    (whose event carries the failure the bank gave)."""
     pi = books.get(session, payment_id, "payment_intent")
     failed = status == "failed"
-    pi.data = {**pi.data, "status": status, "failure_code": "payment_failed" if failed else None,
-               "failure_message": "The bank did not authorise the payment." if failed else None,
+    error = payload.get("last_payment_error") or {}
+    pi.data = {**pi.data, "status": status, "failure_code": (error.get("code") or "payment_failed") if failed else None,
+               "failure_message": (error.get("message") or "The bank did not authorise the payment.") if failed else None,
                "charge": None if failed else new_id("ch")}
-    if not failed:
-        cs = books.get(session, checkout_id, "checkout_session")
+    if not failed and payload.get("object") == "checkout.session":
+        cs = books.get(session, payload["id"], "checkout_session")
         cs.data = {**cs.data, "payment_status": "paid"}
