@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from portal.config import Settings
 from portal.audit import Actor
 from portal.billing.collecting.credits import grant_credit
 from portal.models import OutboxMessage, PaymentAttempt, PaymentMethod, Refund
@@ -46,6 +47,8 @@ def queue_every_kind(session, account, user) -> dict[str, str]:
     outbox.payment_failed(session, invoice, account, attempt, reason=reason, next_retry=NOW + timedelta(days=3),
                           final=False, now=NOW)
     outbox.action_required(session, invoice, account, now=NOW)
+    invoice.transfer_reference = f"{invoice.number}-K7Q2"
+    outbox.bank_transfer_details(session, invoice, account, bank_details=Settings.seller_bank_details, now=NOW)
     outbox.subscription_suspended(session, invoice, account, reason=reason, now=NOW)
     outbox.card_expiring(session, card, account, expires=NOW + timedelta(days=30), now=NOW)
     subscription.canceled_at = NOW
@@ -82,10 +85,10 @@ def parts(message: OutboxMessage) -> dict[str, str]:
 
 
 def test_every_e_mail_template_is_among_the_kinds_checked(messages):
-    assert len(messages) == 14  # the 11 templates, refunds in their three wordings, receipts in two
+    assert len(messages) == 15  # the 12 templates, refunds in their three wordings, receipts in two
     used = {"invoice_issued", "invoice_copy", "payment_received", "payment_failed", "payment_action_required",
             "subscription_suspended", "card_expiring", "subscription_ended", "refund_issued", "credit_granted",
-            "sign_in_link"}
+            "sign_in_link", "bank_transfer_details"}
     assert used == TEMPLATES
 
 
