@@ -12,6 +12,9 @@ PHONE = {"width": 390, "height": 844}
 
 
 def assert_fits(page, where: str):
+    # Measured once the page has loaded: right after a redirect the URL can already be the new page's while
+    # its stylesheet is still arriving, and an unstyled page is wider than any styled one.
+    page.wait_for_load_state("load")
     width, screen = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
     assert width <= screen, f"{where} is {width} px wide on a {screen} px screen"
 
