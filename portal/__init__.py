@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         RATELIMIT_HEADERS_ENABLED=False,
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
+    from .billing.collecting.bank_transfer import TransferTerms
     from .billing.collecting.dunning import RetryPolicy
     from .documents import rendering
 
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.extensions["portal.settings"] = settings
     # Built once from the settings' days; passed to every service that may record a failed payment (no global).
     app.extensions["portal.retry_policy"] = RetryPolicy(settings.retry_schedule)
+    app.extensions["portal.transfer_terms"] = TransferTerms.from_settings(settings)
     app.extensions["portal.db"] = database
     app.extensions["portal.gateway"] = gateway or build_gateway(settings, database)
 

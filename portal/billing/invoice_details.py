@@ -45,11 +45,8 @@ class InvoiceDetails:
     refunds: list[Refund]
     terms: TransferTerms | None = None
     transfer_offered: bool = False  # Pay by bank transfer is offered (or already chosen)
-
-    @property
-    def processing(self) -> bool:
-        """A payment (a bank debit) is on its way: the invoice shows Processing and offers no second one."""
-        return self.invoice.status == "open" and any(r.attempt.status == "processing" for r in self.attempts)
+    # A payment (a bank debit) is on its way: the invoice shows Processing and offers no second one.
+    processing: bool = False
 
 
 def invoice_details(session: Session, account_id: int, invoice_id: int,
@@ -60,9 +57,9 @@ def invoice_details(session: Session, account_id: int, invoice_id: int,
     attempts = session.scalars(select(PaymentAttempt).where(PaymentAttempt.invoice_id == invoice.id)
                                .order_by(PaymentAttempt.created_at, PaymentAttempt.id))
     rows = [AttemptRow(a) for a in attempts]
-    processing = any(r.attempt.status == "processing" for r in rows)
+    processing = invoice.status == "open" and any(r.attempt.status == "processing" for r in rows)
     offered = terms is not None and invoice.status == "open" and not processing and (
         invoice.awaiting_transfer_at is not None or terms.allows(invoice, plan_intervals(session, [invoice]).get(invoice.id)))
     return InvoiceDetails(invoice=invoice, attempts=rows,
                           refunds=refunds_by_invoice(session, [invoice.id]).get(invoice.id, []), terms=terms,
-                          transfer_offered=offered)
+                          transfer_offered=offered, processing=processing)

@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from flask import Blueprint, request
 from flask_wtf import FlaskForm
 
-from ..billing.collecting.bank_transfer import TransferTerms
 from ..billing.overview import billing_overview
 from ..billing.subscriptions.cancellation import REASONS as CANCEL_REASONS
 from ..models import utcnow
 from ..payments.gateway import SetupIntent
 from .auth import customer_required
-from .context import account_id, db, seller, settings
+from ..bounds import parse_int
+from .context import account_id, db, seller, transfer_terms
 from .rendering import render
 
 bp = Blueprint("billing", __name__)
@@ -70,7 +70,7 @@ def page_context(state: BillingPage, *, sections: frozenset[str] | None = None) 
     overview = billing_overview(db(), account_id(), today=now.date(), seller=seller(),
                                 invoice_cursor=state.invoice_cursor, sections=sections,
                                 plan_panel_at=now if state.changing_plan else None, plan_choice=state.plan_choice,
-                                transfer_terms=TransferTerms.from_settings(settings()))
+                                transfer_terms=transfer_terms())
     return {"overview": overview, "state": state, "cancel_reasons": CANCEL_REASONS}
 
 
@@ -85,5 +85,4 @@ def render_page(state: BillingPage | None = None, *, block: str | None = None, o
 def page():
     """Show Billing details: subscription, saved cards, billing address and invoices. ``pay_with`` (a method
     just saved while a payment has failed, without JavaScript) opens the page with the offer to pay with it."""
-    pay_with = request.args.get("pay_with", "")
-    return render_page(BillingPage(pay_with=int(pay_with) if pay_with.isdigit() and len(pay_with) < 10 else None))
+    return render_page(BillingPage(pay_with=parse_int(request.args.get("pay_with", ""))))

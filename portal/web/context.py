@@ -9,6 +9,7 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from ..audit import Actor
+from ..billing.collecting.bank_transfer import TransferTerms
 from ..billing.collecting.dunning import RetryPolicy
 from ..config import Settings
 from ..db import Database
@@ -41,6 +42,11 @@ def discard_request_transaction() -> None:
     session = g.get("db_session")
     if session is not None:
         session.rollback()
+
+
+def transfer_terms() -> TransferTerms:
+    """Who may pay by bank transfer, and the seller's details, from the settings (built once per app)."""
+    return current_app.extensions["portal.transfer_terms"]
 
 
 def forget_reads() -> None:

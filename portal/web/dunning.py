@@ -10,6 +10,7 @@ from ..extensions import limiter
 from ..models import utcnow
 from .auth import customer_required
 from .billing import BillingPage, render_page
+from ..bounds import parse_int
 from .context import account_id, database, gateway, retry_policy
 
 bp = Blueprint("dunning", __name__)
@@ -22,7 +23,7 @@ def retry():
     """Charge the open invoices now with the default card; the result shows in the page."""
     # "Pay … now with" a method just saved: that one; otherwise the default.
     chosen = request.form.get("payment_method_id", "")
-    method_id = int(chosen) if chosen.isdigit() and len(chosen) < 10 else (0 if chosen else None)
+    method_id = (parse_int(chosen) or 0) if chosen else None  # 0: no such method, refused by the service
     try:
         result = collection.retry_now(database(), gateway(), account_id(), now=utcnow(), policy=retry_policy(),
                                       method_id=method_id)

@@ -5,7 +5,6 @@ from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
 from ..billing.collecting import bank_transfer, checkout
-from ..billing.collecting.bank_transfer import TransferTerms
 from ..billing.invoice_details import invoice_details
 from ..billing.invoicing import invoices
 from ..errors import DomainError
@@ -13,7 +12,7 @@ from ..models import utcnow
 from ..extensions import limiter
 from .auth import customer_required
 from .billing import BillingPage, render_page
-from .context import account_id, actor, db, gateway, request_key, settings
+from .context import account_id, actor, db, gateway, request_key, transfer_terms
 from .rendering import done, go_to, render
 
 bp = Blueprint("invoices", __name__, url_prefix="/billing/invoices")
@@ -30,7 +29,7 @@ def index():
 @customer_required
 def show(invoice_id: int):
     """An invoice's details: in place under its row for HTMX, a page of its own without JavaScript."""
-    details = invoice_details(db(), account_id(), invoice_id, TransferTerms.from_settings(settings()))
+    details = invoice_details(db(), account_id(), invoice_id, transfer_terms())
     return render("invoices/details.html", block="details_row", details=details)
 
 
@@ -38,7 +37,7 @@ def show(invoice_id: int):
 @customer_required
 def choose_bank_transfer(invoice_id: int):
     """Pay an annual invoice by bank transfer: its details open with the bank details and the reference."""
-    terms = TransferTerms.from_settings(settings())
+    terms = transfer_terms()
     try:
         result = bank_transfer.choose_bank_transfer(db(), account_id(), invoice_id, terms=terms, actor=actor(),
                                                     now=utcnow())

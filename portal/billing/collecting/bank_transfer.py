@@ -11,8 +11,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
 
 from ... import audit
 from ...audit import Actor
@@ -56,16 +56,14 @@ def plan_intervals(session: Session, invoices: list[Invoice]) -> dict[int, str]:
     ids = [i.id for i in invoices]
     if not ids:
         return {}
+    own, current = aliased(Plan), aliased(Plan)
     rows = session.execute(
-        select(Invoice.id, Plan.interval)
-        .join(Subscription, Subscription.id == Invoice.subscription_id)
-        .join(Plan, Plan.id == Subscription.plan_id)
-        .where(Invoice.id.in_(ids), Invoice.plan_id.is_(None)))
-    intervals = dict(rows.all())
-    with_plan = session.execute(select(Invoice.id, Plan.interval).join(Plan, Plan.id == Invoice.plan_id)
-                                .where(Invoice.id.in_(ids)))
-    intervals.update(dict(with_plan.all()))
-    return intervals
+        select(Invoice.id, func.coalesce(own.interval, current.interval))
+        .outerjoin(own, own.id == Invoice.plan_id)
+        .outerjoin(Subscription, Subscription.id == Invoice.subscription_id)
+        .outerjoin(current, current.id == Subscription.plan_id)
+        .where(Invoice.id.in_(ids)))
+    return {invoice_id: interval for invoice_id, interval in rows if interval is not None}
 
 
 def transfer_offers(session: Session, invoices: list[Invoice], terms: TransferTerms | None) -> frozenset[int]:
