@@ -48,14 +48,44 @@ class CardDetails:
 
 
 @dataclass(frozen=True)
+class BankAccountDetails:
+    """Raw bank account data, like ``CardDetails`` only ever sent to the sandbox: in Stripe mode the Payment
+    Element sends the account to Stripe and the server sees a SetupIntent id.
+
+    ``type`` is ``us_bank_account`` (routing and account number) or ``sepa_debit`` (IBAN)."""
+
+    type: str
+    holder_name: str
+    email: str = ""
+    routing_number: str = ""
+    account_number: str = ""
+    account_holder_type: str = "individual"  # individual | company (ACH)
+    iban: str = ""
+
+
+@dataclass(frozen=True)
+class MandateAcceptance:
+    """The customer's acceptance of a debit mandate (SEPA, ACH), as Stripe's ``mandate_data`` records it."""
+
+    accepted_at: int  # Unix time
+    ip_address: str
+    user_agent: str
+
+
+@dataclass(frozen=True)
 class SetupIntent:
     id: str
-    status: str  # requires_payment_method | requires_action | succeeded | canceled
+    status: str  # requires_payment_method | requires_action | processing | succeeded | canceled
     customer_id: str | None
     client_secret: str | None = None
     payment_method_id: str | None = None
     metadata: dict = field(default_factory=dict)
     error_message: str | None = None
+    payment_method_type: str = "card"  # card | paypal | us_bank_account | sepa_debit
+    # What the customer still has to do when ``status`` is requires_action: ``use_stripe_sdk`` (3-D Secure),
+    # ``redirect_to_url`` (PayPal approval, at ``redirect_url``) or ``verify_with_microdeposits`` (ACH).
+    next_action: str | None = None
+    redirect_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,7 +178,20 @@ class PaymentGateway(Protocol):
     def create_customer(self, *, email: str, name: str, account_id: int, idempotency_key: str) -> str: ...
 
     def create_setup_intent(self, *, customer_id: str, metadata: dict, idempotency_key: str,
-                            card: CardDetails | None = None) -> SetupIntent: ...
+                            card: CardDetails | None = None, method_type: str = "card",
+                            bank: BankAccountDetails | None = None, mandate: MandateAcceptance | None = None,
+                            return_url: str | None = None) -> SetupIntent:
+        """Begin saving a payment method of ``method_type``. Sandbox: ``card`` or ``bank`` carries the test
+        details (and ``mandate`` the customer's acceptance for debits); PayPal answers requires_action with a
+        ``redirect_url`` back to ``return_url``. Stripe: details are refused; the browser confirms the intent."""
+        ...
+
+    def verify_microdeposits(self, setup_intent_id: str, *, amounts: list[int] | None = None,
+                             descriptor_code: str | None = None, idempotency_key: str) -> SetupIntent:
+        """Confirm an ACH account with the two micro-deposit amounts (in cents) or the descriptor code the
+        customer read on their statement. A wrong answer raises CardError with ``param`` "amounts" or
+        "descriptor_code"."""
+        ...
 
     def retrieve_setup_intent(self, setup_intent_id: str) -> SetupIntent: ...
 
