@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, jsonify, redirect, request, url_for
 
-from ..billing.payment_methods import cards
+from ..billing.payment_methods import backup, cards
 from ..billing.subscriptions.access import paid_access
 from ..errors import DomainError
 from ..models import utcnow
@@ -190,6 +190,21 @@ def make_default(card_id: int):
     return _change_card(cards.set_default_card, card_id, "{} is now your default card.")
 
 
+@bp.post("/<int:card_id>/backup")
+@customer_required
+def make_backup(card_id: int):
+    """Mark a saved method as the backup tried when a renewal charge on the default fails."""
+    return _change_card(_local(backup.set_backup_method), card_id,
+                        "{} is now your backup payment method: we'll try it if a charge on your default fails.")
+
+
+@bp.post("/<int:card_id>/backup/remove")
+@customer_required
+def remove_backup(card_id: int):
+    """Stop using a method as the backup."""
+    return _change_card(_local(backup.clear_backup_method), card_id, "{} is no longer your backup payment method.")
+
+
 @bp.get("/<int:card_id>/delete")
 @customer_required
 def confirm_delete(card_id: int):
@@ -218,6 +233,11 @@ def _change_card(change, card_id: int, done_message: str):
     except DomainError as exc:
         return _card_error(card_id, exc)
     return finished(done_message.format(card.label))
+
+
+def _local(change):
+    """A verb that changes only our own records (the backup mark) in ``_change_card``'s shape."""
+    return lambda session, _gateway, *args, **kwargs: change(session, *args, **kwargs)
 
 
 def _card_error(card_id: int, exc: DomainError):

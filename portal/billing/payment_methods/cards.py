@@ -145,8 +145,10 @@ def set_default_card(session: Session, gateway: PaymentGateway, account_id: int,
     previous = default_card(session, account_id)
     _clear_default(session, account_id)
     card.is_default = True
+    # The default is never also the backup (a backup that is the default would be tried twice for nothing).
+    was_backup, card.is_backup = card.is_backup, False
     audit.record(session, actor, "card.default_set", now=now, account_id=account_id, card_id=card.id, card=card.label,
-                 previous=previous.label if previous else None)
+                 previous=previous.label if previous else None, **({"backup_cleared": True} if was_backup else {}))
     session.commit()
     return card
 
@@ -158,6 +160,7 @@ def delete_card(session: Session, gateway: PaymentGateway, account_id: int, card
     _processor(gateway.detach_card, card.processor_id, idempotency_key=_key("detach", card.processor_id))
     card.detached_at = now
     card.is_default = False
+    card.is_backup = False  # a deleted method is never tried; the account simply has no backup now
     audit.record(session, actor, "card.deleted", now=now, account_id=account_id, card_id=card.id, card=card.label)
     session.commit()
     return card
