@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from ..models import Invoice, PaymentAttempt, Refund
 from .collecting.bank_transfer import TransferTerms, plan_intervals
+from .collecting.collection import BACKUP, failed_words
 from .collecting.dunning import reason_text
 from .collecting.refunds import refunds_by_invoice
 from .invoicing.invoices import get_invoice
@@ -47,6 +48,21 @@ class InvoiceDetails:
     transfer_offered: bool = False  # Pay by bank transfer is offered (or already chosen)
     # A payment (a bank debit) is on its way: the invoice shows Processing and offers no second one.
     processing: bool = False
+
+
+    @property
+    def paid_with(self) -> str | None:
+        """Which method paid, as the details say it: "Paid with Mastercard •••• 4444 (your backup method) after
+        Visa •••• 0341 was declined" when the backup paid, "Paid with Visa •••• 4242" otherwise."""
+        if self.invoice.status != "paid" or not self.invoice.payment_method_label:
+            return None
+        paid = next((r.attempt for r in reversed(self.attempts) if r.attempt.status == "succeeded"), None)
+        if paid is None or paid.trigger != BACKUP:
+            return f"Paid with {self.invoice.payment_method_label}"
+        declined = next((r.attempt for r in self.attempts
+                         if r.attempt.attempt_number == paid.attempt_number - 1), None)
+        after = f" after {declined.payment_method_label} {failed_words(declined)}" if declined is not None else ""
+        return f"Paid with {paid.payment_method_label} (your backup method){after}"
 
 
 def invoice_details(session: Session, account_id: int, invoice_id: int,

@@ -46,6 +46,8 @@ class PaymentProblem:
     reason: str
     next_retry_at: datetime | None
     needs_action: bool
+    # The backup method was tried after the default and failed too (its label), so the banner says so.
+    backup_tried: str | None = None
 
 
 # The page's sections, named as the template's blocks. An HTMX answer swaps one or a few of them, and only
@@ -164,4 +166,7 @@ def payment_problem(session: Session, account_id: int, status: str) -> PaymentPr
                           reason=reason_text(last_failure.failure_code) if last_failure else "",
                           next_retry_at=min(retries) if retries and status == "past_due" else None,
                           needs_action=any(not i.auto_retry for i in open_invoices)
-                          or (last_failure is not None and last_failure.status == "requires_action"))
+                          or (last_failure is not None and last_failure.status == "requires_action"),
+                          # The backup is charged right after the default's decline, so it is the last failure.
+                          backup_tried=last_failure.payment_method_label
+                          if last_failure is not None and last_failure.trigger == "backup" else None)

@@ -85,13 +85,13 @@ def _money(invoice: Invoice) -> str:
 
 
 def payment_failed(session: Session, invoice: Invoice, account: Account, attempt, *, reason: str, next_retry,
-                   final: bool, now: datetime) -> OutboxMessage | None:
+                   final: bool, now: datetime, backup_note: str | None = None) -> OutboxMessage | None:
     return enqueue(session, now=now, dedupe_key=f"payment-failed-{attempt.id}", kind="payment_failed",
                    to=account.billing_email, account_id=account.id,
                    subject=f"Payment failed: {_money(invoice)} for invoice {invoice.number}",
                    template="payment_failed",
                    context={"invoice": invoice, "account": account, "reason": reason, "next_retry": next_retry,
-                            "final": final})
+                            "final": final, "backup_note": backup_note})
 
 
 def action_required(session: Session, invoice: Invoice, account: Account, *, now: datetime) -> OutboxMessage | None:
@@ -102,11 +102,11 @@ def action_required(session: Session, invoice: Invoice, account: Account, *, now
 
 
 def subscription_suspended(session: Session, invoice: Invoice, account: Account, *, reason: str,
-                           now: datetime) -> OutboxMessage | None:
+                           now: datetime, backup_note: str | None = None) -> OutboxMessage | None:
     return enqueue(session, now=now, dedupe_key=f"suspended-{invoice.id}", kind="subscription_suspended",
                    to=account.billing_email, account_id=account.id,
                    subject="Your subscription is suspended: payment failed", template="subscription_suspended",
-                   context={"invoice": invoice, "account": account, "reason": reason})
+                   context={"invoice": invoice, "account": account, "reason": reason, "backup_note": backup_note})
 
 
 def card_expiring(session: Session, card, account: Account, *, expires, now: datetime) -> OutboxMessage | None:

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from portal import cli
 from portal.billing.collecting.bank_transfer import TransferTerms
+from portal.billing.invoice_details import invoice_details
 from portal.billing.subscriptions.access import paid_access
 from portal.models import Invoice, OutboxMessage, PaymentAttempt, Subscription
 from portal.payments.sandbox.charges import BANK_DEBIT_DAYS
@@ -77,3 +78,63 @@ def test_bank_transfer_is_never_offered_on_a_paid_or_void_invoice():
     terms = TransferTerms()
     for status in ("paid", "void", "draft"):
         assert not terms.allows(Invoice(status=status, total_cents=50_000, amount_paid_cents=0, currency="USD"), "year")
+
+
+# --- a late failure on the default with a backup method ---------------------------------------------
+
+def with_backup_card(session, account, charge):
+    return add_sandbox_method(session, account, type="card", charge=charge, backup=True, last4="4444")
+
+
+def attempts(session):
+    session.expire_all()
+    return [(a.trigger, a.status, a.payment_method_label)
+            for a in session.query(PaymentAttempt).order_by(PaymentAttempt.attempt_number)]
+
+
+def test_a_sepa_debit_that_fails_later_is_paid_by_the_backup_in_the_pass_that_hears_of_it(session, worker, sandbox):
+    """A returned debit is a failed charge on the default, like a decline: the backup is tried once, as its own
+    attempt with its own key, in the worker pass that delivers the failure."""
+    account, sub = annual_customer(session, type="sepa_debit", charge="debit_fails")
+    with_backup_card(session, account, "ok")
+    worker(RENEWAL + timedelta(hours=1))
+    assert attempts(session) == [("renewal", "processing", "Test Bank AG •••• 3000")]
+    worker(RENEWAL + timedelta(days=BANK_DEBIT_DAYS, hours=1))
+    assert attempts(session) == [("renewal", "failed", "Test Bank AG •••• 3000"),
+                                 ("backup", "succeeded", "Visa •••• 4444")]
+    assert len({a.idempotency_key for a in session.query(PaymentAttempt)}) == 2
+    assert state(session, account, sub)[::2] == ("paid", "active")
+    assert session.query(OutboxMessage).filter_by(kind="payment_failed").count() == 0
+    receipt = session.query(OutboxMessage).filter_by(kind="payment_received").one()
+    assert ("Test Bank AG •••• 3000 was returned by your bank, so we charged your backup payment method, Visa •••• 4444."
+            in receipt.text_body)
+    # Later passes change nothing: the backup was tried once.
+    worker(RENEWAL + timedelta(days=BANK_DEBIT_DAYS + 3, hours=1))
+    assert len(attempts(session)) == 2
+    assert sandbox.count_charges(status="succeeded") == 1 and sandbox.count_charges(status=None) == 2
+
+
+def test_a_late_failure_whose_backup_fails_too_makes_the_subscription_past_due_and_says_so(session, worker):
+    account, sub = annual_customer(session, type="sepa_debit", charge="debit_fails")
+    with_backup_card(session, account, "card_declined")
+    worker(RENEWAL + timedelta(hours=1))
+    worker(RENEWAL + timedelta(days=BANK_DEBIT_DAYS, hours=1))
+    assert [t for t, _, _ in attempts(session)] == ["renewal", "backup"]
+    assert state(session, account, sub) == ("open", ["failed", "failed"], "past_due", False)
+    notice = session.query(OutboxMessage).filter_by(kind="payment_failed").one()
+    assert "your bank returned the debit" in notice.text_body
+    assert "We also tried your backup payment method, Visa •••• 4444, and it did not go through either" \
+        in notice.text_body
+    details = invoice_details(session, account.id, session.query(Invoice).one().id)
+    assert details.paid_with is None  # still open: nothing paid it
+
+
+def test_the_invoice_paid_by_the_backup_after_a_returned_debit_says_so(session, worker):
+    account, _ = annual_customer(session, type="sepa_debit", charge="debit_fails")
+    with_backup_card(session, account, "ok")
+    worker(RENEWAL + timedelta(hours=1))
+    worker(RENEWAL + timedelta(days=BANK_DEBIT_DAYS, hours=1))
+    session.expire_all()
+    details = invoice_details(session, account.id, session.query(Invoice).one().id)
+    assert details.paid_with == ("Paid with Visa •••• 4444 (your backup method) after Test Bank AG •••• 3000 "
+                                 "was returned by your bank")

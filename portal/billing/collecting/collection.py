@@ -318,8 +318,9 @@ def record_outcome(session: Session, attempt_id: int, result: PaymentResult, *, 
     """Apply a processor's answer to an attempt, its invoice and its subscription, under the invoice lock.
     Idempotent, and state only moves forward: an attempt that has an outcome keeps it.
 
-    ``backup_allowed``: the caller (``execute_attempt``, in a renewal or retry pass) charges a backup attempt
-    this writes after a decline. Events and reconciliation leave it off: a decline they bring is final."""
+    ``backup_allowed``: the caller charges a backup attempt this writes after a decline: ``execute_attempt``
+    in a renewal or retry pass, and ``events.apply_event`` for a bank debit that failed late. Other events
+    and reconciliation leave it off: a decline they bring is final."""
     invoice_id = session.scalar(select(PaymentAttempt.invoice_id).where(PaymentAttempt.id == attempt_id))
     invoice = lock_invoice(session, invoice_id)
     attempt = session.get(PaymentAttempt, attempt_id, populate_existing=True)
@@ -347,7 +348,7 @@ def record_outcome(session: Session, attempt_id: int, result: PaymentResult, *, 
             # The backup did not pay either: the default's decline counts now (notice, retry schedule).
             declined = _backed_up_attempt(session, attempt)
             if declined is not None:
-                after_failure(session, declined, invoice, subscription, now=now, policy=policy)
+                after_failure(session, declined, invoice, subscription, now=now, policy=policy, backup=attempt)
         elif not (backup_allowed and result.status == "failed"
                   and open_backup(session, invoice, attempt, now=now) is not None):
             after_failure(session, attempt, invoice, subscription, now=now, policy=policy)
@@ -386,6 +387,19 @@ def backup_attempt_after(session: Session, attempt_id: int) -> PaymentAttempt | 
     return session.scalar(select(PaymentAttempt).where(
         PaymentAttempt.invoice_id == attempt.invoice_id, PaymentAttempt.trigger == BACKUP,
         PaymentAttempt.attempt_number == attempt.attempt_number + 1))
+
+
+def charge_backup_after(database: Database, gateway: PaymentGateway, attempt_id: int, *, now: datetime,
+                        policy: RetryPolicy) -> AttemptOutcome | None:
+    """Charge the backup attempt written (and committed) after ``attempt_id`` failed late, if it is still
+    waiting for its charge: a bank debit on the default that was processing and failed days later, whose
+    failure arrives as an event. None when no backup was written for it."""
+    with database.session() as session:
+        backup = backup_attempt_after(session, attempt_id)
+        backup_id = backup.id if backup is not None and backup.status == "pending" else None
+    if backup_id is None:
+        return None
+    return execute_attempt(database, gateway, backup_id, now=now, policy=policy)
 
 
 def _backed_up_attempt(session: Session, backup: PaymentAttempt) -> PaymentAttempt | None:
@@ -437,8 +451,15 @@ def _backup_note(session: Session, attempt: PaymentAttempt | None) -> str | None
         return None
     declined = _backed_up_attempt(session, attempt)
     declined_label = declined.payment_method_label if declined is not None else "your default payment method"
-    return (f"{declined_label} was declined, so we charged your backup payment method, "
+    return (f"{declined_label} {failed_words(declined)}, so we charged your backup payment method, "
             f"{attempt.payment_method_label}.")
+
+
+def failed_words(declined: PaymentAttempt | None) -> str:
+    """How the default's failure is told beside the backup that paid: a card is declined, a debit returned."""
+    if declined is not None and declined.failure_code == "debit_failed":
+        return "was returned by your bank"
+    return "was declined"
 
 
 def _surplus_reason(invoice: Invoice, state_before: str, currency: str, amount_cents: int, due_before: int,

@@ -65,9 +65,18 @@ def _failures(session: Session, invoice: Invoice) -> list[PaymentAttempt]:
         PaymentAttempt.status.in_(("failed", "requires_action"))).order_by(PaymentAttempt.attempt_number)))
 
 
+def backup_tried_note(backup: PaymentAttempt | None) -> str | None:
+    """The notice's sentence when the backup method was tried after the default and did not pay either."""
+    if backup is None:
+        return None
+    return (f"We also tried your backup payment method, {backup.payment_method_label}, and it did not go through "
+            f"either: {reason_text(backup.failure_code)}.")
+
+
 def after_failure(session: Session, attempt: PaymentAttempt, invoice: Invoice, subscription: Subscription | None,
-                  *, now: datetime, policy: RetryPolicy) -> None:
-    """Decide what a failed attempt means for the subscription, schedule the next retry, and tell the customer."""
+                  *, now: datetime, policy: RetryPolicy, backup: PaymentAttempt | None = None) -> None:
+    """Decide what a failed attempt means for the subscription, schedule the next retry, and tell the customer.
+    ``backup``: the backup method's attempt that followed ``attempt`` and failed too, named in the notice."""
     if subscription is None or invoice.status != "open":
         return
     account = session.get(Account, invoice.account_id)
@@ -88,12 +97,13 @@ def after_failure(session: Session, attempt: PaymentAttempt, invoice: Invoice, s
         if subscription.status == "active":
             subscription.status = "past_due"
         outbox.payment_failed(session, invoice, account, attempt, reason=reason_text(attempt.failure_code),
-                              next_retry=invoice.next_retry_at, final=retries_done + 1 == len(days), now=now)
+                              next_retry=invoice.next_retry_at, final=retries_done + 1 == len(days), now=now,
+                              backup_note=backup_tried_note(backup))
     else:
         invoice.next_retry_at = None
         subscription.status = "suspended"
         outbox.subscription_suspended(session, invoice, account, reason=reason_text(attempt.failure_code),
-                                      now=now)
+                                      now=now, backup_note=backup_tried_note(backup))
 
 
 def outstanding_invoices(session: Session, account_id: int) -> list[Invoice]:

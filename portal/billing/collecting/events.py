@@ -25,7 +25,7 @@ from ...models import Account, Invoice, PaymentAttempt, PaymentMethod, Processor
 from ...payments.gateway import PaymentGateway, PaymentResult, ProcessorError, SandboxControls
 from ..payment_methods import cards
 from . import payloads, refunds
-from .collection import OPEN_ATTEMPT_STATUSES, execute_attempt, record_outcome
+from .collection import OPEN_ATTEMPT_STATUSES, charge_backup_after, execute_attempt, record_outcome
 from .dunning import RetryPolicy
 from .payloads import MalformedEvent
 
@@ -78,7 +78,22 @@ def apply_event(database: Database, gateway: PaymentGateway, event: dict, *, now
             session.rollback()
             return "duplicate"
     refunds.send_surplus_refunds(database, gateway, now=now)
+    if event.get("type") == "payment_intent.payment_failed":
+        _charge_backup_after_late_failure(database, gateway, event["data"]["object"], now=now, policy=policy)
     return outcome
+
+
+def _charge_backup_after_late_failure(database: Database, gateway: PaymentGateway, intent: dict, *,
+                                      now: datetime, policy: RetryPolicy) -> None:
+    """A renewal's bank debit that failed days later gets the same second chance as a declined card: the
+    backup's attempt was committed with the event (written first), and is charged now, after that commit.
+    Should this charge not happen (a crash, the processor down), the attempt stays pending and the next
+    worker pass asks again with the same key (``settle_pending_attempts``)."""
+    with database.session() as session:
+        attempt = _attempt_for_payment(session, intent)
+        attempt_id = attempt.id if attempt is not None else None
+    if attempt_id is not None:
+        charge_backup_after(database, gateway, attempt_id, now=now, policy=policy)
 
 
 def deliver_sandbox_events(database: Database, gateway: PaymentGateway, *, now: datetime, policy: RetryPolicy) -> int:
@@ -244,7 +259,11 @@ def payment_intent_failed(session, gateway: PaymentGateway, intent, now, policy)
     result = PaymentResult(payment_id=intent["id"], status=status, amount_cents=payloads.amount(intent, "amount") or 0,
                            currency=payloads.currency(intent) or attempt.currency, failure_code=code,
                            failure_message=payloads.text(error, "message", max_length=None) or "The payment failed.")
-    return record_outcome(session, attempt.id, result, now=now, policy=policy)
+    # A renewal's or retry's debit on the default that failed late (processing, then returned by the bank) is
+    # a failed charge on the default like a decline: its backup is tried once (written here, charged by
+    # ``apply_event`` after the commit). A card's decline was recorded when it was charged, so for it this
+    # event finds the outcome already there and writes nothing.
+    return record_outcome(session, attempt.id, result, now=now, policy=policy, backup_allowed=True)
 
 
 # --- saved cards --------------------------------------------------------------------------------
