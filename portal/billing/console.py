@@ -74,8 +74,9 @@ def _like(text: str) -> str:
 
 
 def search_accounts(session: Session, query: str, page: int = 1) -> Page:
-    """A page of AccountMatch: accounts whose name, billing e-mail, processor customer id, a user's e-mail or
-    an invoice number contains ``query`` (any case, ``%`` and ``_`` literally); all accounts when it is empty."""
+    """A page of AccountMatch: accounts whose name, billing e-mail, processor customer id, a user's e-mail, an
+    invoice number or an invoice's bank-transfer reference contains ``query`` (any case, ``%`` and ``_``
+    literally); all accounts when it is empty."""
     stmt = select(Account)
     query = query.strip()
     if query:
@@ -86,7 +87,10 @@ def search_accounts(session: Session, query: str, page: int = 1) -> Page:
             Account.processor_customer_id.ilike(like, escape="\\"),
             Account.id.in_(select(User.account_id).where(User.account_id.is_not(None),
                                                          User.email.ilike(like, escape="\\"))),
-            Account.id.in_(select(Invoice.account_id).where(Invoice.number.ilike(like, escape="\\"))),
+            Account.id.in_(select(Invoice.account_id).where(or_(
+                Invoice.number.ilike(like, escape="\\"),
+                # what a customer paying by bank transfer quotes, so staff can find whose wire arrived
+                Invoice.transfer_reference.ilike(like, escape="\\")))),
         ))
     found = paginate(session, stmt.order_by(func.lower(Account.name), Account.id), page, SEARCH_PAGE_SIZE)
     users: dict[int, list[User]] = {}

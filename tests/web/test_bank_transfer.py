@@ -166,3 +166,35 @@ def test_paying_with_another_accounts_method_is_refused(app, browser, session, g
     assert response.status_code == 409 and "no longer saved" in response.get_data(as_text=True)
     session.expire_all()
     assert session.get(Invoice, invoice.id).status == "open"
+
+
+def test_the_console_shows_the_transfer_reference_and_finds_the_account_by_it(app, browser, session, gateway,
+                                                                               settings):
+    """Staff matching an arrived wire: the reference the customer quotes finds the account, its invoice row says
+    it is awaiting the transfer with that reference, and the wire form repeats it; once recorded, Paid."""
+    from ..helpers import Browser, make_staff
+
+    account, sub, invoice = open_renewal(app, session, gateway, settings)
+    browser.login()
+    browser.post(f"/billing/invoices/{invoice.id}/bank-transfer")
+    session.expire_all()
+    reference = session.get(Invoice, invoice.id).transfer_reference
+
+    make_staff(session)
+    staff = Browser(app.test_client())
+    staff.login("sam@support.example")
+    found = staff.get("/staff", query_string={"q": reference.lower()}).get_data(as_text=True)
+    assert f'<a href="/staff/accounts/{account.id}">' in found
+    page = staff.get(f"/staff/accounts/{account.id}").get_data(as_text=True)
+    row = re.search(rf'<tr id="staff-invoice-{invoice.id}">.*?</tr>', page, re.S).group(0)
+    assert "Awaiting bank transfer since" in row and reference in row
+    assert f"The customer was asked to quote <code class=\"id\">{reference}</code>" in page
+
+    response = staff.post(f"/staff/accounts/{account.id}/invoices/{invoice.id}/wire",
+                          {"reference": "BANK-REF-991", "received_on": "2026-11-21"}, htmx=True)
+    assert response.status_code == 200
+    session.expire_all()
+    assert session.get(Invoice, invoice.id).status == "paid"
+    row = re.search(rf'<tr id="staff-invoice-{invoice.id}">.*?</tr>',
+                    staff.get(f"/staff/accounts/{account.id}").get_data(as_text=True), re.S).group(0)
+    assert "Bank transfer reference" in row and reference in row and "Awaiting" not in row
