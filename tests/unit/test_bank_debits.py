@@ -136,3 +136,30 @@ def test_a_processing_webhook_keeps_the_attempt_in_flight(database, session, ban
                                               "attempt": str(attempt.attempt_number)}}}}
     assert apply_event(database, bank, event, now=DAY0, policy=POLICY) == "processing"
     assert fresh(session, PaymentAttempt, attempt.id).status == "processing"
+
+
+
+def test_a_debit_the_customer_started_that_fails_later_does_not_try_the_backup(database, session, bank, seller,
+                                                                                clock):
+    """The backup answers failed renewals and retries only: the customer's own Retry payment charges only the
+    method asked for, even when its failure arrives days later."""
+    account, _ = make_customer(session, region="MA", postal_code="01101")
+    add_sandbox_method(session, account, type="card", charge="card_declined", default=True, last4="0341")
+    add_sandbox_method(session, account, type="card", charge="card_declined", backup=True, last4="4444")
+    bank_account = add_sandbox_method(session, account, type="sepa_debit", charge="debit_fails")
+    make_subscription(session, account, period_end=datetime(2026, 12, 1, tzinfo=timezone.utc))
+    # The renewal: the default declines, then the backup too; the customer then pays with the bank account.
+    worker_pass(database, bank, seller, clock, DAY0)
+    invoice = session.query(Invoice).one()
+
+    clock.now = DAY0 + timedelta(hours=2)
+    collection.retry_now(database, bank, account.id, now=clock.now, policy=POLICY, method_id=bank_account.id)
+    assert fresh(session, Invoice, invoice.id).status == "open"
+    # The bank's answer alone, without the retry that falls due on day 3 meanwhile.
+    bank_answer_at = DAY0 + timedelta(hours=2, days=BANK_DEBIT_DAYS)
+    clock.now = bank_answer_at
+    assert deliver_sandbox_events(database, bank, now=bank_answer_at, policy=POLICY) >= 1
+    session.expire_all()
+    assert [(a.trigger, a.status) for a in session.query(PaymentAttempt).order_by(PaymentAttempt.id)] == [
+        ("renewal", "failed"), ("backup", "failed"), ("customer", "failed")]
+    assert fresh(session, Invoice, invoice.id).status == "open"

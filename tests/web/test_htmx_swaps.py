@@ -117,6 +117,8 @@ ACTIONS = [
                    closed="Mastercard"),
     Action("set default", "/billing", "post", "/billing/cards/{other}/default", 200,
            "Mastercard •••• 4444 is now your default card"),
+    Action("set as backup", "/billing", "post", "/billing/cards/{other}/backup", 200,
+           "Mastercard •••• 4444 is now your backup payment method"),
     Action("open delete", "/billing", "get", "/billing/cards/{other}/delete", 200, "This can't be undone"),
     Action("delete", "/billing/cards/{other}/delete", "post", "/billing/cards/{other}/delete", 200,
            "Mastercard •••• 4444 was deleted"),
