@@ -267,6 +267,10 @@ def fuzz_world(app, session, gateway) -> World:
     # Card pages open for the second card: the default card's delete confirmation says why it can't be deleted
     # instead of rendering the form.
     world.objects["mine"]["card_id"] = second.id
+    # A third card, the backup, so that "Remove backup" is on the page beside the second card's "Set as backup".
+    third = world.cards.save(session, gateway, world.mine, number="378282246310005")
+    third.is_backup = True
+    session.commit()
     earlier = make_invoice(session, world.mine, issued_at=utcnow() - timedelta(days=32))
     url = checkout.start_checkout(session, gateway, world.mine.id, earlier.id, success_url="http://x/s",
                                   cancel_url="http://x/c", now=utcnow())
