@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from datetime import datetime
-from functools import lru_cache
-from pathlib import Path
 
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
+from markupsafe import Markup
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -23,42 +21,41 @@ from xhtml2pdf.config.resources import ResourceAccessPolicy
 
 from ..errors import InvoiceNotIssued
 from ..models import Invoice, InvoicePdf
+from . import fonts
 from .rendering import render
 
 log = logging.getLogger(__name__)
 
 TEMPLATE = "pdf/invoice.html"
 
-# WenQuanYi Micro Hei (Apache-2.0; see data/fonts/): TrueType outlines, which reportlab can embed and
-# subset (it cannot use CFF/OpenType outlines), and one face covering Latin, Latin Extended, Greek,
-# Cyrillic, CJK, the euro sign and the bullet. One face matters: reportlab draws a run of text in a
-# single font and never falls back per glyph, so a Latin-only font would print "李雷" as blanks.
-# Loaded from the package, never from a system font path, so a fresh checkout renders the same.
-FONTS_DIR = Path(__file__).resolve().parent.parent / "data" / "fonts"
-FONT_FILE = FONTS_DIR / "wqy-microhei.ttc"
-FONT_SUBFONT_INDEX = 0  # the .ttc holds "Micro Hei" (0) and "Micro Hei Mono" (1)
-FONT_FAMILY = "invoicesans"
-# xhtml2pdf registers an @font-face as "<family>_<bold><italic>" and reuses a font already registered
-# under that name. Registering it ourselves first pins the collection's sub-font index (xhtml2pdf
-# would take the first) and parses the 5 MB file once per process rather than in the first request.
-_REPORTLAB_NAME = f"{FONT_FAMILY}_00"
-
 # Every fetch the document makes is confined to the fonts folder and the network is off: nothing in
-# an invoice needs anything else, and it keeps a future template mistake from reading local files or
-# reaching internal hosts on a customer's behalf.
-_RESOURCE_POLICY = ResourceAccessPolicy.server(base_dir=FONTS_DIR, allow_remote=False)
+# an invoice needs anything else (its faces are registered in-process by ``fonts``), and it keeps a future
+# template mistake from reading local files or reaching internal hosts on a customer's behalf.
+_RESOURCE_POLICY = ResourceAccessPolicy.server(base_dir=fonts.FONTS_DIR, allow_remote=False)
+
+# Stands where the template's font-family list goes until the text is known. Autoescaping turns any "<"
+# a customer types into "&lt;", so no invoice text can ever contain it.
+_FONTS_SLOT = Markup("<!--font-families-->")
+
+# xhtml2pdf's default stylesheet cut down to the rules for the tags templates/pdf/invoice.html uses (its
+# values unchanged): the whole one is parsed again for every document, about a tenth of a render, for
+# headings, lists, links and forms an invoice never has. A tag added to the template that needs one of the
+# dropped rules (b, strong, h1-h6, ul, a...) must bring it here.
+_DEFAULT_CSS = """
+html { font-family: Helvetica; font-size: 10px; font-weight: normal; color: #000000; margin: 0; padding: 0;
+       line-height: 150%; border: 1px none; display: inline; width: auto; height: auto; white-space: normal; }
+p { margin: 1em 0; }
+body, div, p, table, th, tr, td { display: block; }
+tr, th, td { vertical-align: middle; width: auto; }
+th { text-align: center; font-weight: bold; }
+"""
+
+# reportlab writes one "/Type /Page" dictionary per page (and "/Type /Pages" for the page tree).
+_PAGE_OBJECT = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
 
 
 class InvoicePdfError(RuntimeError):
     """xhtml2pdf reported errors while rendering; the output can't be trusted to be complete."""
-
-
-@lru_cache(maxsize=1)
-def register_fonts() -> str:
-    """Register the invoice face with reportlab (once per process); returns its reportlab name."""
-    if _REPORTLAB_NAME not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(TTFont(_REPORTLAB_NAME, str(FONT_FILE), subfontIndex=FONT_SUBFONT_INDEX))
-    return _REPORTLAB_NAME
 
 
 def _require_issued(invoice: Invoice) -> None:
@@ -66,22 +63,38 @@ def _require_issued(invoice: Invoice) -> None:
         raise InvoiceNotIssued("Draft invoices have no PDF.")
 
 
-def render_invoice_html(invoice: Invoice) -> str:
-    """The HTML the PDF is made from (useful on its own to debug layout in a browser)."""
-    return render(TEMPLATE, invoice=invoice, font_family=FONT_FAMILY, font_url=FONT_FILE.as_posix())
+def render_invoice_html(invoice: Invoice, *, page_count: int | None = None) -> str:
+    """The HTML the PDF is made from (useful on its own to debug layout in a browser), with the fonts its
+    text needs (``fonts.families_for``). ``page_count`` prints "Page n of <page_count>" as plain text;
+    without it xhtml2pdf fills in the count, which costs a second layout pass."""
+    html = render(TEMPLATE, invoice=invoice, font_family=_FONTS_SLOT, page_count=page_count)
+    return html.replace(str(_FONTS_SLOT), ", ".join(fonts.families_for(html)), 1)
+
+
+def _to_pdf(html: str, number: str) -> bytes:
+    out = io.BytesIO()
+    result = pisa.CreatePDF(html, dest=out, encoding="utf-8", default_css=_DEFAULT_CSS,
+                            resource_policy=_RESOURCE_POLICY)
+    if result.err:
+        raise InvoicePdfError(f"Rendering the PDF of invoice {number} failed ({result.err} errors).")
+    return out.getvalue()
+
+
+def _pages(content: bytes) -> int:
+    return len(_PAGE_OBJECT.findall(content))
 
 
 def render_invoice_pdf(invoice: Invoice) -> bytes:
     """Render an issued invoice to PDF bytes, without touching the cache. Needs the invoice's lines and
-    tax lines (loaded lazily from its session if not already)."""
+    tax lines (loaded lazily from its session if not already).
+
+    Nearly every invoice fits one page, so it is laid out once as "Page 1 of 1"; only when that comes
+    out longer is it rendered again with xhtml2pdf counting the pages (two layout passes)."""
     _require_issued(invoice)
-    register_fonts()
-    html = render_invoice_html(invoice)
-    out = io.BytesIO()
-    result = pisa.CreatePDF(html, dest=out, encoding="utf-8", resource_policy=_RESOURCE_POLICY)
-    if result.err:
-        raise InvoicePdfError(f"Rendering the PDF of invoice {invoice.number} failed ({result.err} errors).")
-    return out.getvalue()
+    content = _to_pdf(render_invoice_html(invoice, page_count=1), invoice.number)
+    if _pages(content) != 1:
+        content = _to_pdf(render_invoice_html(invoice), invoice.number)
+    return content
 
 
 def invoice_pdf(session: Session, invoice: Invoice, *, now: datetime) -> bytes:

@@ -10,7 +10,8 @@ describe the code that runs, not a shortcut. One run measures, side by side:
   than raw numbers), and to two anchors measured in the same run: a bare Flask app (the framework's floor)
   and the portal serving a fixed response of the page's size (``perf.anchors``);
 * how busy the machine was: its load average before and after, and its CPU count;
-* PDF rendering, cold and cached;
+* PDF rendering, cold and cached, and the documents' sizes: Latin-script invoices, and beside them
+  invoices for a customer with a Chinese name (the only ones that embed the CJK face);
 * renewals per second in-process, and with 1 and 4 worker processes (4 on PostgreSQL only).
 
 This module only runs the steps; seeding is in ``perf.seed``, the figures in ``perf.measure``, the
@@ -65,14 +66,18 @@ def _run(database_url: str, workdir: Path, *, renewals: int, pdf_samples: int, h
             session.add(plan)
             small = add_account(session, "Five Invoices Inc.", "five@bench.example", password)
             large = add_account(session, "Two Thousand Invoices Inc.", "many@bench.example", password)
+            # Outside the page figures: only its PDFs are measured.
+            chinese = add_account(session, "李雷 Trading Ltd.", "cjk@bench.example", password)
             for n in range(10):
                 add_sandbox_card(session, large, n, default=n == 0)
             add_sandbox_card(session, small, 0, default=True)
             session.commit()
             seed_invoices(session, seller, small, plan, 5)
             seed_invoices(session, seller, large, plan, 2000)
+            seed_invoices(session, seller, chinese, plan, pdf_samples)
             sample_ids = [i.id for i in session.query(Invoice).filter_by(account_id=small.id)]
             sample_ids += [i.id for i in session.query(Invoice).filter_by(account_id=large.id).limit(pdf_samples - 5)]
+            cjk_sample_ids = [i.id for i in session.query(Invoice).filter_by(account_id=chinese.id)]
             session.expunge(plan)
         loadavg_before = os.getloadavg()
         q5, _ = count_page_queries(app, database, "five@bench.example")
@@ -86,14 +91,17 @@ def _run(database_url: str, workdir: Path, *, renewals: int, pdf_samples: int, h
         elif http:
             report["http"] = measure_http(database_url, workdir, email="many@bench.example", seconds=http_seconds,
                                           workers=web_workers, connections=connections, static_bytes=bytes2000)
-        pdf_cold, pdf_cached = measure_pdf(database, sample_ids)
+        pdf = measure_pdf(database, sample_ids, cjk_sample_ids)
         rate = measure_renewals(database, seller, plan, renewals)
         report.update({
             "queries_billing_page_5": q5,
             "queries_billing_page_2000": q2000,
             "billing_page_bytes_2000": bytes2000,
-            "pdf_ms_p50": round(pdf_cold, 1),
-            "pdf_cached_ms_p50": round(pdf_cached, 2),
+            "pdf_ms_p50": round(pdf["pdf_ms_p50"], 1),
+            "pdf_ms_p50_cjk": round(pdf["pdf_ms_p50_cjk"], 1),
+            "pdf_cached_ms_p50": round(pdf["pdf_cached_ms_p50"], 2),
+            "pdf_bytes": pdf["pdf_bytes"],
+            "pdf_bytes_cjk": pdf["pdf_bytes_cjk"],
             "renewals_per_s": round(rate, 1),
             "renewals_measured": renewals,
         })

@@ -40,7 +40,10 @@ def format_table(report: dict) -> str:
     rows += [
         ("SQL statements per page", f"{report['queries_billing_page_5']} (5 invoices), "
                                     f"{report['queries_billing_page_2000']} (2,000 invoices)"),
-        ("PDF p50", f"{report['pdf_ms_p50']} ms cold, {report['pdf_cached_ms_p50']} ms cached"),
+        ("PDF p50", f"{report['pdf_ms_p50']} ms cold, {report['pdf_cached_ms_p50']} ms cached"
+                    + (f"; {report['pdf_bytes']:,} bytes" if "pdf_bytes" in report else "")
+                    + (f"; Chinese name {report['pdf_ms_p50_cjk']} ms cold, {report['pdf_bytes_cjk']:,} bytes"
+                       if "pdf_ms_p50_cjk" in report else "")),
         ("renewals/s", f"{report['renewals_per_s']} in-process ({report['renewals_measured']} due)"),
     ]
     if "renewals_per_s_1_worker" in report:
