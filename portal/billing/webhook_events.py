@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
 from .. import api_objects
@@ -86,6 +86,14 @@ class _Events:
     def __init__(self, session: Session, clock: datetime | None):
         self.session, self.clock, self.pending = session, clock, []
         self._external_ids: dict[int, str | None] = {}
+
+    def read_accounts(self, account_ids: set[int | None]) -> None:
+        """The accounts' external ids in one statement for the whole flush (a renewal batch's flush holds
+        many accounts' changes), rather than one each."""
+        wanted = [i for i in account_ids if i is not None and i not in self._external_ids]
+        if wanted:
+            self._external_ids.update(self.session.execute(
+                select(Account.id, Account.external_id).where(Account.id.in_(wanted))).all())
 
     def external_id(self, account_id: int | None) -> str | None:
         if account_id not in self._external_ids:
@@ -197,6 +205,7 @@ def write_webhook_events(session: Session, flush_context) -> None:
     if not new and not dirty:
         return
     events = _Events(session, clock)
+    events.read_accounts({getattr(obj, "account_id", None) for obj in (*new, *dirty)})
     # Subscriptions first, then invoices in the order they were issued: the order a receiver replays them in.
     for obj in sorted((*new, *dirty), key=lambda o: (WATCHED.index(type(o)), o.id or 0)):
         is_new = obj in session.new
