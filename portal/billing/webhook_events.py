@@ -26,6 +26,7 @@ from datetime import datetime
 
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import PASSIVE_NO_INITIALIZE, get_history
 
 from .. import api_objects
 from ..models import (Account, Invoice, PaymentAttempt, Plan, Refund, Subscription, WebhookDelivery,
@@ -46,7 +47,8 @@ PREVIOUS = "previous_attributes"  # the payload key webhooks.event_document move
 
 def _history(obj, key: str) -> tuple[object, object, bool]:
     """(value before this flush, value after, changed?) of one attribute."""
-    history = inspect(obj).attrs[key].history
+    # get_history rather than inspect(obj).attrs[key]: ``attrs`` builds a view of every attribute per call.
+    history = get_history(obj, key, passive=PASSIVE_NO_INITIALIZE)
     after = history.added[0] if history.added else getattr(obj, key)
     before = history.deleted[0] if history.deleted else (None if history.added else after)
     return before, after, bool(history.added) and before != after
@@ -66,7 +68,7 @@ def _flush_clock(session: Session, new: list, dirty: list) -> datetime | None:
         stamps += [getattr(obj, key, None) for key in STAMPS]
     for obj in dirty:
         state = inspect(obj)
-        stamps += [value for key in STAMPS if key in state.mapper.attrs for value in state.attrs[key].history.added]
+        stamps += [value for key in STAMPS if key in state.mapper.attrs for value in get_history(obj, key, passive=PASSIVE_NO_INITIALIZE).added]
     stamps = [stamp for stamp in stamps if isinstance(stamp, datetime)]
     session.info[CLOCK] = max(stamps) if stamps else None
     return session.info[CLOCK]
