@@ -40,12 +40,13 @@ class Books:
 
     def idempotent(self, key: str, create: Callable[[Session], dict]) -> dict:
         """Run ``create`` once per key; a replay returns the first result, as Stripe's keys do."""
-        with self.db.session() as session:
-            stored = session.get(SandboxIdempotencyKey, key)
-            if stored is not None:
-                return stored.result
         try:
+            # One transaction looks the key up and writes the answer: a new request (the usual case, a
+            # renewal's charge) costs one session, not two.
             with self.writing() as session:
+                stored = session.get(SandboxIdempotencyKey, key)
+                if stored is not None:
+                    return stored.result
                 result = create(session)
                 session.add(SandboxIdempotencyKey(key=key, result=result, created_at=self.clock()))
             return result
