@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -48,7 +48,8 @@ class Books:
                 if stored is not None:
                     return stored.result
                 result = create(session)
-                session.add(SandboxIdempotencyKey(key=key, result=result, created_at=self.clock()))
+                # A plain INSERT (no object to track): it is written once and only ever read back by key.
+                session.execute(insert(SandboxIdempotencyKey).values(key=key, result=result, created_at=self.clock()))
             return result
         except IntegrityError:
             # A concurrent request with the same key won the race: answer what it answered.
@@ -61,6 +62,13 @@ class Books:
             obj.data = {**data, "client_secret": f"{obj.id}_secret_{secrets.token_hex(8)}"}
         session.add(obj)
         session.flush()
+        return obj
+
+    def insert(self, session: Session, prefix: str, kind: str, data: dict) -> SandboxObject:
+        """``new`` for an object this request writes once and never changes (a card charge's intent): a plain
+        INSERT, and the object returned is not tracked by the session (later changes would not be saved)."""
+        obj = SandboxObject(id=new_id(prefix), kind=kind, data=data, created_at=self.clock())
+        session.execute(insert(SandboxObject).values(id=obj.id, kind=kind, data=data, created_at=obj.created_at))
         return obj
 
     @staticmethod

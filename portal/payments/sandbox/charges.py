@@ -33,7 +33,7 @@ def charge(books: Books, *, customer_id: str, payment_method_id: str, amount_cen
         elif outcome != "ok":
             status, code = "failed", outcome
             message = DECLINE_MESSAGES.get(outcome, ("Your card was declined.", None))[0]
-        intent = books.new(session, "pi", "payment_intent", {
+        intent = books.insert(session, "pi", "payment_intent", {
             "customer": customer_id, "payment_method": payment_method_id, "amount": amount_cents,
             "currency": currency.lower(), "status": status, "failure_code": code, "failure_message": message,
             "metadata": {k: str(v) for k, v in metadata.items()}, "off_session": off_session,
