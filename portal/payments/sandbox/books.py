@@ -48,8 +48,8 @@ class Books:
                 if stored is not None:
                     return stored.result
                 result = create(session)
-                # A plain INSERT (no object to track): it is written once and only ever read back by key.
-                session.execute(insert(SandboxIdempotencyKey).values(key=key, result=result, created_at=self.clock()))
+                # A plain Core INSERT (no object to track, no ORM bulk path): it is written once and only ever read back by key.
+                session.execute(insert(SandboxIdempotencyKey.__table__).values(key=key, result=result, created_at=self.clock()))
             return result
         except IntegrityError:
             # A concurrent request with the same key won the race: answer what it answered.
@@ -68,7 +68,7 @@ class Books:
         """``new`` for an object this request writes once and never changes (a card charge's intent): a plain
         INSERT, and the object returned is not tracked by the session (later changes would not be saved)."""
         obj = SandboxObject(id=new_id(prefix), kind=kind, data=data, created_at=self.clock())
-        session.execute(insert(SandboxObject).values(id=obj.id, kind=kind, data=data, created_at=obj.created_at))
+        session.execute(insert(SandboxObject.__table__).values(id=obj.id, kind=kind, data=data, created_at=obj.created_at))
         return obj
 
     @staticmethod
