@@ -338,11 +338,14 @@ def _scratch_database_options(command):
 @click.option("--connections", default=16, show_default=True, help="wrk connections for the HTTP figures.")
 @click.option("--no-http", is_flag=True, help="Skip the HTTP figures (gunicorn + wrk).")
 @click.option("--json", "json_path", default=None, help="Write the JSON report to this file instead of stdout.")
+@click.option("--only", type=click.Choice(["renewals"]), default=None,
+              help="Measure only this part (renewals: in-process and worker processes, nothing else seeded).")
 @click.option("--load", is_flag=True, help="Run the load test instead (same options as `portal load`).")
 @click.option("--users", default=50, show_default=True, help="With --load: concurrent users.")
 @click.option("--duration", default=120.0, show_default=True, help="With --load: seconds of load.")
 def bench(database_url: str | None, postgres_url: str | None, renewals: int, http_seconds: float, web_workers: int,
-          connections: int, no_http: bool, json_path: str | None, load: bool, users: int, duration: float):
+          connections: int, no_http: bool, json_path: str | None, only: str | None, load: bool, users: int,
+          duration: float):
     """Seed a fresh database and report the performance figures (JSON, plus a table on stderr)."""
     if load:
         _run_load(database_url=database_url, postgres_url=postgres_url, users=users, duration=duration,
@@ -352,7 +355,8 @@ def bench(database_url: str | None, postgres_url: str | None, renewals: int, htt
 
     try:
         bench_main(database_url=database_url, renewals=renewals, json_path=json_path, postgres_url=postgres_url,
-                   http=not no_http, http_seconds=http_seconds, web_workers=web_workers, connections=connections)
+                   http=not no_http, http_seconds=http_seconds, web_workers=web_workers, connections=connections,
+                   only=only)
     except (RuntimeError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 
 from babel.dates import format_date as babel_format_date
 from babel.dates import format_datetime as babel_format_datetime
@@ -16,6 +17,16 @@ def format_date(value: date | datetime | None, format: str = DATE, locale: str =
     value (a date not set yet) is an empty string."""
     if value is None:
         return ""
+    # The offset is part of the key: two datetimes of the same instant in different zones are equal, and
+    # each prints its own wall time.
+    offset = value.utcoffset() if isinstance(value, datetime) else None
+    return _formatted(value, offset, format, locale)
+
+
+@lru_cache(maxsize=4096)
+def _formatted(value: date | datetime, offset, format: str, locale: str) -> str:
+    # Babel parses the pattern and walks the locale data on every call; a renewal batch's e-mails and a page
+    # of invoice rows print the same few dates again and again.
     if isinstance(value, datetime):
         return babel_format_datetime(value, format, locale=locale)
     return babel_format_date(value, format, locale=locale)

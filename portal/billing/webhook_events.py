@@ -24,8 +24,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import PASSIVE_NO_INITIALIZE, get_history
 
 from .. import api_objects
 from ..models import (Account, Invoice, PaymentAttempt, Plan, Refund, Subscription, WebhookDelivery,
@@ -46,7 +47,8 @@ PREVIOUS = "previous_attributes"  # the payload key webhooks.event_document move
 
 def _history(obj, key: str) -> tuple[object, object, bool]:
     """(value before this flush, value after, changed?) of one attribute."""
-    history = inspect(obj).attrs[key].history
+    # get_history rather than inspect(obj).attrs[key]: ``attrs`` builds a view of every attribute per call.
+    history = get_history(obj, key, passive=PASSIVE_NO_INITIALIZE)
     after = history.added[0] if history.added else getattr(obj, key)
     before = history.deleted[0] if history.deleted else (None if history.added else after)
     return before, after, bool(history.added) and before != after
@@ -66,7 +68,7 @@ def _flush_clock(session: Session, new: list, dirty: list) -> datetime | None:
         stamps += [getattr(obj, key, None) for key in STAMPS]
     for obj in dirty:
         state = inspect(obj)
-        stamps += [value for key in STAMPS if key in state.mapper.attrs for value in state.attrs[key].history.added]
+        stamps += [value for key in STAMPS if key in state.mapper.attrs for value in get_history(obj, key, passive=PASSIVE_NO_INITIALIZE).added]
     stamps = [stamp for stamp in stamps if isinstance(stamp, datetime)]
     session.info[CLOCK] = max(stamps) if stamps else None
     return session.info[CLOCK]
@@ -86,6 +88,14 @@ class _Events:
     def __init__(self, session: Session, clock: datetime | None):
         self.session, self.clock, self.pending = session, clock, []
         self._external_ids: dict[int, str | None] = {}
+
+    def read_accounts(self, account_ids: set[int | None]) -> None:
+        """The accounts' external ids in one statement for the whole flush (a renewal batch's flush holds
+        many accounts' changes), rather than one each."""
+        wanted = [i for i in account_ids if i is not None and i not in self._external_ids]
+        if wanted:
+            self._external_ids.update(self.session.execute(
+                select(Account.id, Account.external_id).where(Account.id.in_(wanted))).all())
 
     def external_id(self, account_id: int | None) -> str | None:
         if account_id not in self._external_ids:
@@ -197,6 +207,7 @@ def write_webhook_events(session: Session, flush_context) -> None:
     if not new and not dirty:
         return
     events = _Events(session, clock)
+    events.read_accounts({getattr(obj, "account_id", None) for obj in (*new, *dirty)})
     # Subscriptions first, then invoices in the order they were issued: the order a receiver replays them in.
     for obj in sorted((*new, *dirty), key=lambda o: (WATCHED.index(type(o)), o.id or 0)):
         is_new = obj in session.new

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import (JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, event,
                         inspect, select)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm.attributes import PASSIVE_NO_INITIALIZE
 
 from .base import Base, UTCDateTime, utcnow
 
@@ -202,8 +203,11 @@ def _guard_issued_invoice(mapper, connection, target: Invoice):
     # and columns added to the model later are refused without anyone having to list them.
     # (View-only relationships, such as refunds, write nothing and are no part of what the invoice says.)
     state = inspect(target)
-    changed = {prop.key for prop in mapper.attrs
-               if not getattr(prop, "viewonly", False) and state.attrs[prop.key].history.has_changes()}
+    # Only attributes set since the row was loaded can have changes (each set records itself in
+    # ``committed_state``); asking every attribute of the mapper for its history costs more than the update.
+    changed = {key for key in state.committed_state if key in mapper.attrs
+               and not getattr(mapper.attrs[key], "viewonly", False)
+               and state.get_history(key, PASSIVE_NO_INITIALIZE).has_changes()}
     forbidden = changed - MUTABLE_AFTER_ISSUE
     if forbidden:
         raise InvoiceImmutable(f"invoice {_number(target)} is issued; cannot change {', '.join(sorted(forbidden))}")

@@ -2,13 +2,67 @@
 and carries a dedupe key, so the same notice can never be queued, or sent, twice."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from ..documents.rendering import render
 from ..models import Account, Invoice, OutboxMessage, User
+
+
+PREFETCH = "outbox.prefetch"  # session.info key: what a batch looked up once for all its notices
+
+
+@dataclass
+class Prefetch:
+    """The two lookups every notice makes (is it queued already? whom does it greet?), made once for a batch
+    of notices about to be queued in one transaction (a renewal batch), instead of twice per e-mail."""
+
+    keys: set[str] = field(default_factory=set)  # dedupe keys looked up
+    existing: set[str] = field(default_factory=set)  # ... of which these are queued already
+    addresses: set[str] = field(default_factory=set)  # lower-cased addresses looked up
+    names: dict[str, str | None] = field(default_factory=dict)
+
+
+def prefetch(session: Session, *, dedupe_keys: list[str], addresses: list[str]) -> None:
+    """Look up, in two statements, what ``enqueue`` would look up for each of these notices; it lasts until
+    the transaction ends (a notice outside the lists is looked up as usual)."""
+    found = session.info.setdefault(PREFETCH, Prefetch())
+    keys = [k for k in set(dedupe_keys) if k not in found.keys]
+    if keys:
+        found.existing.update(session.scalars(select(OutboxMessage.dedupe_key)
+                                              .where(OutboxMessage.dedupe_key.in_(keys))))
+        found.keys.update(keys)
+    wanted = {a.lower() for a in addresses if a} - found.addresses
+    if wanted:
+        # Ordered so that, as with the single lookup's first row, one name wins when two users share an address.
+        for email, name in session.execute(select(func.lower(User.email), User.name)
+                                           .where(func.lower(User.email).in_(wanted)).order_by(User.id.desc())):
+            found.names[email] = name
+        found.addresses.update(wanted)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_prefetch(session: Session, transaction) -> None:
+    # What was looked up is true for this transaction only.
+    if transaction.parent is None:
+        session.info.pop(PREFETCH, None)
+
+
+def _queued_before(session: Session, dedupe_key: str) -> bool:
+    found = session.info.get(PREFETCH)
+    if found is not None and dedupe_key in found.keys:
+        return dedupe_key in found.existing
+    return bool(session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)))
+
+
+def _recipient_name(session: Session, to: str) -> str | None:
+    found = session.info.get(PREFETCH)
+    if found is not None and to.lower() in found.addresses:
+        return found.names.get(to.lower())
+    return session.scalar(select(User.name).where(func.lower(User.email) == to.lower()))
 
 
 def enqueue(session: Session, *, dedupe_key: str, kind: str, to: str, subject: str, template: str,
@@ -16,23 +70,25 @@ def enqueue(session: Session, *, dedupe_key: str, kind: str, to: str, subject: s
             attachments: list | None = None) -> OutboxMessage | None:
     """Queue an e-mail in the caller's transaction, due at once; returns None when this notice was queued
     before. ``now`` is the caller's clock: a worker pass run for another moment queues it at that moment."""
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)):
+    if _queued_before(session, dedupe_key):
         return None
     # Greet the reader by name when the address is one of our users' (often the billing e-mail is a
     # shared inbox such as billing@, and then "Hello," is right).
-    context = {"recipient_name": session.scalar(select(User.name).where(func.lower(User.email) == to.lower())),
-               **context}
+    context = {"recipient_name": _recipient_name(session, to), **context}
     message = OutboxMessage(dedupe_key=dedupe_key, kind=kind, to_address=to, subject=subject, account_id=account_id,
                             text_body=render(f"email/{template}.txt", **context),
                             html_body=render(f"email/{template}.html", **context),
                             attachments=attachments or [], created_at=now, next_attempt_at=now)
     session.add(message)
+    found = session.info.get(PREFETCH)
+    if found is not None and dedupe_key in found.keys:
+        found.existing.add(dedupe_key)  # queued now: a second enqueue in this transaction finds it
     return message
 
 
 def invoice_issued(session: Session, invoice: Invoice, account: Account, *, now: datetime) -> OutboxMessage | None:
     """The new invoice, with its PDF, to the billing e-mail (never a user's profile e-mail)."""
-    return enqueue(session, now=now, dedupe_key=f"invoice-issued-{invoice.id}", kind="invoice_issued",
+    return enqueue(session, now=now, dedupe_key=invoice_issued_key(invoice), kind="invoice_issued",
                    to=account.billing_email, account_id=account.id,
                    subject=f"Invoice {invoice.number} from {invoice.seller_snapshot.get('name', '')}".strip(),
                    template="invoice_issued", context={"invoice": invoice, "account": account},
@@ -61,12 +117,20 @@ def payment_received(session: Session, invoice: Invoice, account: Account, *, re
                        subject=f"Partial payment received for invoice {invoice.number}",
                        template="payment_received", context={"invoice": invoice, "account": account,
                                                              "restored": False, "partial": True})
-    return enqueue(session, now=now, dedupe_key=f"payment-received-{invoice.id}", kind="payment_received",
+    return enqueue(session, now=now, dedupe_key=payment_received_key(invoice), kind="payment_received",
                    to=account.billing_email, account_id=account.id,
                    subject=("Payment received: your subscription is active again" if restored
                             else f"Payment received for invoice {invoice.number}"),
                    template="payment_received", context={"invoice": invoice, "account": account, "restored": restored,
                                                          "partial": False, "backup_note": backup_note})
+
+
+def payment_received_key(invoice: Invoice) -> str:
+    return f"payment-received-{invoice.id}"
+
+
+def invoice_issued_key(invoice: Invoice) -> str:
+    return f"invoice-issued-{invoice.id}"
 
 
 def bank_transfer_details(session: Session, invoice: Invoice, account: Account, *, bank_details, now: datetime

@@ -12,7 +12,7 @@ import json
 import secrets
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import event as orm_event, select
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidInput
@@ -46,13 +46,36 @@ def write_event(session: Session, *, type: str, payload: dict, account_id: int |
     event = WebhookEvent(public_id=new_event_id(), type=type, account_id=account_id, payload=payload,
                          created_at=now)
     session.add(event)
-    endpoints = session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.disabled_at.is_(None))
-                                .order_by(WebhookEndpoint.id))
-    for endpoint in endpoints:
+    for endpoint in _live_endpoints(session):
         if wants(endpoint, type):
             session.add(WebhookDelivery(event=event, endpoint_id=endpoint.id, status="pending", attempts=0,
                                         next_attempt_at=now))
     return event
+
+
+ENDPOINTS = "webhooks.live_endpoints"  # session.info key: the live endpoints, read once per transaction
+
+
+def _live_endpoints(session: Session) -> list[WebhookEndpoint]:
+    # Read once per transaction rather than once per event: a renewal batch writes several events per
+    # invoice. A change to an endpoint in the same transaction forgets the list (``_endpoint_changed``).
+    if ENDPOINTS not in session.info:
+        session.info[ENDPOINTS] = list(session.scalars(
+            select(WebhookEndpoint).where(WebhookEndpoint.disabled_at.is_(None)).order_by(WebhookEndpoint.id)))
+    return session.info[ENDPOINTS]
+
+
+@orm_event.listens_for(Session, "before_flush")
+def _endpoint_changed(session: Session, flush_context, instances) -> None:
+    if ENDPOINTS in session.info and any(isinstance(obj, WebhookEndpoint)
+                                         for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info.pop(ENDPOINTS, None)
+
+
+@orm_event.listens_for(Session, "after_transaction_end")
+def _forget_endpoints(session: Session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(ENDPOINTS, None)
 
 
 def _absolute(payload: dict, base_url: str) -> dict:

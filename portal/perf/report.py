@@ -37,19 +37,26 @@ def format_table(report: dict) -> str:
         rows.append(("response bytes", f"page {http['page_bytes']:,}, partial {http['partial_bytes']:,}"))
     elif "http_skipped" in report:
         rows.append(("HTTP", f"skipped: {report['http_skipped']}"))
-    rows += [
-        ("SQL statements per page", f"{report['queries_billing_page_5']} (5 invoices), "
-                                    f"{report['queries_billing_page_2000']} (2,000 invoices)"),
-        ("PDF p50", f"{report['pdf_ms_p50']} ms cold, {report['pdf_cached_ms_p50']} ms cached"
-                    + (f"; {report['pdf_bytes']:,} bytes" if "pdf_bytes" in report else "")
-                    + (f"; Chinese name {report['pdf_ms_p50_cjk']} ms cold, {report['pdf_bytes_cjk']:,} bytes"
-                       if "pdf_ms_p50_cjk" in report else "")),
-        ("renewals/s", f"{report['renewals_per_s']} in-process ({report['renewals_measured']} due)"),
-    ]
+    if "queries_billing_page_5" in report:  # not with --only renewals
+        rows += [
+            ("SQL statements per page", f"{report['queries_billing_page_5']} (5 invoices), "
+                                        f"{report['queries_billing_page_2000']} (2,000 invoices)"),
+            ("PDF p50", f"{report['pdf_ms_p50']} ms cold, {report['pdf_cached_ms_p50']} ms cached"
+                        + (f"; {report['pdf_bytes']:,} bytes" if "pdf_bytes" in report else "")
+                        + (f"; Chinese name {report['pdf_ms_p50_cjk']} ms cold, {report['pdf_bytes_cjk']:,} bytes"
+                           if "pdf_ms_p50_cjk" in report else "")),
+        ]
+    cpu = report.get("renewals_per_cpu_s")
+    rows.append(("renewals/s", f"{report['renewals_per_s']} in-process ({report['renewals_measured']} due)"
+                               + (f"; {cpu} per CPU-second" if cpu else "")
+                               + (f"; {report['renewal_statements_per_renewal']} SQL statements per renewal"
+                                  if "renewal_statements_per_renewal" in report else "")))
     if "renewals_per_s_1_worker" in report:
         four = report["renewals_per_s_4_workers"]
+        ratio = report.get("renewals_4_workers_ratio_to_1")
         rows.append(("renewals/s, processes", f"1 worker {report['renewals_per_s_1_worker']}, "
-                                              f"4 workers {four if four is not None else 'n/a (SQLite)'}"))
+                                              f"4 workers {four if four is not None else 'n/a (SQLite)'}"
+                                              + (f" ({ratio}x one)" if ratio else "")))
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
 

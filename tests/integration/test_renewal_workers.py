@@ -71,6 +71,7 @@ CRASH_AFTER_CHARGE = textwrap.dedent("""
         os._exit(9)  # the processor has charged; our commit never happens
 
     collection.record_outcome = crash
+    collection.record_outcomes = crash  # a renewal batch records its charges' outcomes together
     from portal.billing.collecting.dunning import RetryPolicy
 
     settings, database, gateway, seller = _services()

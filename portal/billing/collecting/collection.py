@@ -40,7 +40,7 @@ from ...payments.gateway import PaymentDetails, PaymentGateway, PaymentResult, P
 from . import refunds
 from ..payment_methods.cards import default_card
 from .dunning import AUTOMATIC, RetryPolicy, after_failure, outstanding_invoices, reason_text
-from ..invoicing.invoices import PaymentApplied, apply_payment, lock_invoice
+from ..invoicing.invoices import PaymentApplied, apply_payment, lock_invoice, lock_invoices
 from ..invoicing.periods import add_interval
 from ..outcome import Done
 
@@ -180,16 +180,17 @@ def expire_open_checkouts(database: Database, gateway: PaymentGateway, invoice_i
 # --- charging the default card ------------------------------------------------------------------
 
 def open_attempt(session: Session, invoice: Invoice, *, trigger: str, now: datetime,
-                 method: PaymentMethod | None = None) -> PaymentAttempt | None:
+                 method: PaymentMethod | None = None, first: bool = False) -> PaymentAttempt | None:
     """Write the intent to charge (in the caller's transaction) the default method, or ``method``. None when
     there is nothing to charge: no default, or one still waiting for its verification (never charged).
 
-    Callers hold the invoice lock (``claim``), or, for a renewal, created the invoice in this transaction.
+    Callers hold the invoice lock (``claim``), or, for a renewal, created the invoice in this transaction
+    (``first``: it has no attempts yet, so this is number 1 without asking).
     """
     card = method or default_card(session, invoice.account_id)
     if card is None or card.verification != "verified":
         return None
-    number = next_attempt_number(session, invoice.id)
+    number = 1 if first else next_attempt_number(session, invoice.id)
     attempt = PaymentAttempt(invoice_id=invoice.id, attempt_number=number, trigger=trigger, status="pending",
                              idempotency_key=f"invoice-{invoice.id}-attempt-{number}",
                              amount_cents=invoice.amount_due_cents, currency=invoice.currency,
@@ -279,36 +280,64 @@ def _chosen_method(session: Session, account_id: int, method_id: int) -> Payment
 def execute_attempt(database: Database, gateway: PaymentGateway, attempt_id: int, *, now: datetime,
                     policy: RetryPolicy) -> AttemptOutcome:
     """Steps (2) and (3) for a committed attempt: charge, then record what happened."""
+    return execute_attempts(database, gateway, [attempt_id], now=now, policy=policy)[0]
+
+
+def execute_attempts(database: Database, gateway: PaymentGateway, attempt_ids: list[int], *, now: datetime,
+                     policy: RetryPolicy) -> list[AttemptOutcome]:
+    """Steps (2) and (3) for committed attempts (one, or a renewal batch's): their requests read in one
+    statement, each charged with its own idempotency key, then every answer recorded in one transaction. A
+    crash between the charges and that commit leaves the attempts pending, and ``settle_pending_attempts``
+    asks again with the same keys, so nothing is charged twice. The backups those declines opened (written in
+    that same transaction) are then charged the same way, in this pass. One outcome per attempt, in order:
+    the backup's when one was charged."""
+    if not attempt_ids:
+        return []
     with database.session() as session:
-        attempt = session.get(PaymentAttempt, attempt_id)
-        card = session.get(PaymentMethod, attempt.payment_method_id)
-        account = session.get(Account, attempt.invoice.account_id)
-        request = dict(customer_id=account.processor_customer_id, payment_method_id=card.processor_id,
-                       amount_cents=attempt.amount_cents, currency=attempt.currency,
-                       idempotency_key=attempt.idempotency_key,
-                       metadata={"invoice_id": attempt.invoice_id, "invoice_number": attempt.invoice.number,
-                                 "attempt": attempt.attempt_number})
-        invoice_id = attempt.invoice_id
-    try:
-        result = gateway.charge(**request)
-    except ProcessorUnavailable:
-        log.warning("outcome of attempt %s unknown; it stays pending and will be settled later", attempt_id)
-        return AttemptOutcome(attempt_id, invoice_id, "pending")
-    except ProcessorError as exc:
-        # The processor refused the request itself (e.g. the card was removed there): a failed attempt.
-        result = PaymentResult(payment_id="", status="failed", amount_cents=request["amount_cents"],
-                               currency=request["currency"], failure_code=exc.code, failure_message=exc.message)
-    with database.session() as session:
-        status = record_outcome(session, attempt_id, result, now=now, policy=policy, backup_allowed=True)
-        backup = backup_attempt_after(session, attempt_id)
-        session.commit()
-        backup_id = backup.id if backup is not None and backup.status == "pending" else None
-    if result.succeeded:
-        refunds.send_surplus_refunds(database, gateway, now=now, attempt_id=attempt_id)
-    if backup_id is not None:
-        # The default declined and the backup's attempt is committed: charge it now, in this same pass.
-        return execute_attempt(database, gateway, backup_id, now=now, policy=policy)
-    return AttemptOutcome(attempt_id, invoice_id, status)
+        rows = session.execute(
+            select(PaymentAttempt, PaymentMethod.processor_id, Account.processor_customer_id, Invoice.number)
+            .join(Invoice, Invoice.id == PaymentAttempt.invoice_id)
+            .join(Account, Account.id == Invoice.account_id)
+            .join(PaymentMethod, PaymentMethod.id == PaymentAttempt.payment_method_id)
+            .where(PaymentAttempt.id.in_(attempt_ids))).all()
+        requests = {attempt.id: (attempt.invoice_id, dict(
+            customer_id=customer_id, payment_method_id=method_id, amount_cents=attempt.amount_cents,
+            currency=attempt.currency, idempotency_key=attempt.idempotency_key,
+            metadata={"invoice_id": attempt.invoice_id, "invoice_number": number, "attempt": attempt.attempt_number}))
+            for attempt, method_id, customer_id, number in rows}
+    answers: list[tuple[int, PaymentResult]] = []
+    for attempt_id in attempt_ids:
+        request = requests[attempt_id][1]
+        try:
+            answers.append((attempt_id, gateway.charge(**request)))
+        except ProcessorUnavailable:
+            log.warning("outcome of attempt %s unknown; it stays pending and will be settled later", attempt_id)
+        except ProcessorError as exc:
+            # The processor refused the request itself (e.g. the card was removed there): a failed attempt.
+            answers.append((attempt_id, PaymentResult(
+                payment_id="", status="failed", amount_cents=request["amount_cents"], currency=request["currency"],
+                failure_code=exc.code, failure_message=exc.message)))
+    statuses: dict[int, str] = {}
+    backup_of: dict[int, int] = {}
+    if answers:
+        with database.session() as session:
+            statuses = record_outcomes(session, answers, now=now, policy=policy, backup_allowed=True)
+            backups = backup_attempts_after(session, [attempt_id for attempt_id, _ in answers])
+            session.commit()
+            backup_of = {attempt_id: backup.id for attempt_id, backup in backups.items() if backup.status == "pending"}
+    succeeded = [attempt_id for attempt_id, result in answers if result.succeeded]
+    if succeeded:
+        refunds.send_surplus_refunds(database, gateway, now=now, attempt_ids=succeeded)
+    # The default declined and the backup's attempt is committed: charge it now, in this same pass.
+    backup_ids = list(backup_of.values())
+    backup_outcomes = dict(zip(backup_ids, execute_attempts(database, gateway, backup_ids, now=now, policy=policy)))
+    outcomes = []
+    for attempt_id in attempt_ids:
+        if attempt_id in backup_of:
+            outcomes.append(backup_outcomes[backup_of[attempt_id]])
+        else:
+            outcomes.append(AttemptOutcome(attempt_id, requests[attempt_id][0], statuses.get(attempt_id, "pending")))
+    return outcomes
 
 
 # --- outcomes -----------------------------------------------------------------------------------
@@ -324,6 +353,40 @@ def record_outcome(session: Session, attempt_id: int, result: PaymentResult, *, 
     invoice_id = session.scalar(select(PaymentAttempt.invoice_id).where(PaymentAttempt.id == attempt_id))
     invoice = lock_invoice(session, invoice_id)
     attempt = session.get(PaymentAttempt, attempt_id, populate_existing=True)
+    return _apply_outcome(session, invoice, attempt, result, now=now, policy=policy, details=details,
+                          backup_allowed=backup_allowed)
+
+
+def record_outcomes(session: Session, answers: list[tuple[int, PaymentResult]], *, now: datetime,
+                    policy: RetryPolicy, backup_allowed: bool = False) -> dict[int, str]:
+    """``record_outcome`` for several attempts in one transaction (a renewal batch's answers): their invoices
+    locked in one statement, the attempts, subscriptions and accounts read in one statement each, the
+    receipts' look-ups made once; then each answer applied exactly as ``record_outcome`` applies it."""
+    attempt_ids = [attempt_id for attempt_id, _ in answers]
+    invoice_of = dict(session.execute(select(PaymentAttempt.id, PaymentAttempt.invoice_id)
+                                      .where(PaymentAttempt.id.in_(attempt_ids))).all())
+    invoices = lock_invoices(session, list(set(invoice_of.values())))
+    attempts = {a.id: a for a in session.scalars(select(PaymentAttempt).where(PaymentAttempt.id.in_(attempt_ids))
+                                                 .execution_options(populate_existing=True))}
+    # Read into the session here (and held, as the session only holds unchanged rows weakly) so the
+    # per-answer steps find them without a statement each.
+    subscription_ids = {i.subscription_id for i in invoices.values() if i.subscription_id is not None}
+    subscriptions = session.scalars(select(Subscription).where(Subscription.id.in_(subscription_ids))).all() \
+        if subscription_ids else []
+    accounts = session.scalars(select(Account).where(Account.id.in_({i.account_id for i in invoices.values()}))).all()
+    outbox.prefetch(session, dedupe_keys=[outbox.payment_received_key(i) for i in invoices.values()],
+                    addresses=[a.billing_email for a in accounts])
+    statuses = {attempt_id: _apply_outcome(session, invoices[invoice_of[attempt_id]], attempts[attempt_id], result,
+                                           now=now, policy=policy, backup_allowed=backup_allowed)
+                for attempt_id, result in answers}
+    del subscriptions, accounts  # held until every answer is applied
+    return statuses
+
+
+def _apply_outcome(session: Session, invoice: Invoice, attempt: PaymentAttempt, result: PaymentResult, *,
+                   now: datetime, policy: RetryPolicy, details: PaymentDetails | None = None,
+                   backup_allowed: bool = False) -> str:
+    """The body of ``record_outcome``, for an attempt whose invoice the caller has locked."""
     if attempt.status not in OPEN_ATTEMPT_STATUSES and not (attempt.status == "expired" and result.succeeded):
         return attempt.status  # already recorded (a redelivered webhook, a re-run)
     # An "expired" page that was paid anyway (expiry and payment crossed at the processor) still recorded:
@@ -379,6 +442,17 @@ def open_backup(session: Session, invoice: Invoice, declined: PaymentAttempt, *,
     attempt = open_attempt(session, invoice, trigger=BACKUP, now=now, method=backup)
     session.flush()
     return attempt
+
+
+def backup_attempts_after(session: Session, attempt_ids: list[int]) -> dict[int, PaymentAttempt]:
+    """``backup_attempt_after`` for several attempts, in one statement: {attempt id: its backup attempt}."""
+    attempts = session.execute(select(PaymentAttempt.id, PaymentAttempt.invoice_id, PaymentAttempt.attempt_number)
+                               .where(PaymentAttempt.id.in_(attempt_ids))).all()
+    backups = {(b.invoice_id, b.attempt_number): b for b in session.scalars(select(PaymentAttempt).where(
+        PaymentAttempt.invoice_id.in_({invoice_id for _, invoice_id, _ in attempts}),
+        PaymentAttempt.trigger == BACKUP))}
+    return {attempt_id: backups[(invoice_id, number + 1)] for attempt_id, invoice_id, number in attempts
+            if (invoice_id, number + 1) in backups}
 
 
 def backup_attempt_after(session: Session, attempt_id: int) -> PaymentAttempt | None:

@@ -322,13 +322,16 @@ def refund_surplus(session: Session, invoice: Invoice, attempt: PaymentAttempt, 
 
 
 def send_surplus_refunds(database: Database, gateway: PaymentGateway, *, now: datetime,
-                         attempt_id: int | None = None) -> int:
-    """Ask the processor for surplus refunds not yet sent (those of one attempt, or all). Returns how many."""
+                         attempt_id: int | None = None, attempt_ids: list[int] | None = None) -> int:
+    """Ask the processor for surplus refunds not yet sent (those of one attempt, of some, or all). Returns how
+    many."""
     with database.session() as session:
         query = select(Refund).where(Refund.kind == "surplus", Refund.status == "pending",
                                      Refund.processor_refund_id.is_(None))
         if attempt_id is not None:
             query = query.where(Refund.payment_attempt_id == attempt_id)
+        if attempt_ids is not None:
+            query = query.where(Refund.payment_attempt_id.in_(attempt_ids))
         work = [(r.id, _processor_request(session, r)) for r in session.scalars(query)]
     sent = 0
     for refund_id, request in work:

@@ -39,25 +39,39 @@ def credit_balance(session: Session, account_id: int) -> int:
                               .where(CreditEntry.account_id == account_id)) or 0)
 
 
+def credit_balances(session: Session, account_ids: list[int]) -> dict[int, int]:
+    """``credit_balance`` of several accounts in one statement (0 for an account with no entries)."""
+    found = dict(session.execute(select(CreditEntry.account_id, func.sum(CreditEntry.amount_cents))
+                                 .where(CreditEntry.account_id.in_(account_ids))
+                                 .group_by(CreditEntry.account_id)).all())
+    return {account_id: int(found.get(account_id) or 0) for account_id in account_ids}
+
+
 def build_subscription_invoice(session: Session, account: Account, subscription: Subscription, plan: Plan, *,
-                               period_start: datetime, period_end: datetime, seller: Seller, now: datetime) -> Invoice:
-    """A draft invoice for one period of a subscription, with credits applied first and then tax."""
+                               period_start: datetime, period_end: datetime, seller: Seller, now: datetime,
+                               credit_available: int | None = None) -> Invoice:
+    """A draft invoice for one period of a subscription, with credits applied first and then tax.
+
+    ``credit_available``: the account's credit balance when the caller has read it already (a renewal batch
+    reads every account's in one statement)."""
     interval = "Monthly" if plan.interval == "month" else "Annual"
     invoice = Invoice(account_id=account.id, subscription_id=subscription.id, currency=plan.currency,
                       period_start=period_start, period_end=period_end, status="draft", created_at=now)
     invoice.lines.append(InvoiceLine(position=0, description=f"{plan.name} plan ({interval.lower()})",
                                      period_start=period_start, period_end=period_end, quantity=1,
                                      unit_amount_cents=plan.price_cents, amount_cents=plan.price_cents))
-    apply_totals(session, invoice, account, seller)
+    apply_totals(session, invoice, account, seller, credit_available=credit_available)
     session.add(invoice)
     return invoice
 
 
-def apply_totals(session: Session, invoice: Invoice, account: Account, seller: Seller) -> None:
+def apply_totals(session: Session, invoice: Invoice, account: Account, seller: Seller, *,
+                 credit_available: int | None = None) -> None:
     """Subtotal from the lines; the credit balance is used first (partly when it is smaller); then tax on
     what remains, rounded half-up on the invoice total."""
     subtotal = sum(line.amount_cents for line in invoice.lines)
-    credit = max(0, min(credit_balance(session, account.id), subtotal))
+    balance = credit_balance(session, account.id) if credit_available is None else credit_available
+    credit = max(0, min(balance, subtotal))
     taxable = subtotal - credit
     invoice.subtotal_cents, invoice.credit_applied_cents = subtotal, credit
     invoice.tax_lines.clear()
@@ -84,16 +98,20 @@ def apply_totals(session: Session, invoice: Invoice, account: Account, seller: S
     invoice.total_cents = taxable + invoice.tax_cents
 
 
-def issue_invoice(session: Session, invoice: Invoice, account: Account, seller: Seller, *, now: datetime) -> Invoice:
+def issue_invoice(session: Session, invoice: Invoice, account: Account, seller: Seller, *, now: datetime,
+                  number: str | None = None) -> Invoice:
     """Give a draft its number and snapshots and open it; credits used are written to the ledger.
 
     Runs inside the caller's transaction: the number comes from a sequence row updated in that same
     transaction, so two processes issuing at once get consecutive numbers and a rollback leaves no gap.
+    ``number``: one the caller took in this transaction for a flushed draft (``take_invoice_numbers``).
     """
     if invoice.status != "draft":
         raise ValueError(f"invoice {invoice.id} is already issued")
-    session.flush()
-    invoice.number = next_invoice_number(session, f"INV-{now.year}")
+    if number is None:
+        session.flush()
+        number = next_invoice_number(session, f"INV-{now.year}")
+    invoice.number = number
     invoice.billing_snapshot = billing_snapshot(account)
     invoice.seller_snapshot = seller_snapshot(seller)
     invoice.issued_at = now
@@ -123,6 +141,22 @@ def next_invoice_number(session: Session, prefix: str) -> str:
             # Another process created the prefix first; take the next number the normal way.
             return next_invoice_number(session, prefix)
     return f"{prefix}-{value:06d}"
+
+
+def take_invoice_numbers(session: Session, prefix: str, count: int) -> list[str]:
+    """``count`` consecutive numbers for the prefix in one statement (a renewal batch's invoices), locked
+    until the caller commits. Gap-free as ``next_invoice_number`` is: the counter moves by exactly the
+    numbers the caller then gives, in the same transaction, so a rollback takes the move back with them."""
+    if count <= 0:
+        return []
+    first = session.scalar(update(InvoiceNumberSequence).where(InvoiceNumberSequence.prefix == prefix)
+                           .values(next_value=InvoiceNumberSequence.next_value + count)
+                           .returning(InvoiceNumberSequence.next_value - count))
+    if first is None:
+        # The prefix's first invoice (a new year): made the usual way, which creates its row.
+        first = int(next_invoice_number(session, prefix).rsplit("-", 1)[1])
+        return [f"{prefix}-{first:06d}"] + take_invoice_numbers(session, prefix, count - 1)
+    return [f"{prefix}-{first + n:06d}" for n in range(count)]
 
 
 def begin_write(session: Session) -> None:
@@ -155,6 +189,19 @@ def lock_invoice(session: Session, invoice_id: int, *, account_id: int | None = 
     if invoice is None:
         raise NotFound("That invoice does not exist.")
     return invoice
+
+
+def lock_invoices(session: Session, invoice_ids: list[int]) -> dict[int, Invoice]:
+    """``lock_invoice`` for several invoices in one statement (a renewal batch's outcomes), in id order so two
+    processes locking overlapping sets never wait on each other in a circle."""
+    begin_write(session)
+    query = select(Invoice).where(Invoice.id.in_(invoice_ids), Invoice.status != "draft").order_by(Invoice.id)
+    if session.get_bind().dialect.name != "sqlite":
+        query = query.with_for_update()
+    invoices = {i.id: i for i in session.scalars(query.execution_options(populate_existing=True))}
+    if len(invoices) != len(set(invoice_ids)):
+        raise NotFound("That invoice does not exist.")
+    return invoices
 
 
 @dataclass(frozen=True)

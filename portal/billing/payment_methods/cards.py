@@ -45,6 +45,11 @@ def default_card(session: Session, account_id: int) -> PaymentMethod | None:
     return session.scalar(_default_cards().where(PaymentMethod.account_id == account_id))
 
 
+def default_cards_of(session: Session, account_ids: list[int]) -> list[PaymentMethod]:
+    """The default methods of these accounts, in one statement (a renewal batch)."""
+    return list(session.scalars(_default_cards().where(PaymentMethod.account_id.in_(account_ids))))
+
+
 def default_cards(session: Session) -> list[PaymentMethod]:
     """Every account's default card at once, for jobs that go through them all (expiry reminders)."""
     return list(session.scalars(_default_cards().order_by(PaymentMethod.id)))

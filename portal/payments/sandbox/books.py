@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,14 +40,16 @@ class Books:
 
     def idempotent(self, key: str, create: Callable[[Session], dict]) -> dict:
         """Run ``create`` once per key; a replay returns the first result, as Stripe's keys do."""
-        with self.db.session() as session:
-            stored = session.get(SandboxIdempotencyKey, key)
-            if stored is not None:
-                return stored.result
         try:
+            # One transaction looks the key up and writes the answer: a new request (the usual case, a
+            # renewal's charge) costs one session, not two.
             with self.writing() as session:
+                stored = session.get(SandboxIdempotencyKey, key)
+                if stored is not None:
+                    return stored.result
                 result = create(session)
-                session.add(SandboxIdempotencyKey(key=key, result=result, created_at=self.clock()))
+                # A plain Core INSERT (no object to track, no ORM bulk path): it is written once and only ever read back by key.
+                session.execute(insert(SandboxIdempotencyKey.__table__).values(key=key, result=result, created_at=self.clock()))
             return result
         except IntegrityError:
             # A concurrent request with the same key won the race: answer what it answered.
@@ -60,6 +62,13 @@ class Books:
             obj.data = {**data, "client_secret": f"{obj.id}_secret_{secrets.token_hex(8)}"}
         session.add(obj)
         session.flush()
+        return obj
+
+    def insert(self, session: Session, prefix: str, kind: str, data: dict) -> SandboxObject:
+        """``new`` for an object this request writes once and never changes (a card charge's intent): a plain
+        INSERT, and the object returned is not tracked by the session (later changes would not be saved)."""
+        obj = SandboxObject(id=new_id(prefix), kind=kind, data=data, created_at=self.clock())
+        session.execute(insert(SandboxObject.__table__).values(id=obj.id, kind=kind, data=data, created_at=obj.created_at))
         return obj
 
     @staticmethod

@@ -18,6 +18,8 @@ DEBIT_FAILED = ("debit_failed", "The bank returned the debit.")
 
 def charge(books: Books, *, customer_id: str, payment_method_id: str, amount_cents: int, currency: str,
            idempotency_key: str, metadata: dict, off_session: bool) -> PaymentResult:
+    made: dict[str, PaymentResult] = {}  # the answer of the intent this call created, as it was written
+
     def create(session):
         pm = attached_card(session, books, payment_method_id, customer_id)
         if pm.data.get("type", "card") in BANK_TYPES:
@@ -31,15 +33,17 @@ def charge(books: Books, *, customer_id: str, payment_method_id: str, amount_cen
         elif outcome != "ok":
             status, code = "failed", outcome
             message = DECLINE_MESSAGES.get(outcome, ("Your card was declined.", None))[0]
-        intent = books.new(session, "pi", "payment_intent", {
+        intent = books.insert(session, "pi", "payment_intent", {
             "customer": customer_id, "payment_method": payment_method_id, "amount": amount_cents,
             "currency": currency.lower(), "status": status, "failure_code": code, "failure_message": message,
             "metadata": {k: str(v) for k, v in metadata.items()}, "off_session": off_session,
             "charge": new_id("ch") if status == "succeeded" else None})
+        made[intent.id] = payment_result(intent)
         return {"id": intent.id}
 
     result = books.idempotent(idempotency_key, create)
-    return retrieve_payment(books, result["id"])
+    # A replayed key (or a bank debit) reads the intent as it is now; a new card charge answers what it wrote.
+    return made.get(result["id"]) or retrieve_payment(books, result["id"])
 
 
 def _debit(session, books: Books, pm: SandboxObject, *, customer_id: str, amount_cents: int, currency: str,
