@@ -6,6 +6,7 @@ from datetime import date
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, RadioField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Regexp, ValidationError
 
 _EXPIRY = re.compile(r"^\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*$")
@@ -119,11 +120,12 @@ class AchForm(FlaskForm):
     account_number = StringField("Account number", validators=[
         DataRequired("Enter the account number."),
         Regexp(r"^\s*\d{4,17}\s*$", message="Enter the account number using digits only.")])
-    account_holder_type = RadioField("Account type", choices=[("individual", "Personal"), ("company", "Business")],
-                                     default="individual")
+    account_holder_type = RadioField("Account type", default="individual", choices=[
+        SelectChoice("individual", "Personal"), SelectChoice("company", "Business")])
     verification_method = RadioField("How to verify the account", default="instant", choices=[
-        ("instant", "Instantly (sign in to the bank)"),
-        ("microdeposits", "By micro-deposits: two small deposits arrive in 1-2 days, then type their amounts here")])
+        SelectChoice("instant", "Instantly (sign in to the bank)"),
+        SelectChoice("microdeposits", "By micro-deposits: two small deposits arrive in 1-2 days, then type their "
+                                      "amounts here")])
     mandate = BooleanField("I authorise these debits", validators=[
         DataRequired("Tick the box to authorise the debits.")])
     save_as_default = BooleanField("Save as default payment method")
