@@ -21,18 +21,13 @@ from .rendering import go_to
 
 bp = Blueprint("payment_methods", __name__, url_prefix="/billing/payment-methods")
 
-TYPES = ("card", "paypal", "bank")
-
-
 def _offer():
     return bank_accounts.bank_offer(db(), account_id(), intervals=settings().bank_account_intervals)
 
 
-def _bank_form(offer, formdata=...):
-    """The bank form that fits the account: ACH for US dollars, SEPA for euros."""
-    form_class = SepaForm if offer.method_type == "sepa_debit" else AchForm
-    kwargs = {} if formdata is ... else {"formdata": formdata}
-    return form_class(**kwargs)
+def _empty_bank_form(offer):
+    """The bank form that fits the account, as it opens: ACH for US dollars, SEPA for euros."""
+    return (SepaForm if offer.method_type == "sepa_debit" else AchForm)(formdata=None)
 
 
 def _bank_page(offer, form, *, status: int = 200):
@@ -42,23 +37,35 @@ def _bank_page(offer, form, *, status: int = 200):
 @bp.get("/new")
 @customer_required
 def new():
-    """Open the add form of the type chosen (``?type=card|paypal|bank``; a card's when none or unknown)."""
-    kind = request.args.get("type", "card")
+    """Open Add payment method with the card form (the chooser's first type)."""
     default = _recovering()
-    if kind == "card" or kind not in TYPES or settings().processor == "stripe":
+    if settings().processor == "stripe":
         # Stripe mode: its Payment Element in the card form offers every type, so there is one form.
-        if settings().processor == "stripe":
-            return section(BillingPage(adding=True, form=SetupIntentForm(idempotency_key=new_key(),
-                                                                          save_as_default=default)))
-        return section(BillingPage(adding=True, form=SandboxCardForm(idempotency_key=new_key(),
+        return section(BillingPage(adding=True, form=SetupIntentForm(idempotency_key=new_key(),
                                                                       save_as_default=default)))
-    if kind == "paypal":
-        return section(BillingPage(adding_type="paypal", form=PayPalForm(idempotency_key=new_key(),
-                                                                          save_as_default=default)))
+    return section(BillingPage(adding=True, form=SandboxCardForm(idempotency_key=new_key(), save_as_default=default)))
+
+
+@bp.get("/paypal/new")
+@customer_required
+def new_paypal():
+    """Open the PayPal form: one button that sends the customer to approve."""
+    if settings().processor == "stripe":
+        return new()
+    return section(BillingPage(adding_type="paypal", form=PayPalForm(idempotency_key=new_key(),
+                                                                      save_as_default=_recovering())))
+
+
+@bp.get("/bank/new")
+@customer_required
+def new_bank():
+    """Open the bank account form that fits the account (ACH or SEPA), or say why none is offered."""
+    if settings().processor == "stripe":
+        return new()
     offer = _offer()
-    form = _bank_form(offer, formdata=None) if offer.method_type else None
+    form = _empty_bank_form(offer) if offer.method_type else None
     if form is not None:
-        form.idempotency_key.data, form.save_as_default.data = new_key(), default
+        form.idempotency_key.data, form.save_as_default.data = new_key(), _recovering()
     return _bank_page(offer, form)
 
 
@@ -88,7 +95,7 @@ def add_bank():
     offer = _offer()
     if offer.method_type is None or settings().processor != "sandbox":
         return _bank_page(offer, None, status=409)
-    form = _bank_form(offer)
+    form = AchForm() if offer.method_type == "us_bank_account" else SepaForm()
     if not form.validate_on_submit():
         return _bank_page(offer, form, status=422)
     sepa = offer.method_type == "sepa_debit"
