@@ -1,7 +1,7 @@
 """Adding payment methods of every type on Billing details: the type chooser (Card | PayPal | Bank account),
 PayPal's approval, bank accounts (ACH or SEPA, by the account's currency) and verifying micro-deposits.
 
-Each type's form opens with a GET that renders the section (HTMX) or the page with that form open, so the
+The card form is ``cards.new`` (the chooser's first type); each other type's form opens with a GET that renders the section (HTMX) or the page with that form open, so the
 chooser works without JavaScript. Saved methods of every type then share the card routes (default, delete).
 """
 from __future__ import annotations
@@ -14,9 +14,10 @@ from ..models import utcnow
 from ..payments.gateway import BankAccountDetails, MandateAcceptance
 from .auth import customer_required
 from .billing import BillingPage
+from . import cards as cards_routes
 from .cards import _attach_error, _recovering, card_added, finished, section
 from .context import account_id, actor, client_ip, db, gateway, new_key, settings
-from .forms import AchForm, MicrodepositForm, PayPalForm, SandboxCardForm, SepaForm, SetupIntentForm
+from .forms import AchForm, MicrodepositForm, PayPalForm, SepaForm
 from .rendering import go_to
 
 bp = Blueprint("payment_methods", __name__, url_prefix="/billing/payment-methods")
@@ -34,24 +35,12 @@ def _bank_page(offer, form, *, status: int = 200):
     return section(BillingPage(adding_type="bank", bank_offer=offer, form=form), status=status)
 
 
-@bp.get("/new")
-@customer_required
-def new():
-    """Open Add payment method with the card form (the chooser's first type)."""
-    default = _recovering()
-    if settings().processor == "stripe":
-        # Stripe mode: its Payment Element in the card form offers every type, so there is one form.
-        return section(BillingPage(adding=True, form=SetupIntentForm(idempotency_key=new_key(),
-                                                                      save_as_default=default)))
-    return section(BillingPage(adding=True, form=SandboxCardForm(idempotency_key=new_key(), save_as_default=default)))
-
-
 @bp.get("/paypal/new")
 @customer_required
 def new_paypal():
     """Open the PayPal form: one button that sends the customer to approve."""
     if settings().processor == "stripe":
-        return new()
+        return cards_routes.new()
     return section(BillingPage(adding_type="paypal", form=PayPalForm(idempotency_key=new_key(),
                                                                       save_as_default=_recovering())))
 
@@ -61,7 +50,7 @@ def new_paypal():
 def new_bank():
     """Open the bank account form that fits the account (ACH or SEPA), or say why none is offered."""
     if settings().processor == "stripe":
-        return new()
+        return cards_routes.new()
     offer = _offer()
     form = _empty_bank_form(offer) if offer.method_type else None
     if form is not None:

@@ -62,11 +62,11 @@ def sepa(**fields):
 
 def test_add_payment_method_opens_a_chooser_whose_types_are_links_that_work_without_javascript(browser, customer):
     page = browser.get("/billing").get_data(as_text=True)
-    assert "Add payment method" in page and "/billing/payment-methods/new" in page
-    opened = browser.get("/billing/payment-methods/new").get_data(as_text=True)
+    assert "Add payment method" in page and 'hx-get="/billing/cards/new">Add payment method' in page
+    opened = browser.get("/billing/cards/new").get_data(as_text=True)
     assert 'aria-label="Type of payment method"' in opened
-    for path in ("new", "paypal/new", "bank/new"):
-        assert f'href="/billing/payment-methods/{path}#payment-details"' in opened
+    for path in ("cards/new", "payment-methods/paypal/new", "payment-methods/bank/new"):
+        assert f'href="/billing/{path}#payment-details"' in opened
     assert "Add a new card" in opened and 'name="number"' in opened  # the card form is the first one open
     paypal = browser.get("/billing/payment-methods/paypal/new").get_data(as_text=True)
     assert "Continue to PayPal" in paypal and 'name="number"' not in paypal
