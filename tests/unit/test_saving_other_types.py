@@ -14,7 +14,7 @@ from portal.errors import CardSetupFailed, MethodNotOffered, MethodNotVerified
 from portal.models import AuditEvent, PaymentAttempt, PaymentMethod, utcnow
 from portal.payments.gateway import BankAccountDetails, CardError, MandateAcceptance, ProcessorError
 
-from ..helpers import POLICY, add_card, make_customer, make_plan, make_subscription
+from ..helpers import POLICY, make_customer, make_plan, make_subscription
 
 MANDATE = MandateAcceptance(accepted_at=1_780_000_000, ip_address="203.0.113.9", user_agent="test")
 
