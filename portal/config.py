@@ -66,6 +66,8 @@ class Settings:
     # Pay by bank transfer: offered on Open invoices of these plan intervals from this total (minor units).
     bank_transfer_min_cents: int = 10_000
     bank_transfer_intervals: tuple[str, ...] = ("year",)
+    # Saving a bank account (ACH, SEPA) is offered while the subscription's plan has one of these intervals.
+    bank_account_intervals: tuple[str, ...] = ("year",)
     # What a customer paying by bank transfer is told: (label, value) pairs. The defaults are a demo's,
     # obviously not a real account, so nobody sends money to them.
     seller_bank_details: tuple[tuple[str, str], ...] = (
@@ -122,6 +124,7 @@ ENVIRONMENT = [
     ("PORTAL_SELLER_VAT_NUMBER", "seller_vat_number", "Your company's VAT number, printed on invoices and reverse-charge notes."),
     ("PORTAL_BANK_TRANSFER_MIN_CENTS", "bank_transfer_min_cents", "The smallest invoice total, in minor units, that may be paid by bank transfer. Default `10000` ($100.00)."),
     ("PORTAL_BANK_TRANSFER_INTERVALS", "bank_transfer_intervals", "Comma-separated plan intervals whose invoices may be paid by bank transfer. Default `year`."),
+    ("PORTAL_BANK_ACCOUNT_INTERVALS", "bank_account_intervals", "Comma-separated plan intervals on which a customer may save a bank account (ACH or SEPA debit) as a payment method. Default `year`."),
     ("PORTAL_SELLER_BANK_DETAILS", "seller_bank_details", "The bank details shown to a customer paying by bank transfer, as `Label: value` pairs separated by `;`. The default is a demo's, clearly not a real account."),
     ("PORTAL_SALES_CONTACT", "sales_contact", "Who to contact for wire transfers or invoicing where bank transfer is not offered. Default `sales@example.com`."),
     ("PORTAL_TAX_RATES_PATH", "tax_rates_path", "A JSON file of tax rates that replaces the built-in table (same shape as `portal/data/tax_rates.json`)."),
@@ -182,6 +185,7 @@ def load_settings(*, demo: bool = False, overrides: dict | None = None) -> Setti
         "tax_rates_path": _env("PORTAL_TAX_RATES_PATH"),
         "bank_transfer_min_cents": _env("PORTAL_BANK_TRANSFER_MIN_CENTS", "10000"),
         "bank_transfer_intervals": _env("PORTAL_BANK_TRANSFER_INTERVALS", "year"),
+        "bank_account_intervals": _env("PORTAL_BANK_ACCOUNT_INTERVALS", "year"),
         "seller_bank_details": _env("PORTAL_SELLER_BANK_DETAILS") or Settings.seller_bank_details,
         "sales_contact": _env("PORTAL_SALES_CONTACT", "sales@example.com"),
         "vies_url": _env("PORTAL_VIES_URL"),
@@ -224,6 +228,7 @@ def load_settings(*, demo: bool = False, overrides: dict | None = None) -> Setti
     values["retry_schedule"] = _retry_schedule(values["retry_schedule"])
     values["max_amount_cents"] = _max_amount(values["max_amount_cents"])
     values.update(_bank_transfer(values))
+    values["bank_account_intervals"] = _intervals(values["bank_account_intervals"], "PORTAL_BANK_ACCOUNT_INTERVALS")
     values["allowed_return_origins"] = _origins(values["allowed_return_origins"])
     for name, variable in (("portal_session_ttl", "PORTAL_PORTAL_SESSION_TTL"),
                            ("sign_in_link_ttl", "PORTAL_SIGN_IN_LINK_TTL")):
@@ -253,6 +258,14 @@ def _bank_transfer(values: dict) -> dict:
         details = tuple((label.strip(), value.strip()) for label, value in pairs)
     return {"bank_transfer_min_cents": minimum, "bank_transfer_intervals": intervals,
             "seller_bank_details": tuple(tuple(p) for p in details)}
+
+
+def _intervals(value, variable: str) -> tuple[str, ...]:
+    """Plan intervals from a comma-separated string (or a tuple given in code); only month and year exist."""
+    intervals = tuple(i.strip() for i in value.split(",") if i.strip()) if isinstance(value, str) else tuple(value)
+    if any(i not in ("month", "year") for i in intervals):
+        raise ConfigError(f"{variable} takes month and/or year, not {intervals!r}.")
+    return intervals
 
 
 def _origins(value) -> tuple[str, ...]:

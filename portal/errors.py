@@ -40,6 +40,20 @@ class CardSetupFailed(DomainError):
     status = 422
 
 
+class MethodNotVerified(DomainError):
+    """An ACH account still waiting for its micro-deposits: it can't be the default or be charged yet."""
+
+    code = "method_not_verified"
+    status = 409
+
+
+class MethodNotOffered(DomainError):
+    """A kind of payment method this account can't save now (a bank account on a monthly plan)."""
+
+    code = "method_not_offered"
+    status = 409
+
+
 class ProcessorDown(DomainError):
     code = "processor_unavailable"
     status = 503

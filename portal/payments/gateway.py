@@ -61,6 +61,9 @@ class BankAccountDetails:
     account_number: str = ""
     account_holder_type: str = "individual"  # individual | company (ACH)
     iban: str = ""
+    # ACH: ``instant`` (the bank confirms the account at once) or ``microdeposits`` (two small deposits the
+    # customer reads on their statement and types back), as Stripe's ``verification_method``.
+    verification_method: str = "instant"
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,10 @@ class SandboxControls(Protocol):
 
     def complete_payment_authentication(self, payment_id: str, *, approve: bool) -> PaymentResult:
         """The test bank's 3-D Secure answer for a charge that needed the customer."""
+        ...
+
+    def answer_paypal_setup(self, setup_intent_id: str, *, approve: bool, email: str) -> SetupIntent:
+        """The tester's Approve (as the PayPal account ``email``) or Cancel on the sandbox's PayPal page."""
         ...
 
     def pay_checkout_session(self, session_id: str, *, method: str,

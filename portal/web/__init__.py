@@ -13,7 +13,7 @@ from ..dates import format_date
 from ..wording import full_stop
 from ..money import format_money
 from ..billing.collecting.refunds import refund_phrase
-from . import (account, api, auth, billing, billing_info, cards, dunning, invoices, webhooks, errors, health,
+from . import (account, api, auth, billing, billing_info, cards, dunning, payment_methods, invoices, webhooks, errors, health,
                security, staff)
 from . import impersonation, plan, sign_in, staff_actions, staff_plan
 from .api_v1 import register as register_api_v1
@@ -34,6 +34,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(sign_in.bp)  # portal sessions and e-mailed sign-in links
     app.register_blueprint(billing.bp)
     app.register_blueprint(cards.bp)
+    app.register_blueprint(payment_methods.bp)
     app.register_blueprint(billing_info.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(invoices.bp)

@@ -5,7 +5,8 @@ import re
 from datetime import date
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
+from wtforms import BooleanField, EmailField, HiddenField, PasswordField, RadioField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Regexp, ValidationError
 
 _EXPIRY = re.compile(r"^\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*$")
@@ -88,6 +89,77 @@ class StripeCardForm(FlaskForm):
 class SetupIntentForm(FlaskForm):
     save_as_default = BooleanField("Save as default card")
     idempotency_key = HiddenField(validators=[Regexp(r"^[0-9a-f]{32}$")])
+
+
+class PayPalForm(FlaskForm):
+    """Add PayPal: nothing to type here, the customer approves the account at PayPal."""
+
+    save_as_default = BooleanField("Save as default payment method")
+    idempotency_key = HiddenField(validators=[Regexp(r"^[0-9a-f]{32}$")])
+
+
+class PayPalApprovalForm(FlaskForm):
+    """The sandbox's PayPal test page: which PayPal account approves, and the tester's answer."""
+
+    email = EmailField("PayPal e-mail address", validators=[
+        DataRequired("Enter the PayPal account's e-mail address."), Email("Enter a valid e-mail address."),
+        Length(max=254)])
+
+
+def _holder_name():
+    return StringField("Account holder name", validators=[
+        DataRequired("Enter the account holder's name."), Length(max=100, message="Use at most 100 characters.")])
+
+
+class AchForm(FlaskForm):
+    """The sandbox's US bank account form (Stripe mode collects the account in Stripe's Payment Element)."""
+
+    holder_name = _holder_name()
+    routing_number = StringField("Routing number", validators=[
+        DataRequired("Enter the routing number."), Regexp(r"^\s*\d{9}\s*$", message="The routing number has 9 digits.")])
+    account_number = StringField("Account number", validators=[
+        DataRequired("Enter the account number."),
+        Regexp(r"^\s*\d{4,17}\s*$", message="Enter the account number using digits only.")])
+    account_holder_type = RadioField("Account type", default="individual", choices=[
+        SelectChoice("individual", "Personal"), SelectChoice("company", "Business")])
+    verification_method = RadioField("How to verify the account", default="instant", choices=[
+        SelectChoice("instant", "Instantly (sign in to the bank)"),
+        SelectChoice("microdeposits", "By micro-deposits: two small deposits arrive in 1-2 days, then type their "
+                                      "amounts here")])
+    mandate = BooleanField("I authorise these debits", validators=[
+        DataRequired("Tick the box to authorise the debits.")])
+    save_as_default = BooleanField("Save as default payment method")
+    idempotency_key = HiddenField(validators=[Regexp(r"^[0-9a-f]{32}$")])
+
+
+class SepaForm(FlaskForm):
+    """The sandbox's SEPA Direct Debit form: IBAN, and the mandate the customer must accept."""
+
+    holder_name = _holder_name()
+    iban = StringField("IBAN", validators=[
+        DataRequired("Enter the IBAN."), Length(max=42, message="An IBAN has at most 34 characters."),
+        Regexp(r"^[A-Za-z]{2}[0-9 ]{2}[A-Za-z0-9 ]{8,38}$", message="An IBAN starts with two letters and two digits, "
+                                                                    "like DE89 3704 0044 0532 0130 00.")])
+    mandate = BooleanField("I accept the SEPA Direct Debit mandate above", validators=[
+        DataRequired("Accept the mandate to save this account.")])
+    save_as_default = BooleanField("Save as default payment method")
+    idempotency_key = HiddenField(validators=[Regexp(r"^[0-9a-f]{32}$")])
+
+
+class MicrodepositForm(FlaskForm):
+    """Verify an ACH account: the two deposit amounts in cents, or the code on the one deposit."""
+
+    amount1 = StringField("First deposit (cents)", validators=[
+        Regexp(r"^\s*(\d{1,2})?\s*$", message="Enter the amount in cents, like 32.")])
+    amount2 = StringField("Second deposit (cents)", validators=[
+        Regexp(r"^\s*(\d{1,2})?\s*$", message="Enter the amount in cents, like 45.")])
+    descriptor_code = StringField("Or the 6-character code on the deposit", validators=[
+        Regexp(r"^\s*([A-Za-z0-9]{6})?\s*$", message="The code has 6 letters and digits, starting with SM.")])
+
+    def validate_amount2(self, field):
+        has_amounts = bool((self.amount1.data or "").strip() and (field.data or "").strip())
+        if not has_amounts and not (self.descriptor_code.data or "").strip():
+            raise ValidationError("Enter both deposit amounts, or the code.")
 
 
 class EditCardForm(FlaskForm):

@@ -46,7 +46,7 @@ def customer_page(page, live_server, session):
 def test_billing_details_and_every_form_it_opens_are_accessible(customer_page, live_server):
     page = customer_page
     assert_accessible(page, "Billing details")
-    page.get_by_role("link", name="Add a new card").click()
+    page.get_by_role("link", name="Add payment method").click()
     settled(page)
     assert_accessible(page, "the add-card form")
     page.get_by_label("Card number").fill("4242")

@@ -41,7 +41,7 @@ def test_pay_now_is_busy_and_sends_one_request_while_the_payment_page_is_prepare
 
 def test_confirm_card_is_busy_until_the_processor_answers(page, live_server, session, subscribed):
     sign_in(page, live_server)
-    page.get_by_role("link", name="Add a new card").click()
+    page.get_by_role("link", name="Add payment method").click()
     page.get_by_label("Cardholder name").fill("Ada Lovelace")
     page.get_by_label("Card number").fill("4242 4242 4242 4242")
     page.get_by_label("Expiry date (MM / YY)").fill("12/30")

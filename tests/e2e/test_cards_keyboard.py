@@ -30,7 +30,7 @@ def test_adding_a_card_setting_it_default_and_deleting_another_with_the_keyboard
     keyboard = page.keyboard
 
     # Add a card: every field in order, Space on the checkbox, Confirm with Enter.
-    tab_to(page, page.get_by_role("link", name="Add a new card"))
+    tab_to(page, page.get_by_role("link", name="Add payment method"))
     keyboard.press("Enter")
     form = page.get_by_role("form", name="Add a new card")
     expect(form).to_be_visible()

@@ -81,7 +81,7 @@ def test_deleting_a_card_asks_for_confirmation_without_javascript(page, live_ser
 def test_adding_a_card_without_javascript(page, live_server, subscribed):
     sign_in(page, live_server)
 
-    page.get_by_role("link", name="Add a new card").click()
+    page.get_by_role("link", name="Add payment method").click()
     expect(page).to_have_url(f"{live_server.url}/billing/cards/new#payment-details")
     form = page.get_by_role("form", name="Add a new card")
     form.get_by_label("Cardholder name").fill("Ada Lovelace")
@@ -108,7 +108,7 @@ def test_adding_a_card_without_javascript(page, live_server, subscribed):
 def test_3d_secure_is_a_page_of_its_own_without_javascript(page, live_server, subscribed):
     sign_in(page, live_server)
 
-    page.get_by_role("link", name="Add a new card").click()
+    page.get_by_role("link", name="Add payment method").click()
     form = page.get_by_role("form", name="Add a new card")
     form.get_by_label("Cardholder name").fill("Ada Lovelace")
     form.get_by_label("Card number").fill("4000 0025 0000 3155")

@@ -118,7 +118,7 @@ def settled(page):
 
 
 def open_add_form(page):
-    page.get_by_role("link", name="Add a new card").click()
+    page.get_by_role("link", name="Add payment method").click()
     form = page.get_by_role("form", name="Add a new card")
     expect(form).to_be_visible()
     settled(page)

@@ -138,7 +138,7 @@ def test_htmx_swaps_keep_working_and_keep_the_banner_while_viewing_as_the_custom
     expect(banner).to_have_count(1)
     expect(banner).to_contain_text("agent@support.example")
     # A section swap (open the add-card form, then cancel) works too.
-    page.get_by_role("link", name="Add a new card").click()
+    page.get_by_role("link", name="Add payment method").click()
     expect(page.get_by_role("heading", name="Payment details")).to_be_visible()
     settled(page)
     expect(banner).to_have_count(1)

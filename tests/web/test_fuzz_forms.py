@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import re
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
@@ -24,6 +24,9 @@ from hypothesis import strategies as st
 from werkzeug.exceptions import HTTPException
 
 from portal import create_app
+from portal.audit import Actor
+from portal.billing.payment_methods import bank_accounts, cards
+from portal.payments.gateway import BankAccountDetails
 from portal.billing.collecting import checkout
 from portal.billing.collecting.events import deliver_sandbox_events
 from portal.config import load_settings
@@ -271,6 +274,17 @@ def fuzz_world(app, session, gateway) -> World:
     third = world.cards.save(session, gateway, world.mine, number="378282246310005")
     third.is_backup = True
     session.commit()
+    # Bank accounts offered on this monthly plan too, so the bank form renders; and a US bank account waiting
+    # for its micro-deposits, so its Verify form does.
+    settings = replace(app.extensions["portal.settings"], bank_account_intervals=("month", "year"))
+    app.extensions["portal.settings"] = settings
+    intent = bank_accounts.start_bank_setup(
+        session, gateway, world.mine.id, intervals=settings.bank_account_intervals, mandate=None,
+        save_as_default=False, idempotency_key="fuzz-ach",
+        bank=BankAccountDetails(type="us_bank_account", holder_name="Ada", routing_number="110000000",
+                                account_number="000123456789", verification_method="microdeposits"))
+    assert cards.complete_card_setup(session, gateway, world.mine.id, intent.id, actor=Actor.system(),
+                                     now=utcnow()).verification == "pending"
     earlier = make_invoice(session, world.mine, issued_at=utcnow() - timedelta(days=32))
     url = checkout.start_checkout(session, gateway, world.mine.id, earlier.id, success_url="http://x/s",
                                   cancel_url="http://x/c", now=utcnow())

@@ -95,7 +95,7 @@ def form_in_place(name: str, open_url: str, save_url: str, cancel_url: str, *, o
 NEW_CARD = {"cardholder_name": "Ada Lovelace", "expiry": "12 / 30", "cvc": "123"}
 ACTIONS = [
     Action("open add card", "/billing", "get", "/billing/cards/new", 200, "Never enter a real card here",
-           label="Add a new card"),
+           label="Add payment method"),
     Action("update payment method", "/billing", "get", "/billing/cards/new", 200, "Never enter a real card here",
            label="Update payment method"),
     Action("add card", "/billing/cards/new", "post", "/billing/cards", 200, "Visa •••• 4242 was added",
@@ -109,7 +109,13 @@ ACTIONS = [
            {**NEW_CARD, "number": "4242 4242 4242 4241"}),
     Action("add card asking for 3-D Secure", "/billing/cards/new", "post", "/billing/cards", 200,
            "Confirm this card with your bank", {**NEW_CARD, "number": "4000 0025 0000 3155"}),
-    Action("cancel add card", "/billing/cards/new", "get", "/billing/cards", 200, "Add a new card"),
+    Action("cancel add card", "/billing/cards/new", "get", "/billing/cards", 200, "Add payment method"),
+    Action("choose PayPal", "/billing/cards/new", "get", "/billing/payment-methods/paypal/new", 200,
+           "Continue to PayPal"),
+    Action("choose bank account on a monthly plan", "/billing/cards/new", "get", "/billing/payment-methods/bank/new",
+           200, "Bank accounts can be added only to annual plans"),
+    Action("back to the card form", "/billing/payment-methods/paypal/new", "get", "/billing/cards/new", 200,
+           "Never enter a real card here", label="Card"),
     *form_in_place("edit", "/billing/cards/{other}/edit", "/billing/cards/{other}", "/billing/cards",
                    opened="Only the expiry date and name",
                    saved=("Mastercard •••• 4444 was updated", {"expiry": "11 / 31"}),

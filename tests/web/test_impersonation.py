@@ -319,10 +319,14 @@ class Objects:
         pending = gateway.create_setup_intent(
             customer_id=account.processor_customer_id, metadata={}, idempotency_key="imp-sweep",
             card=CardDetails(number="4000002500003155", exp_month=12, exp_year=2030, cvc="123", cardholder_name="X"))
+        paypal = gateway.create_setup_intent(customer_id=account.processor_customer_id, metadata={},
+                                             idempotency_key="imp-sweep-paypal", method_type="paypal",
+                                             return_url="http://x/billing")
         url = checkout.start_checkout(session, gateway, account.id, invoice.id, success_url="http://x/s",
                                       cancel_url="http://x/c", now=utcnow())
         self.default_card, self.other_card = card, other
         self.values = {"card_id": other.id, "invoice_id": invoice.id, "setup_intent_id": pending.id,
+                       "paypal_intent_id": paypal.id,
                        "session_id": re.search(r"cs_sbx_\w+", url).group(0)}
 
     def args(self, rule) -> dict:

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from portal.billing.payment_methods import cards
+from portal.billing.payment_methods import cards, paypal
 from portal.billing.collecting import checkout
 from portal.audit import Actor
 from portal.billing.subscriptions.renewals import run_renewals
@@ -73,6 +73,13 @@ class SandboxCards:
         assert intent.status == "requires_action"
         return intent.id
 
+    def pending_paypal(self, session, gateway, account, key: str) -> str:
+        """A PayPal account waiting for approval on the sandbox's test PayPal page."""
+        intent = paypal.start_paypal_setup(session, gateway, account.id, save_as_default=False,
+                                           return_url="http://x/billing", idempotency_key=key)
+        assert intent.status == "requires_action" and intent.next_action == "redirect_to_url"
+        return intent.id
+
 
 # The data states every GET is swept in: each one renders different branches of the same pages.
 STATES = ["default", "default_card_not_first", "past_due"]
@@ -108,6 +115,8 @@ class World:
         if self.app.extensions["portal.settings"].processor == "sandbox":
             # Only the sandbox has pages of its own for these (Stripe hosts its 3-D Secure step and Checkout).
             objects["setup_intent_id"] = self.cards.pending(self.session, self.gateway, account, f"sweep-{name}")
+            objects["paypal_intent_id"] = SandboxCards().pending_paypal(self.session, self.gateway, account,
+                                                                        f"sweep-paypal-{name}")
         objects["session_id"] = self._pay_now_started(account, invoice)
         return objects
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ... import audit
 from ...audit import Actor
-from ...errors import CardInUse, CardSetupFailed, NotFound, ProcessorDown
+from ...errors import CardInUse, CardSetupFailed, MethodNotVerified, NotFound, ProcessorDown
 from ...models import BILLABLE_STATUSES, Account, PaymentMethod, Subscription
 from ...payments.gateway import (CardDetails, CardError, CardInfo, PaymentGateway, ProcessorError,
                                  ProcessorUnavailable, SetupIntent)
@@ -103,19 +103,23 @@ def save_confirmed_card(session: Session, gateway: PaymentGateway, account_id: i
     # The intent id comes from the browser: only believe it if it is this account's customer's.
     if not account.processor_customer_id or intent.customer_id != account.processor_customer_id:
         raise NotFound("That card setup does not belong to this account.")
-    if intent.status != "succeeded" or not intent.payment_method_id:
+    # An ACH account waiting for its micro-deposits is saved already, marked pending, so its Verify form has a row.
+    awaiting_deposits = intent.status == "requires_action" and intent.next_action == "verify_with_microdeposits"
+    if not (intent.status == "succeeded" or awaiting_deposits) or not intent.payment_method_id:
         raise CardSetupFailed(intent.error_message or "The card could not be confirmed. Please try again.",
                               code="setup_not_succeeded")
     existing = session.scalar(select(PaymentMethod).where(PaymentMethod.processor_id == intent.payment_method_id))
     if existing is not None:
         return existing
     info = _processor(gateway.retrieve_card, intent.payment_method_id)
-    make_default = intent.metadata.get("save_as_default") == "1" or default_card(session, account_id) is None
+    make_default = (intent.metadata.get("save_as_default") == "1" or default_card(session, account_id) is None) \
+        and info.verification == "verified"
     if make_default:
         _processor(gateway.set_default_card, account.processor_customer_id, info.processor_id,
                    idempotency_key=f"default-{info.processor_id}")
         _clear_default(session, account_id)
     card = _new_card(account_id, info, is_default=make_default, now=now)
+    card.setup_intent_id = intent.id
     session.add(card)
     session.flush()
     audit.record(session, actor, "card.added", now=now, account_id=account_id, card_id=card.id, card=card.label,
@@ -143,6 +147,9 @@ def set_default_card(session: Session, gateway: PaymentGateway, account_id: int,
     card = get_card(session, account_id, card_id)
     if card.is_default:
         return card
+    if card.verification != "verified":
+        raise MethodNotVerified(f"{card.label} can't be your default until it is verified: enter the two "
+                                "deposit amounts first.")
     account = _account(session, account_id)
     customer_id = ensure_processor_customer(session, gateway, account)
     _processor(gateway.set_default_card, customer_id, card.processor_id,

@@ -100,7 +100,7 @@ def authenticate_setup_intent(books: Books, setup_intent_id: str, *, approve: bo
     with books.writing() as session:
         seti = books.get(session, setup_intent_id, "setup_intent")
         if seti.data["status"] != "requires_action":
-            return _setup_intent(seti)
+            return setup_intent_of(seti)
         if approve:
             pm = books.get(session, seti.data["payment_method"], "payment_method")
             pm.data = {**pm.data, "customer": seti.data["customer"]}
@@ -109,12 +109,12 @@ def authenticate_setup_intent(books: Books, setup_intent_id: str, *, approve: bo
             seti.data = {**seti.data, "status": "requires_payment_method", "payment_method": None,
                          "last_error": {"code": "authentication_failed",
                                         "message": "Card authentication failed. Try again or use another card."}}
-        return _setup_intent(seti)
+        return setup_intent_of(seti)
 
 
 def retrieve_setup_intent(books: Books, setup_intent_id: str) -> SetupIntent:
     with books.reading() as session:
-        return _setup_intent(books.get(session, setup_intent_id, "setup_intent"))
+        return setup_intent_of(books.get(session, setup_intent_id, "setup_intent"))
 
 
 # --- saved cards ---------------------------------------------------------------------------------
@@ -177,12 +177,17 @@ def _setup_error_code(books: Books, setup_intent_id: str) -> str:
         return error.get("code", "card_declined")
 
 
-def _setup_intent(obj: SandboxObject) -> SetupIntent:
+def setup_intent_of(obj: SandboxObject) -> SetupIntent:
     d = obj.data
+    next_action = d.get("next_action")
+    if next_action is None and d["status"] == "requires_action" and d.get("type", "card") == "card":
+        next_action = "use_stripe_sdk"  # a card waiting for 3-D Secure
     return SetupIntent(id=obj.id, status=d["status"], customer_id=d["customer"],
                        client_secret=d.get("client_secret"), payment_method_id=d.get("payment_method"),
                        metadata=dict(d.get("metadata") or {}),
-                       error_message=(d.get("last_error") or {}).get("message"))
+                       error_message=(d.get("last_error") or {}).get("message"),
+                       payment_method_type=d.get("type", "card"), next_action=next_action,
+                       redirect_url=d.get("redirect_url"))
 
 
 def _card(obj: SandboxObject) -> CardInfo:

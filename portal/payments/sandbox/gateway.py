@@ -11,8 +11,9 @@ from datetime import datetime
 
 from ...db import Database
 from ...models import utcnow
-from ..gateway import CardDetails, CardInfo, CheckoutSession, PaymentDetails, PaymentResult, RefundResult, SetupIntent
-from . import cards, charges, checkout, controls, events, refunds
+from ..gateway import (BankAccountDetails, CardDetails, CardInfo, CheckoutSession, MandateAcceptance, PaymentDetails,
+                       PaymentResult, RefundResult, SetupIntent)
+from . import cards, charges, checkout, controls, events, methods, refunds
 from .books import Books
 
 
@@ -30,9 +31,20 @@ class SandboxGateway:
                                      idempotency_key=idempotency_key)
 
     def create_setup_intent(self, *, customer_id: str, metadata: dict, idempotency_key: str,
-                            card: CardDetails | None = None) -> SetupIntent:
-        return cards.create_setup_intent(self.books, customer_id=customer_id, metadata=metadata,
-                                         idempotency_key=idempotency_key, card=card)
+                            card: CardDetails | None = None, method_type: str = "card",
+                            bank: BankAccountDetails | None = None, mandate: MandateAcceptance | None = None,
+                            return_url: str | None = None) -> SetupIntent:
+        if method_type == "card":
+            return cards.create_setup_intent(self.books, customer_id=customer_id, metadata=metadata,
+                                             idempotency_key=idempotency_key, card=card)
+        return methods.create_setup_intent(self.books, customer_id=customer_id, metadata=metadata,
+                                           idempotency_key=idempotency_key, method_type=method_type, bank=bank,
+                                           mandate=mandate, return_url=return_url)
+
+    def verify_microdeposits(self, setup_intent_id: str, *, amounts: list[int] | None = None,
+                             descriptor_code: str | None = None, idempotency_key: str) -> SetupIntent:
+        return methods.verify_microdeposits(self.books, setup_intent_id, amounts=amounts,
+                                            descriptor_code=descriptor_code)
 
     def retrieve_setup_intent(self, setup_intent_id: str) -> SetupIntent:
         return cards.retrieve_setup_intent(self.books, setup_intent_id)
@@ -97,6 +109,9 @@ class SandboxGateway:
 
     def complete_payment_authentication(self, payment_id: str, *, approve: bool) -> PaymentResult:
         return charges.complete_payment_authentication(self.books, payment_id, approve=approve)
+
+    def answer_paypal_setup(self, setup_intent_id: str, *, approve: bool, email: str) -> SetupIntent:
+        return methods.answer_paypal(self.books, setup_intent_id, approve=approve, email=email)
 
     def pay_checkout_session(self, session_id: str, *, method: str, outcome: str) -> tuple[CheckoutSession, str | None]:
         return checkout.pay_checkout_session(self.books, session_id, method=method, outcome=outcome)

@@ -1,4 +1,5 @@
-"""The sandbox processor's own pages: its hosted checkout page and the test bank's 3-D Secure step.
+"""The sandbox processor's own pages: its hosted checkout page, the test bank's 3-D Secure step and the test
+PayPal approval page.
 
 Registered in sandbox mode only. They stand in for pages Stripe and the bank show in Stripe mode, so they
 reuse the web layer's login, card section and rendering; the templates say on every page that this is a
@@ -6,9 +7,9 @@ sandbox and no money moves.
 """
 from __future__ import annotations
 
-from flask import Blueprint, redirect, request
+from flask import Blueprint, flash, redirect, request, url_for
 
-from ...billing.payment_methods import cards
+from ...billing.payment_methods import cards, paypal
 from ...errors import DomainError, NotFound
 from ...billing.collecting.checkout import sandbox_checkout
 from ...billing.collecting.events import deliver_sandbox_events
@@ -16,7 +17,7 @@ from ...models import utcnow
 from ...web.auth import customer_required
 from ...web.cards import card_added, new_key, section
 from ...web.context import account_id, actor, database, db, gateway, retry_policy
-from ...web.forms import SandboxCardForm
+from ...web.forms import PayPalApprovalForm, SandboxCardForm
 from ...web.rendering import render
 from ..gateway import SandboxControls
 from .checkout import OUTCOMES
@@ -58,6 +59,41 @@ def authenticate_submit(setup_intent_id: str):
                                save_as_default=intent.metadata.get("save_as_default") == "1")
         form.form_errors.append(exc.message)
         return section(status=exc.status, adding=True, form=form)
+    return card_added(saved)
+
+
+# --- the test PayPal approval page (the path is methods.PAYPAL_APPROVAL_PATH) ---------------------------
+
+@bp.get("/setup-intents/<paypal_intent_id>/paypal")
+@customer_required
+def paypal_approval(paypal_intent_id: str):
+    """Stand in for PayPal's approval page: which PayPal account, then Approve or Cancel."""
+    intent = paypal.pending_paypal(db(), gateway(), account_id(), paypal_intent_id)
+    form = PayPalApprovalForm(formdata=None, email=cards._account(db(), account_id()).billing_email)
+    return render("sandbox/paypal.html", intent=intent, form=form)
+
+
+@bp.post("/setup-intents/<paypal_intent_id>/paypal")
+@customer_required
+def paypal_answer(paypal_intent_id: str):
+    """Approve: the PayPal account is saved and the customer is back on Billing details. Cancel: back, nothing saved."""
+    intent = paypal.pending_paypal(db(), gateway(), account_id(), paypal_intent_id)
+    decision = request.form.get("decision")
+    form = PayPalApprovalForm()
+    if decision == "cancel":  # (the app-wide CSRF check has passed already)
+        _controls().answer_paypal_setup(intent.id, approve=False, email="")
+        flash("PayPal was not added: you cancelled on PayPal's page. Nothing was saved.", "error")
+        return redirect(url_for("billing.page") + "#payment-details", code=303)
+    if decision != "approve" or not form.validate_on_submit():
+        if decision not in ("approve", "cancel"):
+            form.form_errors.append("Choose Approve or Cancel.")
+        return render("sandbox/paypal.html", intent=intent, form=form, status=422)
+    _controls().answer_paypal_setup(intent.id, approve=True, email=form.email.data)
+    try:
+        saved = cards.complete_card_setup(db(), gateway(), account_id(), intent.id, actor=actor(), now=utcnow())
+    except DomainError as exc:
+        flash(f"PayPal was not added: {exc.message}", "error")
+        return redirect(url_for("billing.page") + "#payment-details", code=303)
     return card_added(saved)
 
 

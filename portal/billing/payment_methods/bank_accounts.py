@@ -1,0 +1,90 @@
+"""Saving a bank account (ACH in the US, SEPA in the euro area) and verifying one by micro-deposits.
+
+The seed's rule: a bank account may be added only while the subscription is on one of the plan intervals
+of ``PORTAL_BANK_ACCOUNT_INTERVALS`` (annual by default), and which kind is offered follows the account's
+currency (USD: ACH, EUR: SEPA). ``bank_offer`` is the one rule, read by the page (to say why not) and by
+``start_bank_setup`` (to refuse).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ... import audit
+from ...audit import Actor
+from ...errors import CardSetupFailed, MethodNotOffered
+from ...models import BILLABLE_STATUSES, PaymentMethod, Subscription
+from ...payments.gateway import BankAccountDetails, MandateAcceptance, PaymentGateway, SetupIntent
+from .cards import _account, _key, _processor, ensure_processor_customer, get_card
+
+# Which debit scheme an account's currency is collected with.
+BANK_TYPE_BY_CURRENCY = {"USD": "us_bank_account", "EUR": "sepa_debit"}
+INTERVAL_WORDS = {"year": "annual", "month": "monthly"}
+
+
+@dataclass(frozen=True)
+class BankOffer:
+    """Whether this account may save a bank account now: ``method_type`` when it may, else ``refusal``."""
+
+    method_type: str | None
+    refusal: str | None = None
+
+
+def bank_offer(session: Session, account_id: int, *, intervals: tuple[str, ...]) -> BankOffer:
+    account = _account(session, account_id)
+    subscription = session.scalar(select(Subscription).where(
+        Subscription.account_id == account_id, Subscription.status.in_(BILLABLE_STATUSES))
+        .order_by(Subscription.id.desc()).limit(1))
+    allowed = " or ".join(INTERVAL_WORDS.get(i, i) for i in intervals) or "no"
+    if not intervals:
+        return BankOffer(None, "Bank accounts are not offered as a payment method. Pay by card or PayPal.")
+    if subscription is None or subscription.plan.interval not in intervals:
+        now = (f"your plan is billed {INTERVAL_WORDS.get(subscription.plan.interval, subscription.plan.interval)}"
+               if subscription else "you have no active subscription")
+        return BankOffer(None, f"Bank accounts can be added only to {allowed} plans, and {now}. "
+                               "Pay by card or PayPal instead.")
+    currency = (subscription.plan.currency or account.currency or "").upper()
+    method_type = BANK_TYPE_BY_CURRENCY.get(currency)
+    if method_type is None:
+        return BankOffer(None, f"Bank accounts are offered for plans billed in US dollars (ACH) or euros (SEPA "
+                               f"Direct Debit); yours is billed in {currency}. Pay by card or PayPal instead.")
+    return BankOffer(method_type)
+
+
+def start_bank_setup(session: Session, gateway: PaymentGateway, account_id: int, *, intervals: tuple[str, ...],
+                     bank: BankAccountDetails, mandate: MandateAcceptance | None, save_as_default: bool,
+                     idempotency_key: str) -> SetupIntent:
+    """Begin saving a bank account: refused unless ``bank_offer`` allows this kind now. Sandbox mode only
+    (the test account's details come along); the intent succeeds at once or waits for micro-deposits."""
+    offer = bank_offer(session, account_id, intervals=intervals)
+    if offer.method_type is None:
+        raise MethodNotOffered(offer.refusal)
+    if bank.type != offer.method_type:
+        raise MethodNotOffered("That kind of bank account is not offered for this account.")
+    customer_id = ensure_processor_customer(session, gateway, _account(session, account_id))
+    return _processor(gateway.create_setup_intent, customer_id=customer_id, method_type=bank.type, bank=bank,
+                      mandate=mandate, idempotency_key=idempotency_key,
+                      metadata={"account_id": account_id, "save_as_default": "1" if save_as_default else "0"})
+
+
+def verify_microdeposits(session: Session, gateway: PaymentGateway, account_id: int, method_id: int, *,
+                         amounts: list[int] | None, descriptor_code: str | None, actor: Actor,
+                         now: datetime) -> PaymentMethod:
+    """Confirm an ACH account with what the customer read on their statement; wrong answers are refused
+    next to the field, the account staying pending."""
+    method = get_card(session, account_id, method_id)
+    if method.verification == "verified":
+        return method
+    if not method.setup_intent_id:
+        raise CardSetupFailed("This bank account can't be verified here. Delete it and add it again.")
+    # A wrong answer changes nothing of ours (the processor counts the attempts, as Stripe does).
+    _processor(gateway.verify_microdeposits, method.setup_intent_id, amounts=amounts,
+               descriptor_code=descriptor_code, idempotency_key=_key("verify", method.processor_id))
+    method.verification = "verified"
+    audit.record(session, actor, "card.verified", now=now, account_id=account_id, card_id=method.id,
+                 card=method.label)
+    session.commit()
+    return method
