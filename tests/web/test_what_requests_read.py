@@ -72,17 +72,15 @@ def copy_invoices(session, account, count: int) -> None:
     services would take the test longer than the page; what is counted here is the page's reads)."""
     from sqlalchemy import insert, select
 
-    from portal.models import Invoice, InvoiceLine
+    from portal.models import Invoice
 
     model = session.scalars(select(Invoice).where(Invoice.account_id == account.id).order_by(Invoice.id.desc())).first()
     columns = [c.key for c in Invoice.__table__.columns if c.key != "id"]
     values = {key: getattr(model, key) for key in columns}
     rows = [{**values, "number": f"{model.number}-{n}", "issued_at": model.issued_at} for n in range(count)]
+    # Without lines: PostgreSQL's guard refuses lines added to an issued invoice, and the list reads the
+    # lines of a page in the same statement however many there are.
     session.execute(insert(Invoice), rows)
-    line = model.lines[0]
-    line_values = {c.key: getattr(line, c.key) for c in InvoiceLine.__table__.columns if c.key not in ("id", "invoice_id")}
-    ids = session.scalars(select(Invoice.id).where(Invoice.account_id == account.id, Invoice.id != model.id)).all()
-    session.execute(insert(InvoiceLine), [{**line_values, "invoice_id": i} for i in ids])
     session.commit()
 
 
