@@ -535,31 +535,3 @@ def app_from_environment():
 
 if __name__ == "__main__":
     main()
-
-
-def bench_floor_app():
-    """``portal bench``'s floor: a bare Flask app answering "ok" (see ``portal/perf/anchors.py``)."""
-    from flask import Flask
-
-    app = Flask("floor")
-
-    @app.get("/")
-    def ok():
-        return "ok\n", 200, {"Content-Type": "text/plain; charset=utf-8"}
-
-    return app
-
-
-def bench_static_page_app(size: int):
-    """``portal bench``'s second anchor: the portal plus one route answering ``size`` fixed bytes of HTML."""
-    from .perf.anchors import STATIC_PATH
-
-    app = app_from_environment()
-    body = (b"<!doctype html><title>static</title>" + b"x" * size)[:size]
-
-    # Added to this app only, not to a blueprint of the product: only the benchmark's server has it.
-    def static_page():
-        return app.response_class(body, 200, mimetype="text/html")
-
-    app.add_url_rule(STATIC_PATH, "bench_static_page", static_page, methods=["GET"])
-    return app

@@ -21,6 +21,11 @@ class Database:
             kwargs["connect_args"] = {"timeout": 15, "check_same_thread": False}
         else:
             kwargs["pool_pre_ping"] = True
+            if url.startswith("postgresql+psycopg"):
+                # No server-side prepared statements: psycopg prepares a query once it has run a few times,
+                # but every request ends its transaction with a rollback, which throws the prepared
+                # statements away and costs one more round trip (DEALLOCATE ALL) per request.
+                kwargs["connect_args"] = {"prepare_threshold": None}
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)

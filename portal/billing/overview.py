@@ -26,7 +26,7 @@ from .subscriptions.changes import PlanPanel, plan_panel
 class SubscriptionSummary:
     subscription: Subscription
     next_billing_date: date | None
-    next_charge: Quote
+    next_charge: Quote | None  # None unless the subscription section is asked for (it alone shows it)
     scheduled_plan: Plan | None = None  # a downgrade that takes effect at the period end
 
     @property
@@ -110,17 +110,16 @@ def billing_overview(session: Session, account_id: int, *, today: date, seller: 
         raise NotFound("No such account.")
     subscription = current_subscription(session, account_id) if "subscription" in needs else None
     credit = credit_summary(session, account_id, currency=account.currency) if "credits" in needs else None
-    balance = 0
-    if subscription is not None:
-        balance = credit.balance_cents if credit is not None else credit_balance(session, account_id)
     summary = None
     if subscription is not None:
         billing_date = subscription.current_period_end.date() if subscription.status != "canceled" else None
         scheduled = session.get(Plan, subscription.scheduled_plan_id) if subscription.scheduled_plan_id else None
+        next_charge = None
+        if "credit_balance" in needs:  # only the subscription section shows the next charge
+            balance = credit.balance_cents if credit is not None else credit_balance(session, account_id)
+            next_charge = quote(account, scheduled or subscription.plan, seller, credit_balance_cents=balance)
         summary = SubscriptionSummary(subscription=subscription, next_billing_date=billing_date,
-                                      next_charge=quote(account, scheduled or subscription.plan, seller,
-                                                        credit_balance_cents=balance),
-                                      scheduled_plan=scheduled)
+                                      next_charge=next_charge, scheduled_plan=scheduled)
     problem = None
     if subscription is not None and subscription.status in ("past_due", "suspended"):
         problem = payment_problem(session, account_id, subscription.status)

@@ -6,7 +6,8 @@ package; nothing but the app factory imports it.
 """
 from __future__ import annotations
 
-from flask import Flask, get_flashed_messages
+from flask import Flask, g, get_flashed_messages
+from flask_wtf.csrf import generate_csrf
 
 from ..addresses import address_lines
 from ..dates import format_date
@@ -20,6 +21,7 @@ from .api_v1 import register as register_api_v1
 from .audit_display import detail_lines
 from .text_breaks import email_breaks
 from .context import new_key
+from .links import url_pattern
 from .converters import BoundedIntConverter
 from .sessions import PortalSessionInterface
 
@@ -77,4 +79,16 @@ def register(app: Flask) -> None:
         stripe_js_url=settings.stripe_js_url,
         get_flashed_messages=get_flashed_messages,
         request_key=new_key,  # a fresh idempotency key for each form a page renders
+        url_pattern=url_pattern,  # a list's row links without a url_for per row
+        csrf_token=csrf_token,
     )
+
+
+def csrf_token() -> str:
+    """The CSRF token for a page's forms, worked out once per request. Flask-WTF's ``generate_csrf`` gives
+    the same token for the whole request too, but reads its settings on each call, and Billing details has
+    some twenty forms."""
+    token = g.get("portal_csrf_token")
+    if token is None:
+        token = g.portal_csrf_token = generate_csrf()
+    return token

@@ -16,10 +16,10 @@ from ..errors import DomainError
 from ..models import utcnow
 from ..payments.gateway import CardDetails
 from .auth import customer_required
-from .billing import BillingPage, render_page
+from .billing import PAGE, BillingPage, page_context, render_page
 from .context import account_id, actor, db, gateway, new_key, settings
 from .forms import EditCardForm, SandboxCardForm, SetupIntentForm, StripeCardForm
-from .rendering import done
+from .rendering import done, oob_answer, oob_insert_after, oob_remove, render_block
 
 bp = Blueprint("cards", __name__, url_prefix="/billing/cards")
 
@@ -186,8 +186,44 @@ def update(card_id: int):
 @bp.post("/<int:card_id>/default")
 @customer_required
 def make_default(card_id: int):
-    """Make a card the one renewals charge."""
-    return _change_card(cards.set_default_card, card_id, "{} is now your default card.")
+    """Make a card the one renewals charge. HTMX gets only what changed (``_default_moved``)."""
+    try:
+        change = cards.set_default_card(db(), gateway(), account_id(), card_id, actor=actor(), now=utcnow())
+    except DomainError as exc:
+        return _card_error(card_id, exc)
+    message = f"{change.card.label} is now your default card."
+    if request.htmx:
+        moved = _default_moved(change, message)
+        if moved is not None:
+            return moved
+    return finished(message)
+
+
+def _default_moved(change: cards.DefaultChange, message: str):
+    """The HTMX answer to a new default, without the other cards: the new default's row takes the old one's
+    place at the top of the list, the old default's row goes where the list orders it now (after the card
+    before it), "Charged to" names the new card, and the toast. None when that is not all that changed, and
+    the whole section is the answer: no previous default, or a failed payment (the banner's Retry payment
+    names the card too), or cards that changed meanwhile."""
+    if change.previous is None:
+        return None
+    context = page_context(BillingPage(), sections=frozenset({SECTION}))
+    overview = context["overview"]
+    summary = overview.subscription
+    if summary is not None and summary.subscription.status in ("past_due", "suspended"):
+        return None
+    ids = [c.id for c in overview.cards]
+    new, old = change.card, change.previous
+    if not ids or ids[0] != new.id or old.id not in ids:
+        return None
+    before = overview.cards[ids.index(old.id) - 1]
+    parts = [oob_remove(f"#card-{new.id}"),
+             render_block(PAGE, "card_row", oob_swap=f"outerHTML:#card-{old.id}", card=new, **context),
+             oob_insert_after(f"#card-{before.id}", render_block(PAGE, "card_row", card=old, **context))]
+    subscription = summary.subscription if summary is not None else None
+    if subscription is not None and subscription.status != "canceled" and not subscription.cancel_at_period_end:
+        parts.append(render_block(PAGE, "charged_to", oob_swap=True, **context))
+    return oob_answer(parts, toast=message)
 
 
 @bp.post("/<int:card_id>/backup")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from flask import current_app, flash, make_response, redirect, request, render_template
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 # How an out-of-band block replaces its namesake in the page. Sections are replaced whole ("true": the
 # element with the same id, outerHTML); the toast is a live region that must stay in the page for screen
@@ -23,23 +23,47 @@ _ROOT = re.compile(r"\A\s*<[A-Za-z][A-Za-z0-9-]*(\s[^>]*)?(?=>)")
 _ID = re.compile(r'\sid="[^"]+"')
 
 
-def render_block(template_name: str, block: str, *, oob_swap: bool = False, **context) -> str:
-    """One block of a template; with ``oob_swap`` its root element carries ``hx-swap-oob``."""
+def render_block(template_name: str, block: str, *, oob_swap: bool | str = False, **context) -> str:
+    """One block of a template; with ``oob_swap`` its root element carries ``hx-swap-oob`` (``True``: the
+    block's usual swap; a string: that swap, e.g. ``outerHTML:#card-7`` to take another element's place)."""
     env = current_app.jinja_env
     template = env.get_template(template_name)
     current_app.update_template_context(context)
     ctx = template.new_context(context)
     html = "".join(template.blocks[block](ctx))
-    return _mark_out_of_band(html, block) if oob_swap else html
+    if not oob_swap:
+        return html
+    return _mark_out_of_band(html, block, OOB_SWAP.get(block, "true") if oob_swap is True else oob_swap)
 
 
-def _mark_out_of_band(html: str, block: str) -> str:
+def _mark_out_of_band(html: str, block: str, swap: str) -> str:
     root = _ROOT.match(html)
     attributes = root.group(1) or "" if root else ""
     if root is None or not _ID.search(attributes) or "hx-swap-oob" in attributes:
         # Fail loudly while developing: htmx silently drops an out-of-band element it cannot match by id.
         raise ValueError(f"block {block!r} must start with one element that has an id and no hx-swap-oob")
-    return f'{html[:root.end()]} hx-swap-oob="{OOB_SWAP.get(block, "true")}"{html[root.end():]}'
+    return f'{html[:root.end()]} hx-swap-oob="{escape(swap)}"{html[root.end():]}'
+
+
+def oob_remove(selector: str) -> str:
+    """An out-of-band part that removes the element ``selector`` names from the page."""
+    return f'<div hx-swap-oob="delete:{escape(selector)}"></div>'
+
+
+def oob_insert_after(selector: str, html: str) -> str:
+    """An out-of-band part that puts ``html`` (rendered markup) right after the element ``selector`` names."""
+    return f'<div hx-swap-oob="afterend:{escape(selector)}">{html}</div>'
+
+
+def oob_answer(parts: list[str], *, toast: str | None = None, status: int = 200):
+    """HTMX: only out-of-band parts (and a toast); the request's own target is left as it is
+    (``HX-Reswap: none``). For answers that change a few elements of a section, not the whole of it."""
+    if toast:
+        parts = [*parts, _toast(toast, status)]
+    response = make_response(Markup("").join(Markup(p) for p in parts), status)
+    response.headers["HX-Reswap"] = "none"
+    response.vary.add("HX-Request")
+    return response
 
 
 def _toast(message: str, status: int) -> str:

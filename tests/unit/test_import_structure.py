@@ -19,8 +19,9 @@ WEB_FRAMEWORKS = ("flask", "flask_login", "flask_wtf", "flask_limiter", "htmx_fl
                   # the API's: Flask-Smorest and the schema libraries it validates and documents with
                   "flask_smorest", "webargs", "marshmallow", "apispec")
 # Who may import them: the web layer, the app factory, the Flask extensions it sets up, and the CLI (which
-# serves the app); and the blueprints in OTHER_BLUEPRINTS below.
-WEB_ALLOWED = ("portal.web", "portal", "portal.extensions", "portal.cli")
+# serves the app), the benchmark's anchors (its floor is a bare Flask app); and the blueprints in
+# OTHER_BLUEPRINTS below.
+WEB_ALLOWED = ("portal.web", "portal", "portal.extensions", "portal.cli", "portal.perf.anchors")
 
 SERVICES = ("portal.billing", "portal.auth", "portal.notifications", "portal.payments", "portal.documents")
 

@@ -140,13 +140,26 @@ def apply(page: Node, target: Node | None, swap: str, body: str, headers) -> lis
         element.replace_with([])
         how = element.attrs.pop("hx-swap-oob") or "true"
         style = "outerHTML" if how == "true" else how
-        into = page.by_id(element.attrs.get("id") or "")
+        selector = "#" + (element.attrs.get("id") or "")
+        if ":" in style:  # "style:selector": swap onto another element than the namesake
+            style, selector = style.split(":", 1)
+        assert selector.startswith("#"), f"unexpected hx-swap-oob selector {selector!r}"
+        into = page.by_id(selector[1:])
         if into is None:
-            problems.append(f"out-of-band #{element.attrs.get('id')} has nothing to replace")
+            problems.append(f"out-of-band {selector} has nothing to replace")
         elif style == "outerHTML":
             into.replace_with([element])
         elif style == "innerHTML":
             into.set_children(element.children)
+        elif style == "delete":
+            into.replace_with([])
+        elif style == "afterend":  # any other style swaps the out-of-band element's children
+            siblings = into.parent.children
+            at = siblings.index(into) + 1
+            siblings[at:at] = element.children
+            for node in element.children:
+                if isinstance(node, Node):
+                    node.parent = into.parent
         else:
             problems.append(f"unexpected hx-swap-oob {how!r}")
     if swap == "none" or target is None:

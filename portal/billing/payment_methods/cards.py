@@ -7,6 +7,7 @@ yes, running the verb again converges (every processor call here is safe to repe
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import exists, select, update
@@ -141,12 +142,21 @@ def update_card(session: Session, gateway: PaymentGateway, account_id: int, card
     return card
 
 
+@dataclass(frozen=True)
+class DefaultChange:
+    """What setting a default changed: the new default and the card that was the default before (None when
+    there was none, or when the card already was the default and nothing changed)."""
+
+    card: PaymentMethod
+    previous: PaymentMethod | None
+
+
 def set_default_card(session: Session, gateway: PaymentGateway, account_id: int, card_id: int, *,
-                     actor: Actor, now: datetime) -> PaymentMethod:
+                     actor: Actor, now: datetime) -> DefaultChange:
     """Make this card the one renewals charge, here and at the processor."""
     card = get_card(session, account_id, card_id)
     if card.is_default:
-        return card
+        return DefaultChange(card, None)
     if card.verification != "verified":
         raise MethodNotVerified(f"{card.label} can't be your default until it is verified: enter the two "
                                 "deposit amounts first.")
@@ -162,7 +172,7 @@ def set_default_card(session: Session, gateway: PaymentGateway, account_id: int,
     audit.record(session, actor, "card.default_set", now=now, account_id=account_id, card_id=card.id, card=card.label,
                  previous=previous.label if previous else None, **({"backup_cleared": True} if was_backup else {}))
     session.commit()
-    return card
+    return DefaultChange(card, previous)
 
 
 def delete_card(session: Session, gateway: PaymentGateway, account_id: int, card_id: int, *,
