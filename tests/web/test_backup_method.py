@@ -27,7 +27,7 @@ def backup_of(session, account):
 
 def row(body: str, method_id: int) -> str:
     """The saved method's row on the page (its badges, menu and error)."""
-    match = re.search(r'<li class="card[^"]*" id="card-%d">(.*?)</li>' % method_id, body, re.S)
+    match = re.search(r'<li class="card[^"]*" id="card-%d"[^>]*>(.*?)</li>' % method_id, body, re.S)
     assert match, f"no row for method {method_id}"
     return html.unescape(match.group(1))
 
