@@ -20,6 +20,7 @@ DEMO_LOGINS = [("customer@example.com", "customer, US, 14 months of invoices"),
                ("germany@example.com", "customer in Germany with a valid VAT number (reverse charge)"),
                ("france@example.com", "customer in France without a VAT number (French VAT)"),
                ("pastdue@example.com", "customer whose renewal failed: Past due, a retry scheduled"),
+               ("annual@example.com", "customer on an annual plan: may add a US bank account"),
                ("support@example.com", "support staff")]
 
 
@@ -115,6 +116,15 @@ def seed(session: Session, gateway: PaymentGateway, *, today: date, settings=Non
     _subscribe(session, paris, monthly, today)
     steps += _history(session, gateway, paris, monthly, seller, months=3, today=today)
 
+    # On an annual plan, the only kind that may save a bank account (PORTAL_BANK_ACCOUNT_INTERVALS): US
+    # dollars, so Add payment method → Bank account offers a US account (ACH) with the sandbox's test numbers.
+    hopper = _customer(session, password, email="annual@example.com", person="Grace Hopper", name="Hopper Labs LLC",
+                       billing_email="ap@hopperlabs.example", address_line1="350 Fifth Avenue", city="New York",
+                       region="NY", postal_code="10118", country="US")
+    _save_card(session, gateway, hopper.id, "4242424242424242", 4, today.year + 3, "Grace Hopper", True,
+               key=f"demo-setup-{hopper.id}")
+    _subscribe(session, hopper, annual, today)
+
     if database is not None:
         steps.append(_past_due_customer(session, database, gateway, password, monthly, seller, today=today,
                                         settings=settings))
@@ -158,7 +168,7 @@ def _customer(session: Session, password: str, *, email: str, person: str, **fie
 def _subscribe(session: Session, account: Account, plan: Plan, today: date) -> Subscription:
     start = today.replace(day=1)
     sub = Subscription(account_id=account.id, plan=plan, status="active", current_period_start=_midnight(start),
-                       current_period_end=_midnight(add_months(start, 1)))
+                       current_period_end=_midnight(add_months(start, 12 if plan.interval == "year" else 1)))
     session.add(sub)
     session.commit()
     return sub
