@@ -149,9 +149,9 @@ class SepaForm(FlaskForm):
 class MicrodepositForm(FlaskForm):
     """Verify an ACH account: the two deposit amounts in cents, or the code on the one deposit."""
 
-    amount1 = StringField("First deposit (cents)", validators=[
+    amount1 = StringField("Deposit 1 (cents)", validators=[
         Regexp(r"^\s*(\d{1,2})?\s*$", message="Enter the amount in cents, like 32.")])
-    amount2 = StringField("Second deposit (cents)", validators=[
+    amount2 = StringField("Deposit 2 (cents)", validators=[
         Regexp(r"^\s*(\d{1,2})?\s*$", message="Enter the amount in cents, like 45.")])
     descriptor_code = StringField("Or the 6-character code on the deposit", validators=[
         Regexp(r"^\s*([A-Za-z0-9]{6})?\s*$", message="The code has 6 letters and digits, starting with SM.")])
