@@ -4,6 +4,7 @@ typed, and that it is rendered once per status version. Which fonts print which 
 from __future__ import annotations
 
 import io
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -252,3 +253,24 @@ def test_the_cut_down_default_stylesheet_lays_out_the_invoice_exactly_as_xhtml2p
         return [page.get_contents().get_data() for page in PdfReader(io.BytesIO(out.getvalue())).pages]
 
     assert page_content(pdf._DEFAULT_CSS) == page_content(None)
+
+
+def test_dropping_the_templates_indentation_changes_nothing_drawn_and_keeps_what_a_customer_typed(
+        database, session, sandbox, seller, monkeypatch):
+    # pdf.py removes the whitespace between tags before xhtml2pdf walks the document; that must never move
+    # anything on the page, nor reach text a customer typed (their "<" and ">" are escaped, so never a tag).
+    from xhtml2pdf import pisa
+
+    invoice = eur_invoice(database, session, sandbox, seller, credit_cents=500, name="Zoë >  < Müller")
+    stripped = pdf.render_invoice_html(invoice, page_count=1)
+    monkeypatch.setattr(pdf, "_BETWEEN_TAGS", re.compile(r"(?!)"))  # matches nothing: the template as written
+    as_written = pdf.render_invoice_html(invoice, page_count=1)
+    assert len(stripped) < len(as_written)
+    assert "Zoë &gt;  &lt; Müller" in stripped
+
+    def page_content(html) -> list[bytes]:
+        out = io.BytesIO()
+        pisa.CreatePDF(html, dest=out, encoding="utf-8", default_css=pdf._DEFAULT_CSS)
+        return [page.get_contents().get_data() for page in PdfReader(io.BytesIO(out.getvalue())).pages]
+
+    assert page_content(stripped) == page_content(as_written)
