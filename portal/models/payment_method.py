@@ -56,6 +56,8 @@ class PaymentMethod(Base):
     mandate_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # verified | pending (an ACH account waiting for its micro-deposits). Only verified methods are charged.
     verification: Mapped[str] = mapped_column(String(12), default="verified")
+    # The processor's SetupIntent that saved the method: a pending ACH account is verified through it.
+    setup_intent_id: Mapped[str | None] = mapped_column(String(64))
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     is_backup: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -7,6 +7,7 @@ from flask import Blueprint, request
 from flask_wtf import FlaskForm
 
 from ..billing.overview import billing_overview
+from ..billing.payment_methods.choices import MethodChoices
 from ..billing.subscriptions.cancellation import REASONS as CANCEL_REASONS
 from ..models import utcnow
 from ..payments.gateway import SetupIntent
@@ -34,6 +35,8 @@ class BillingPage:
     form: FlaskForm | None = None               # the open card form (add or edit), with its errors
     card_form_error: str | None = None          # Stripe mode: why the card could not be confirmed
     card_errors: dict[int, str] = field(default_factory=dict)  # card id -> why its action was refused
+    setup_return: str | None = None             # Stripe mode: a SetupIntent back from PayPal, to be posted
+    method_choices: MethodChoices | None = None # Stripe mode: the kinds of method the add form offers
     # Billing address
     editing_address: bool = False
     address_values: dict[str, str] = field(default_factory=dict)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, jsonify, redirect, request, url_for
 
 from ..billing.payment_methods import cards
+from ..billing.payment_methods.choices import method_choices
 from ..billing.subscriptions.access import paid_access
 from ..errors import DomainError
 from ..models import utcnow
@@ -18,7 +19,7 @@ from ..payments.gateway import CardDetails
 from .auth import customer_required
 from .billing import BillingPage, render_page
 from .context import account_id, actor, db, gateway, new_key, settings
-from .forms import EditCardForm, SandboxCardForm, SetupIntentForm, StripeCardForm
+from .forms import EditCardForm, SandboxCardForm, SetupIntentForm, SetupReturnForm, StripeCardForm
 from .rendering import done
 
 bp = Blueprint("cards", __name__, url_prefix="/billing/cards")
@@ -47,6 +48,10 @@ def finished(message: str):
 
 def card_added(card):
     """The answer to every way a card gets saved (form, 3-D Secure step, Stripe.js)."""
+    if card.verification == "pending":
+        # Not usable yet, so neither the default nor the fix for a failed payment.
+        return finished(f"{card.label} was added. Two small deposits will reach it in 1–2 business days: "
+                        "enter their amounts under the account to verify it.")
     saved = f"{card.label} was added{' and set as your default card' if card.is_default else ''}."
     if _recovering():
         return recovery_offer(card, saved)
@@ -88,8 +93,7 @@ def new():
     # While a payment has failed the new method should be the one charged from now on: default pre-selected.
     default = _recovering()
     if settings().processor == "stripe":
-        return section(BillingPage(adding=True, form=SetupIntentForm(idempotency_key=new_key(),
-                                                                      save_as_default=default)))
+        return _stripe_form(SetupIntentForm(idempotency_key=new_key(), save_as_default=default))
     return section(BillingPage(adding=True, form=SandboxCardForm(idempotency_key=new_key(), save_as_default=default)))
 
 
@@ -125,30 +129,63 @@ def create():
 @bp.post("/setup-intents")
 @customer_required
 def create_setup_intent():
-    """Stripe mode: a SetupIntent for Stripe.js to confirm in the browser (with 3-D Secure if asked)."""
+    """Stripe mode: a SetupIntent of the chosen type (card, PayPal, bank account) for Stripe.js to confirm in
+    the browser (with 3-D Secure, PayPal's approval or the bank's verification if asked). JSON both ways:
+    errors carry the field they are about."""
     form = SetupIntentForm()
     if settings().processor != "stripe" or not form.validate_on_submit():
         return jsonify(error="The card form is out of date. Reload the page and try again."), 400
+    method_type = form.method_type.data or "card"
+    choices = method_choices(db(), account_id())
+    if method_type not in choices.types:
+        why = choices.bank_note if method_type in ("us_bank_account", "sepa_debit") else None
+        return jsonify(error=why or "Choose one of the payment methods offered.", field="method_type"), 422
     try:
         intent = cards.start_card_setup(db(), gateway(), account_id(), save_as_default=form.save_as_default.data,
-                                        idempotency_key=f"setup-{account_id()}-{form.idempotency_key.data}")
+                                        method_type=method_type, return_url=_return_url(),
+                                        idempotency_key=f"setup-{account_id()}-{method_type}-"
+                                                        f"{form.idempotency_key.data}")
     except DomainError as exc:
-        return jsonify(error=exc.message), exc.status
-    return jsonify(client_secret=intent.client_secret)
+        return jsonify(error=exc.message, field=exc.field), exc.status
+    return jsonify(client_secret=intent.client_secret, method_type=intent.payment_method_type)
+
+
+@bp.get("/setup-return")
+@customer_required
+def setup_return():
+    """Where Stripe sends the customer back from approving a method elsewhere (PayPal), with
+    ``?setup_intent=…&redirect_status=…``. A GET changes nothing: the page shows a form that posts the id
+    (the browser sends it at once), or, when the approval was refused, the add form again with why."""
+    form = SetupReturnForm(request.args)
+    if not form.validate():
+        return redirect(url_for("billing.page"))
+    if form.redirect_status.data == "failed":
+        return _stripe_form(SetupIntentForm(idempotency_key=new_key()),
+                            error="The payment method was not approved, so nothing was saved. Try again or "
+                                  "choose another way to pay.")
+    return section(BillingPage(setup_return=form.setup_intent.data))
+
+
+def _return_url() -> str:
+    return url_for("cards.setup_return", _external=True)
+
+
+def _stripe_form(form: SetupIntentForm, *, error: str | None = None, status: int = 200):
+    """The Stripe-mode add form: the kinds of method this account may save, Stripe's fields for each."""
+    return section(BillingPage(adding=True, form=form, card_form_error=error,
+                               method_choices=method_choices(db(), account_id())), status=status)
 
 
 def _complete_stripe_setup():
     form = StripeCardForm()
     if not form.validate_on_submit():
-        return section(BillingPage(adding=True, form=SetupIntentForm(idempotency_key=new_key()),
-                                   card_form_error="The card could not be confirmed. Please enter it again."),
-                       status=422)
+        return _stripe_form(SetupIntentForm(idempotency_key=new_key()),
+                            error="The card could not be confirmed. Please enter it again.", status=422)
     try:
         saved = cards.complete_card_setup(db(), gateway(), account_id(), form.setup_intent.data, actor=actor(),
                                           now=utcnow())
     except DomainError as exc:
-        return section(BillingPage(adding=True, form=SetupIntentForm(idempotency_key=new_key()),
-                                   card_form_error=exc.message), status=exc.status)
+        return _stripe_form(SetupIntentForm(idempotency_key=new_key()), error=exc.message, status=exc.status)
     return card_added(saved)
 
 

@@ -52,6 +52,7 @@ class SetupStandIn(CheckoutStandIn):
         self.setup_intents: dict[str, dict] = {}
         self.payment_methods: dict[str, dict] = {}
         self.mandates: dict[str, dict] = {}
+        self.defaults: dict[str, str] = {}  # customer -> the stand-in's method set as its default
 
     def reset(self) -> None:
         super().reset()
@@ -59,6 +60,7 @@ class SetupStandIn(CheckoutStandIn):
             self.setup_intents.clear()
             self.payment_methods.clear()
             self.mandates.clear()
+            self.defaults.clear()
 
     # --- the customer, in Stripe.js and on PayPal's page --------------------------------------------
 
@@ -115,6 +117,11 @@ class SetupStandIn(CheckoutStandIn):
         create = method == "POST" and path == "/v1/setup_intents"
         params = form_params(body) if method == "POST" else form_params(query.encode())
         match = re.fullmatch(r"/v1/(setup_intents|payment_methods|mandates)/([^/]+)(?:/(\w+))?", path)
+        customer = re.fullmatch(r"/v1/customers/([^/]+)", path)
+        default = ((params.get("invoice_settings") or {}).get("default_payment_method")
+                   if method == "POST" and customer else None)
+        if default in self.payment_methods:
+            return self._set_default(customer[1], default, headers, body)
         own = (create and (params.get("payment_method_types") or ["card"])[0] in OWN_TYPES) or (
             match is not None and match[2] in {**self.setup_intents, **self.payment_methods, **self.mandates}) or (
             method == "GET" and path == "/v1/setup_intents" and self.setup_intents)
@@ -150,6 +157,13 @@ class SetupStandIn(CheckoutStandIn):
                         answer = self._verify(match[2], params)
                     elif match and match[1] == "setup_intents" and method == "GET":
                         answer = self._expanded(self.setup_intents[match[2]], params.get("expand") or [])
+                    elif match and match[1] == "payment_methods" and match[3] == "detach":
+                        answer = self.payment_methods[match[2]]
+                        if answer["customer"] is None:
+                            raise Refused(*_error(400, "The payment method you provided is not attached to a "
+                                                  "customer so detachment is impossible.",
+                                                  code="payment_method_unexpected_state"))
+                        answer["customer"] = None
                     elif match and match[1] == "payment_methods" and method == "GET":
                         answer = self.payment_methods[match[2]]
                     elif match and match[1] == "mandates" and method == "GET":
@@ -164,6 +178,24 @@ class SetupStandIn(CheckoutStandIn):
                 status, answer = refused.status, refused.body
             record.status = status
             return status, {}, json.dumps(answer).encode()
+
+    def _set_default(self, customer_id: str, pm_id: str, headers: dict, body: bytes):
+        """"Update a customer" naming one of the stand-in's methods as ``invoice_settings.
+        default_payment_method``: localstripe does not know the method, so the stand-in keeps the choice and
+        answers with localstripe's customer carrying it."""
+        from .checkout_standin import Received
+
+        with self.lock:
+            self.requests.append(Received(method="POST", path=f"/v1/customers/{customer_id}", query="",
+                                          headers={k.lower(): v for k, v in headers.items()},
+                                          params=form_params(body), status=200))
+            self.defaults[customer_id] = pm_id
+        found = self._localstripe("GET", f"/v1/customers/{customer_id}")
+        if found.status_code != 200:
+            return found.status_code, {}, found.content
+        answer = found.json()
+        answer["invoice_settings"] = {**(answer.get("invoice_settings") or {}), "default_payment_method": pm_id}
+        return 200, {}, json.dumps(answer).encode()
 
     def _create(self, params: dict) -> dict:
         unknown = sorted(set(params) - SETUP_PARAMS)
