@@ -29,12 +29,24 @@ What the customer does (approve PayPal, link a bank instantly) is played by ``ap
 from __future__ import annotations
 
 import json
+import re
 import secrets
+import threading
 import time
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import localstripe
 import requests
 
-from .checkout_standin import API_VERSION, CheckoutStandIn, Refused, _error, _secret_key, form_params
+from .checkout_standin import API_VERSION, CheckoutStandIn, Refused, _error, _Handler, _secret_key, form_params
+
+# PayPal's approval page, as the test sees it: clearly a test page, with Approve and Cancel.
+PAYPAL_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>PayPal (test)</title></head>
+<body><main><h1>Test PayPal approval</h1><p>This is a test page standing in for PayPal.</p>
+<form method="post"><button name="choice" value="approve">Approve</button>
+<button name="choice" value="cancel">Cancel</button></form></main></body></html>"""
 
 OWN_TYPES = ("paypal", "us_bank_account", "sepa_debit")
 SETUP_PARAMS = {"attach_to_self", "automatic_payment_methods", "confirm", "customer", "description", "expand",
@@ -53,6 +65,65 @@ class SetupStandIn(CheckoutStandIn):
         self.payment_methods: dict[str, dict] = {}
         self.mandates: dict[str, dict] = {}
         self.defaults: dict[str, str] = {}  # customer -> the stand-in's method set as its default
+
+    def start(self) -> "SetupStandIn":
+        standin = self
+
+        class Handler(_Handler):
+            owner = standin
+
+            def _answer(self):
+                parts = urlsplit(self.path)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                page = standin.page(self.command, parts.path, parts.query, body)
+                if page is None:
+                    status, extra, content = standin.handle(self.command, parts.path, parts.query,
+                                                            dict(self.headers.items()), body)
+                    extra = {"Content-Type": "application/json", **extra}
+                else:
+                    status, extra, content = page
+                self.send_response(status)
+                # The browser's Stripe.js reads answers from another origin, as it does from Stripe's.
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.send_header("Content-Length", str(len(content)))
+                for name, value in extra.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(content)
+
+            do_GET = do_POST = do_DELETE = _answer
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def page(self, method: str, path: str, query: str, body: bytes):
+        """What a browser loads from "Stripe" rather than calls: Stripe.js (localstripe's stand-in with the
+        Payment Element added) and PayPal's approval page. None for API requests."""
+        if method == "GET" and path == "/js.stripe.com/v3/":
+            script = (Path(localstripe.__file__).with_name("localstripe-v3.js").read_text() + "\n"
+                      + Path(__file__).with_name("payment_element_standin.js").read_text())
+            return 200, {"Content-Type": "application/javascript"}, script.encode()
+        approval = re.fullmatch(r"/paypal/approve/(seti_\w+)", path)
+        if approval is None or approval[1] not in self.setup_intents:
+            return None
+        intent = self.setup_intent(approval[1])
+        if method == "GET":
+            html = PAYPAL_PAGE.format(intent=approval[1])
+            return 200, {"Content-Type": "text/html; charset=utf-8"}, html.encode()
+        choice = dict(parse_qsl(body.decode())).get("choice")
+        if choice == "approve":
+            self.approve_paypal(approval[1])
+        else:
+            self.decline_paypal(approval[1])
+        back = intent["next_action"]["redirect_to_url"]["return_url"]
+        query = urlencode({"setup_intent": intent["id"], "setup_intent_client_secret": intent["client_secret"],
+                           "redirect_status": "succeeded" if choice == "approve" else "failed"})
+        return 303, {"Location": f"{back}?{query}", "Content-Type": "text/plain"}, b""
 
     def reset(self) -> None:
         super().reset()
@@ -111,8 +182,6 @@ class SetupStandIn(CheckoutStandIn):
     # --- the endpoints ---------------------------------------------------------------------------
 
     def handle(self, method, path, query, headers, body):
-        import re
-
         lowered = {k.lower(): v for k, v in headers.items()}
         create = method == "POST" and path == "/v1/setup_intents"
         params = form_params(body) if method == "POST" else form_params(query.encode())
