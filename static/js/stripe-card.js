@@ -22,6 +22,10 @@
       return checked ? checked.value : "card";
     }
 
+    function what() {
+      return chosenType() === "card" ? "Your card" : "Your payment method";
+    }
+
     function showType() {
       var type = chosenType();
       var isCard = type === "card";
@@ -42,7 +46,7 @@
       // new request, not a repeat of this one under the same idempotency key.
       form.querySelector("[name=idempotency_key]").value = newKey();
       errorBox.hidden = false;
-      errorBox.textContent = message || "Your payment method could not be saved. Please try again.";
+      errorBox.textContent = message || (what() + " could not be saved. Please try again.");
       submit.disabled = false;
     }
 
@@ -58,7 +62,7 @@
           .then(function (data) { return { ok: response.ok, data: data }; });
       }).then(function (answer) {
         if (!answer.ok || !answer.data.client_secret) {
-          throw new Error(answer.data.error || "Your payment method could not be saved. Please reload the page and try again.");
+          throw new Error(answer.data.error || (what() + " could not be saved. Please reload the page and try again."));
         }
         return answer.data.client_secret;
       });
