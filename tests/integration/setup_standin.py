@@ -40,7 +40,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import localstripe
 import requests
 
-from .checkout_standin import API_VERSION, CheckoutStandIn, Refused, _error, _Handler, _secret_key, form_params
+from .checkout_standin import (API_VERSION, CheckoutStandIn, Received, Refused, _error, _Handler, _secret_key,
+                              form_params)
 
 # PayPal's approval page, as the test sees it: clearly a test page, with Approve and Cancel.
 PAYPAL_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>PayPal (test)</title></head>
@@ -196,8 +197,6 @@ class SetupStandIn(CheckoutStandIn):
             method == "GET" and path == "/v1/setup_intents" and self.setup_intents)
         if not own:
             return super().handle(method, path, query, headers, body)
-        from .checkout_standin import Received
-
         record = Received(method=method, path=path, query=query, headers=lowered, params=params)
         with self.lock:
             self.requests.append(record)
@@ -252,8 +251,6 @@ class SetupStandIn(CheckoutStandIn):
         """"Update a customer" naming one of the stand-in's methods as ``invoice_settings.
         default_payment_method``: localstripe does not know the method, so the stand-in keeps the choice and
         answers with localstripe's customer carrying it."""
-        from .checkout_standin import Received
-
         with self.lock:
             self.requests.append(Received(method="POST", path=f"/v1/customers/{customer_id}", query="",
                                           headers={k.lower(): v for k, v in headers.items()},

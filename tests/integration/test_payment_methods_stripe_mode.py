@@ -199,6 +199,10 @@ def test_an_ach_account_waiting_for_micro_deposits_is_saved_pending_then_verifie
     assert (bank.type, bank.bank_name, bank.last4, bank.verification, bank.is_default) == (
         "us_bank_account", "STRIPE TEST BANK", "6789", "pending", False)
 
+    refused = customer.post(f"/billing/cards/{bank.id}/default", {}, htmx=True)
+    assert refused.status_code == 422
+    assert "can be made the default once it is verified" in refused.get_data(as_text=True)
+
     with pytest.raises(CardSetupFailed) as wrong:
         bank_accounts.verify_bank_account(session, stripe_gateway, account.id, bank.id, amounts=[1, 2],
                                           actor=Actor.system(), now=utcnow())

@@ -173,6 +173,9 @@ def set_default_card(session: Session, gateway: PaymentGateway, account_id: int,
     card = get_card(session, account_id, card_id)
     if card.is_default:
         return card
+    if card.verification == "pending":
+        # Renewals charge the default: an account whose micro-deposits are not verified can't be debited yet.
+        raise CardSetupFailed(f"{card.label} can be made the default once it is verified.", code="not_verified")
     account = _account(session, account_id)
     customer_id = ensure_processor_customer(session, gateway, account)
     _processor(gateway.set_default_card, customer_id, card.processor_id,
