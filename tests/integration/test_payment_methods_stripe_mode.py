@@ -258,10 +258,10 @@ def test_the_requires_action_webhook_saves_an_ach_account_as_pending_and_succeed
     (bank,) = methods(session)
     assert bank.verification == "pending"
 
-    # Verified on Stripe's hosted page: only the event tells us.
-    requests_post = setup_standin.handle  # the hosted page talks to Stripe directly
-    status, _, _ = requests_post("POST", f"/v1/setup_intents/{intent_id}/verify_microdeposits", "",
-                                 {"Authorization": "Bearer sk_test_localstripe"}, b"amounts[0]=32&amounts[1]=45")
+    # Verified on Stripe's hosted verification page, which talks to Stripe directly: only the event tells us.
+    status, _, _ = setup_standin.handle("POST", f"/v1/setup_intents/{intent_id}/verify_microdeposits", "",
+                                        {"Authorization": "Bearer sk_test_localstripe"},
+                                        b"amounts[0]=32&amounts[1]=45")
     assert status == 200
     assert deliver(webhook, setup_standin.setup_event("setup_intent.succeeded", intent_id)).status_code == 200
     (bank,) = methods(session)
