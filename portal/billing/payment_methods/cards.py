@@ -147,12 +147,14 @@ def mark_verified(session: Session, gateway: PaymentGateway, method: PaymentMeth
                   now: datetime) -> None:
     """A pending bank account the processor has verified: it may be charged now, and becomes the default
     when the account has none (renewals need one)."""
-    method.verification = "verified"
+    # The processor is told first, before any change of ours (which would also hold SQLite's write lock
+    # while the sandbox writes through its own connection).
     if default_card(session, method.account_id) is None:
         account = _account(session, method.account_id)
         _processor(gateway.set_default_card, account.processor_customer_id, method.processor_id,
                    idempotency_key=f"default-{method.processor_id}")
         method.is_default = True
+    method.verification = "verified"
     session.flush()
     audit.record(session, actor, "card.verified", now=now, account_id=method.account_id, card_id=method.id,
                  card=method.label, default=method.is_default)
