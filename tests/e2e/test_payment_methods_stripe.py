@@ -71,7 +71,7 @@ def stored(session, account):
 
 
 def open_form(page, kind):
-    page.get_by_role("link", name="Add a new card").click()
+    page.get_by_role("link", name="Add payment method").click()
     page.get_by_role("radio", name=kind).check()
 
 
@@ -93,6 +93,17 @@ def test_a_customer_saves_a_us_bank_account_in_the_payment_element(page, portal,
     assert (bank.type, bank.verification) == ("us_bank_account", "pending")
     assert any(ACCOUNT_NUMBER.encode() in sent for sent in traffic["stripe"]), "the account never reached Stripe"
     assert not [sent for sent in traffic["portal"] if ACCOUNT_NUMBER.encode() in sent]
+
+    # The pending row carries the same Verify form as in sandbox mode; it goes to Stripe's SetupIntent.
+    row = page.locator(".verify-form")
+    expect(page.get_by_text("Verification pending")).to_be_visible()
+    row.get_by_label("First deposit (cents)").fill("32")
+    row.get_by_label("Second deposit (cents)").fill("45")
+    row.get_by_role("button", name="Verify").click()
+    expect(page.locator("#toast")).to_contain_text("STRIPE TEST BANK •••• 6789 is verified")
+    expect(page.get_by_text("Verification pending")).to_have_count(0)
+    (bank,) = stored(session, customer)
+    assert bank.verification == "verified"
 
 
 def test_an_incomplete_bank_account_is_refused_by_the_element_and_nothing_is_made(
