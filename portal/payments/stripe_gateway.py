@@ -5,17 +5,38 @@ translated into the gateway's own exceptions so that services and pages never se
 """
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
+
 import stripe
 
-import logging
-
-from .gateway import (AuthenticationFailed, CardDetails, CardError, CardInfo, CheckoutSession, PaymentDetails,
-                      PaymentResult, ProcessorError, ProcessorUnavailable, RefundResult, SetupIntent)
+from .gateway import (AuthenticationFailed, BankAccountDetails, CardDetails, CardError, CardInfo, CheckoutSession,
+                      MandateAcceptance, PaymentDetails, PaymentResult, ProcessorError, ProcessorUnavailable,
+                      RefundResult, SetupIntent)
 
 log = logging.getLogger(__name__)
 
 # Stripe's ``param`` for card errors, mapped onto the names of our form fields.
 _PARAM_TO_FIELD = {"number": "number", "exp_month": "expiry", "exp_year": "expiry", "cvc": "cvc"}
+
+# What a customer can save for off-session renewals in Stripe mode, one type per SetupIntent.
+SETUP_METHOD_TYPES = ("card", "paypal", "us_bank_account", "sepa_debit")
+
+# What the customer reads when a micro-deposit answer is refused, by Stripe's error code.
+_MICRODEPOSIT_MESSAGES = {
+    "amounts": "Those amounts don't match the two deposits. Check your bank statement and try again.",
+    "descriptor_code": "That code doesn't match the deposit. Check your bank statement and try again.",
+    "payment_method_microdeposit_verification_amounts_mismatch":
+        "Those amounts don't match the two deposits. Check your bank statement and try again.",
+    "payment_method_microdeposit_verification_amounts_invalid":
+        "Enter two amounts in cents, each between 1 and 99.",
+    "payment_method_microdeposit_verification_descriptor_code_mismatch":
+        "That code doesn't match the deposit. Check your bank statement and try again.",
+    "payment_method_microdeposit_verification_attempts_exceeded":
+        "Too many wrong answers: this bank account can't be verified. Remove it and add it again.",
+    "payment_method_microdeposit_verification_timeout":
+        "The deposits were not verified in time: remove this bank account and add it again.",
+}
 
 
 class StripeGateway:
@@ -47,24 +68,83 @@ class StripeGateway:
     # --- saving a card ---------------------------------------------------------------------------
 
     def create_setup_intent(self, *, customer_id: str, metadata: dict, idempotency_key: str,
-                            card: CardDetails | None = None) -> SetupIntent:
-        if card is not None:
-            # Card numbers never reach this server in Stripe mode; refuse rather than forward one.
-            raise ProcessorError("Card details must be entered in Stripe's card field.", code="card_data_refused")
-        intent = self._call(self.client.v1.setup_intents.create,
-                            params={"customer": customer_id, "usage": "off_session",
-                                    "payment_method_types": ["card"],
-                                    "metadata": {k: str(v) for k, v in metadata.items()}},
+                            card: CardDetails | None = None, method_type: str = "card",
+                            bank: BankAccountDetails | None = None, mandate: MandateAcceptance | None = None,
+                            return_url: str | None = None) -> SetupIntent:
+        """A SetupIntent for one payment method type, confirmed later by the Payment Element in the browser.
+
+        ``return_url`` and ``mandate`` are not sent: Stripe takes them only when the server confirms, and here
+        Stripe.js confirms (it passes the return URL for PayPal's approval and records the mandate the Payment
+        Element showed). Raw card or bank details are refused rather than forwarded."""
+        if card is not None or bank is not None:
+            # Card and account numbers never reach this server in Stripe mode; refuse rather than forward one.
+            raise ProcessorError("Card and bank details must be entered in Stripe's payment form.",
+                                 code="card_data_refused")
+        if method_type not in SETUP_METHOD_TYPES:
+            raise ProcessorError("That kind of payment method can't be saved.", code="method_type_refused")
+        params = {"customer": customer_id, "usage": "off_session", "payment_method_types": [method_type],
+                  "metadata": {k: str(v) for k, v in metadata.items()}}
+        if method_type == "us_bank_account":
+            # Instant verification through Financial Connections where the bank supports it, micro-deposits
+            # otherwise (Stripe's "automatic").
+            params["payment_method_options"] = {"us_bank_account": {"verification_method": "automatic"}}
+        intent = self._call(self.client.v1.setup_intents.create, params=params,
                             options={"idempotency_key": idempotency_key})
         return _setup_intent(intent)
 
     def retrieve_setup_intent(self, setup_intent_id: str) -> SetupIntent:
         return _setup_intent(self._call(self.client.v1.setup_intents.retrieve, setup_intent_id))
 
+    def verify_microdeposits(self, setup_intent_id: str, *, amounts: list[int] | None = None,
+                             descriptor_code: str | None = None, idempotency_key: str) -> SetupIntent:
+        """``POST /v1/setup_intents/{id}/verify_microdeposits`` with the two amounts in cents or the
+        six-character code starting with SM. Stripe answers a wrong value with an invalid-request error
+        (``payment_method_microdeposit_verification_amounts_mismatch`` and the like): it is the customer's to
+        correct, so it comes back as a CardError on the field that was typed."""
+        if bool(amounts) == bool(descriptor_code):
+            raise CardError("Enter the two amounts or the code from your bank statement.",
+                            code="verification_input_missing", param="amounts")
+        params = {"amounts": [int(a) for a in amounts]} if amounts else {"descriptor_code": descriptor_code}
+        param = "amounts" if amounts else "descriptor_code"
+        try:
+            intent = self.client.v1.setup_intents.verify_microdeposits(
+                setup_intent_id, params=params, options={"idempotency_key": idempotency_key})
+        except stripe.InvalidRequestError as exc:
+            code = getattr(exc, "code", None) or getattr(getattr(exc, "error", None), "code", None) or ""
+            if not code.startswith("payment_method_microdeposit"):
+                return self._call(_reraise(exc))
+            log.info("micro-deposit verification refused: %s", code)
+            raise CardError(_MICRODEPOSIT_MESSAGES.get(code, _MICRODEPOSIT_MESSAGES[param]), code=code,
+                            param="descriptor_code" if "descriptor_code" in code else
+                            "amounts" if "amounts" in code else param) from exc
+        except stripe.StripeError as exc:
+            return self._call(_reraise(exc))
+        return _setup_intent(intent)
+
     # --- cards -----------------------------------------------------------------------------------
 
     def retrieve_card(self, payment_method_id: str) -> CardInfo:
-        return _card(self._call(self.client.v1.payment_methods.retrieve, payment_method_id))
+        """The saved method as the customer recognises it. A SEPA account also carries its mandate's
+        reference, which Stripe keeps on the Mandate the SetupIntent created (``payment_method_details.
+        sepa_debit.reference``): found by listing the method's SetupIntents with the mandate expanded."""
+        info = _card(self._call(self.client.v1.payment_methods.retrieve, payment_method_id))
+        if info.type == "sepa_debit":
+            info = replace(info, mandate_reference=self._mandate_reference(payment_method_id, info.customer_id))
+        return info
+
+    def _mandate_reference(self, payment_method_id: str, customer_id: str | None) -> str:
+        params = {"payment_method": payment_method_id, "limit": 10, "expand": ["data.mandate"]}
+        if customer_id:
+            params["customer"] = customer_id
+        page = _plain(self._call(self.client.v1.setup_intents.list, params=params))
+        for intent in page.get("data") or []:
+            mandate = intent.get("mandate")
+            if isinstance(mandate, str):  # not expanded after all: ask for it
+                mandate = _plain(self._call(self.client.v1.mandates.retrieve, mandate))
+            details = ((mandate or {}).get("payment_method_details") or {}).get("sepa_debit") or {}
+            if details.get("reference"):
+                return str(details["reference"])[:80]
+        return ""
 
     def update_card(self, payment_method_id: str, *, exp_month: int, exp_year: int, cardholder_name: str,
                     idempotency_key: str) -> CardInfo:
@@ -239,6 +319,13 @@ class StripeGateway:
         page = self._call(self.client.v1.refunds.list, params={key: payment_id_or_charge_id, "limit": 100})
         return [_refund(r) for r in _plain(page).get("data") or []]
 
+def _reraise(exc):
+    """A call that raises ``exc`` again, so ``_call`` translates an error caught elsewhere."""
+    def call():
+        raise exc
+    return call
+
+
 def _plain(obj) -> dict:
     # stripe-python 13+ objects are no longer dicts (``.get`` raises); read plain data instead.
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
@@ -251,10 +338,16 @@ def _setup_intent(intent) -> SetupIntent:
     customer = intent.get("customer")
     customer_id = customer if isinstance(customer, str) or customer is None else customer.get("id")
     error = intent.get("last_setup_error") or {}
+    types = intent.get("payment_method_types") or ["card"]
+    method_type = pm.get("type") if isinstance(pm, dict) and pm.get("type") else types[0]
+    action = intent.get("next_action") or {}
+    action_type = action.get("type") if intent.get("status") == "requires_action" else None
+    redirect_url = (action.get("redirect_to_url") or {}).get("url") if action_type == "redirect_to_url" else None
     return SetupIntent(id=intent["id"], status=intent["status"], customer_id=customer_id,
                        client_secret=intent.get("client_secret"), payment_method_id=pm_id,
                        metadata=dict(intent.get("metadata") or {}),
-                       error_message=error.get("message") if error else None)
+                       error_message=error.get("message") if error else None,
+                       payment_method_type=method_type, next_action=action_type, redirect_url=redirect_url)
 
 
 _PI_STATUS = {"succeeded": "succeeded", "processing": "processing", "requires_action": "requires_action",
@@ -324,14 +417,42 @@ def _method_label(details: dict | None) -> str | None:
 
 
 def _card(pm) -> CardInfo:
+    """A PaymentMethod of any saved type as CardInfo: cards their brand and expiry; PayPal its payer's e-mail;
+    bank accounts their bank, last four digits and country (PayPal and banks do not expire: 0/0)."""
     pm = _plain(pm)
-    card = pm["card"]
+    method_type = pm.get("type") or "card"
     billing = pm.get("billing_details") or {}
     customer = pm.get("customer")
     customer_id = customer if isinstance(customer, str) or customer is None else customer.get("id")
-    return CardInfo(processor_id=pm["id"], brand=card.get("brand", "unknown"), last4=card["last4"],
-                    exp_month=int(card["exp_month"]), exp_year=int(card["exp_year"]),
-                    cardholder_name=billing.get("name") or "", customer_id=customer_id)
+    name = billing.get("name") or ""
+    if method_type == "card":
+        card = pm["card"]
+        return CardInfo(processor_id=pm["id"], brand=card.get("brand", "unknown"), last4=card["last4"],
+                        exp_month=int(card["exp_month"]), exp_year=int(card["exp_year"]),
+                        cardholder_name=name, customer_id=customer_id)
+    details = pm.get(method_type) or {}
+    if method_type == "paypal":
+        return CardInfo(processor_id=pm["id"], brand="paypal", last4="", exp_month=0, exp_year=0,
+                        cardholder_name=name, customer_id=customer_id, type="paypal",
+                        email=details.get("payer_email") or billing.get("email") or "",
+                        country=details.get("country") or "")
+    if method_type == "us_bank_account":
+        return CardInfo(processor_id=pm["id"], brand="bank", last4=details.get("last4") or "", exp_month=0,
+                        exp_year=0, cardholder_name=name, customer_id=customer_id, type="us_bank_account",
+                        email=billing.get("email") or "", bank_name=(details.get("bank_name") or "")[:80],
+                        country="US")
+    if method_type == "sepa_debit":
+        return CardInfo(processor_id=pm["id"], brand="bank", last4=details.get("last4") or "", exp_month=0,
+                        exp_year=0, cardholder_name=name, customer_id=customer_id, type="sepa_debit",
+                        email=billing.get("email") or "", bank_name=_sepa_bank(details),
+                        country=details.get("country") or "")
+    raise ProcessorError("That kind of payment method can't be saved.", code="method_type_refused")
+
+
+def _sepa_bank(details: dict) -> str:
+    """Stripe gives a SEPA account's bank code, not the bank's name: show the code, as a bank statement does."""
+    code = details.get("bank_code") or ""
+    return f"Bank {code}" if code else ""
 
 
 _REFUND_STATUS = {"succeeded": "succeeded", "pending": "pending", "requires_action": "pending",

@@ -35,9 +35,10 @@ class BillingPage:
     card_form_error: str | None = None          # Stripe mode: why the card could not be confirmed
     card_errors: dict[int, str] = field(default_factory=dict)  # card id -> why its action was refused
     adding_type: str | None = None              # "paypal" or "bank": that add form is open (a card's is ``adding``)
-    bank_offer: object | None = None            # BankOffer: which bank account may be added, or why none
+    bank_offer: object | None = None            # BankOffer: which bank account may be added, or why none (both modes)
     verifying: int | None = None                # id of the pending bank account whose Verify form was refused
     verify_form: FlaskForm | None = None        # that form, with its errors
+    setup_return: str | None = None             # Stripe mode: a SetupIntent back from PayPal, to be posted
     # Billing address
     editing_address: bool = False
     address_values: dict[str, str] = field(default_factory=dict)

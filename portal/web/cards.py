@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, jsonify, redirect, request, url_for
 
-from ..billing.payment_methods import backup, cards
+from ..billing.payment_methods import backup, bank_accounts, cards
 from ..billing.subscriptions.access import paid_access
 from ..errors import DomainError
-from ..models import utcnow
+from ..models import BANK_TYPES, utcnow
 from ..payments.gateway import CardDetails
 from .auth import customer_required
 from .billing import PAGE, BillingPage, page_context, render_page
 from .context import account_id, actor, db, gateway, new_key, settings
-from .forms import EditCardForm, SandboxCardForm, SetupIntentForm, StripeCardForm
+from .forms import EditCardForm, SandboxCardForm, SetupIntentForm, SetupReturnForm, StripeCardForm
 from .rendering import done, oob_answer, oob_insert_after, oob_remove, render_block
 
 bp = Blueprint("cards", __name__, url_prefix="/billing/cards")
@@ -47,7 +47,12 @@ def finished(message: str):
 
 def card_added(card):
     """The answer to every way a card gets saved (form, 3-D Secure step, Stripe.js)."""
-    saved = f"{card.label} was added{' and set as your default card' if card.is_default else ''}."
+    if card.verification == "pending":
+        # Not usable yet, so neither the default nor the fix for a failed payment.
+        return finished(f"{card.label} was added. Two small deposits will arrive in 1-2 business days: "
+                        "enter their amounts under the account to verify it.")
+    default = " and set as your default card" if card.type == "card" else " and set as your default payment method"
+    saved = f"{card.label} was added{default if card.is_default else ''}."
     if _recovering():
         return recovery_offer(card, saved)
     return finished(saved)
@@ -88,8 +93,7 @@ def new():
     # While a payment has failed the new method should be the one charged from now on: default pre-selected.
     default = _recovering()
     if settings().processor == "stripe":
-        return section(BillingPage(adding=True, form=SetupIntentForm(idempotency_key=new_key(),
-                                                                      save_as_default=default)))
+        return _stripe_form(SetupIntentForm(idempotency_key=new_key(), save_as_default=default))
     return section(BillingPage(adding=True, form=SandboxCardForm(idempotency_key=new_key(), save_as_default=default)))
 
 
@@ -125,30 +129,76 @@ def create():
 @bp.post("/setup-intents")
 @customer_required
 def create_setup_intent():
-    """Stripe mode: a SetupIntent for Stripe.js to confirm in the browser (with 3-D Secure if asked)."""
+    """Stripe mode: a SetupIntent of the chosen type (card, PayPal, bank account) for Stripe.js to confirm in
+    the browser (with 3-D Secure, PayPal's approval or the bank's verification if asked). JSON both ways:
+    errors carry the field they are about."""
     form = SetupIntentForm()
     if settings().processor != "stripe" or not form.validate_on_submit():
         return jsonify(error="The card form is out of date. Reload the page and try again."), 400
+    method_type = form.method_type.data or "card"
+    if method_type in BANK_TYPES:
+        # The same rule as the sandbox's bank form: refused before any processor call, with the same sentence.
+        offer = _bank_offer()
+        if method_type != offer.method_type:
+            return jsonify(error=offer.refusal or "That kind of bank account is not offered for this account.",
+                           field="method_type"), 422
+    elif method_type not in ("card", "paypal"):
+        return jsonify(error="Choose one of the payment methods offered.", field="method_type"), 422
     try:
         intent = cards.start_card_setup(db(), gateway(), account_id(), save_as_default=form.save_as_default.data,
-                                        idempotency_key=f"setup-{account_id()}-{form.idempotency_key.data}")
+                                        method_type=method_type, return_url=_return_url(),
+                                        idempotency_key=f"setup-{account_id()}-{method_type}-"
+                                                        f"{form.idempotency_key.data}")
     except DomainError as exc:
-        return jsonify(error=exc.message), exc.status
-    return jsonify(client_secret=intent.client_secret)
+        return jsonify(error=exc.message, field=exc.field), exc.status
+    return jsonify(client_secret=intent.client_secret, method_type=intent.payment_method_type)
+
+
+@bp.get("/setup-return")
+@customer_required
+def setup_return():
+    """Where Stripe sends the customer back from approving a method elsewhere (PayPal), with
+    ``?setup_intent=…&redirect_status=…``. A GET changes nothing: the page shows a form that posts the id
+    (the browser sends it at once), or, when the approval was refused, the add form again with why."""
+    form = SetupReturnForm(request.args)
+    if not form.validate():
+        return redirect(url_for("billing.page"))
+    if form.redirect_status.data == "failed":
+        return _stripe_form(SetupIntentForm(idempotency_key=new_key()),
+                            error="The payment method was not approved, so nothing was saved. Try again or "
+                                  "choose another way to pay.")
+    return section(BillingPage(setup_return=form.setup_intent.data))
+
+
+def _return_url() -> str:
+    return url_for("cards.setup_return", _external=True)
+
+
+def stripe_form(*, error: str | None = None, status: int = 200):
+    """The Stripe-mode add form as it opens, for the other add routes Stripe mode replaces."""
+    return _stripe_form(SetupIntentForm(idempotency_key=new_key()), error=error, status=status)
+
+
+def _stripe_form(form: SetupIntentForm, *, error: str | None = None, status: int = 200):
+    """The Stripe-mode add form: the kinds of method this account may save, Stripe's fields for each."""
+    return section(BillingPage(adding=True, form=form, card_form_error=error, bank_offer=_bank_offer()),
+                   status=status)
+
+
+def _bank_offer():
+    return bank_accounts.bank_offer(db(), account_id(), intervals=settings().bank_account_intervals)
 
 
 def _complete_stripe_setup():
     form = StripeCardForm()
     if not form.validate_on_submit():
-        return section(BillingPage(adding=True, form=SetupIntentForm(idempotency_key=new_key()),
-                                   card_form_error="The card could not be confirmed. Please enter it again."),
-                       status=422)
+        return _stripe_form(SetupIntentForm(idempotency_key=new_key()),
+                            error="The card could not be confirmed. Please enter it again.", status=422)
     try:
         saved = cards.complete_card_setup(db(), gateway(), account_id(), form.setup_intent.data, actor=actor(),
                                           now=utcnow())
     except DomainError as exc:
-        return section(BillingPage(adding=True, form=SetupIntentForm(idempotency_key=new_key()),
-                                   card_form_error=exc.message), status=exc.status)
+        return _stripe_form(SetupIntentForm(idempotency_key=new_key()), error=exc.message, status=exc.status)
     return card_added(saved)
 
 
@@ -191,7 +241,7 @@ def make_default(card_id: int):
         change = cards.set_default_card(db(), gateway(), account_id(), card_id, actor=actor(), now=utcnow())
     except DomainError as exc:
         return _card_error(card_id, exc)
-    message = f"{change.card.label} is now your default card."
+    message = f"{change.card.label} is now your default {'card' if change.card.is_card else 'payment method'}."
     if request.htmx:
         moved = _default_moved(change, message)
         if moved is not None:
@@ -268,7 +318,7 @@ def _change_card(change, card_id: int, done_message: str):
         card = change(db(), gateway(), account_id(), card_id, actor=actor(), now=utcnow())
     except DomainError as exc:
         return _card_error(card_id, exc)
-    return finished(done_message.format(card.label))
+    return finished(done_message(card) if callable(done_message) else done_message.format(card.label))
 
 
 def _local(change):

@@ -89,6 +89,19 @@ class StripeCardForm(FlaskForm):
 class SetupIntentForm(FlaskForm):
     save_as_default = BooleanField("Save as default card")
     idempotency_key = HiddenField(validators=[Regexp(r"^[0-9a-f]{32}$")])
+    # The kind of method the customer chose in Stripe mode; which ones the account may save is the service's.
+    method_type = StringField(default="card", validators=[Length(max=20)])
+
+
+class SetupReturnForm(FlaskForm):
+    """Where Stripe sends the customer back after approving a method elsewhere (PayPal): the query string
+    Stripe appends to the return URL. Read on a GET, so nothing is saved from it; the page's form posts it."""
+
+    class Meta:
+        csrf = False
+
+    setup_intent = StringField(validators=[DataRequired(), Regexp(r"^seti_[A-Za-z0-9_]+$")])
+    redirect_status = StringField(validators=[Length(max=20)])
 
 
 class PayPalForm(FlaskForm):

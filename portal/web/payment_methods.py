@@ -35,6 +35,13 @@ def _bank_page(offer, form, *, status: int = 200):
     return section(BillingPage(adding_type="bank", bank_offer=offer, form=form), status=status)
 
 
+def _stripe_refusal():
+    """Stripe mode: these forms post account details, which must go to Stripe and never to us. An old page
+    posting one gets the Payment Element form instead, saying why."""
+    return cards_routes.stripe_form(error="Enter the account in Stripe's secure form below: account details are "
+                                          "never sent to us.", status=409)
+
+
 @bp.get("/paypal/new")
 @customer_required
 def new_paypal():
@@ -62,8 +69,10 @@ def new_bank():
 @customer_required
 def add_paypal():
     """Start saving PayPal: the customer is sent to approve it (the sandbox's test approval page)."""
+    if settings().processor != "sandbox":
+        return _stripe_refusal()
     form = PayPalForm()
-    if settings().processor != "sandbox" or not form.validate_on_submit():
+    if not form.validate_on_submit():
         form.form_errors.append("The form is out of date. Choose PayPal again.")
         return section(BillingPage(adding_type="paypal", form=PayPalForm(idempotency_key=new_key())), status=422)
     try:
@@ -81,8 +90,10 @@ def add_paypal():
 @customer_required
 def add_bank():
     """Save a bank account (sandbox test details): ACH or SEPA by the account's currency, annual plans only."""
+    if settings().processor != "sandbox":
+        return _stripe_refusal()
     offer = _offer()
-    if offer.method_type is None or settings().processor != "sandbox":
+    if offer.method_type is None:
         return _bank_page(offer, None, status=409)
     form = AchForm() if offer.method_type == "us_bank_account" else SepaForm()
     if not form.validate_on_submit():
@@ -107,9 +118,6 @@ def add_bank():
         _attach_error(form, exc)
         form.idempotency_key.data = new_key()
         return _bank_page(offer, form, status=exc.status)
-    if saved.verification != "verified":
-        return finished(f"{saved.label} was added. Two small deposits will arrive in 1-2 business days: enter "
-                        "their amounts under the account to verify it.")
     return card_added(saved)
 
 
@@ -133,4 +141,6 @@ def verify(card_id: int):
         else:
             form.form_errors.append(exc.message)
         return section(BillingPage(verifying=method.id, verify_form=form), status=exc.status)
+    if method.is_default:  # it was the account's only usable method
+        return finished(f"{method.label} is verified and is now your default payment method.")
     return finished(f"{method.label} is verified. You can now set it as your default payment method.")

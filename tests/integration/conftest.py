@@ -195,6 +195,23 @@ def standin(standin_server, localstripe):
     standin_server.reset()
 
 
+@pytest.fixture(scope="session")
+def setup_standin_server(localstripe_server):
+    """The SetupIntent stand-in (``setup_standin``: PayPal, US bank accounts and SEPA with mandates) in front of
+    localstripe, for what localstripe cannot save."""
+    from .setup_standin import SetupStandIn
+
+    standin = SetupStandIn(localstripe_server.url, SECRET_KEY).start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def setup_standin(setup_standin_server, localstripe):
+    yield setup_standin_server
+    setup_standin_server.reset()
+
+
 @pytest.fixture
 def stripe_overrides(localstripe) -> dict:
     """Settings that put the portal in Stripe mode against localstripe, Stripe.js stand-in included."""

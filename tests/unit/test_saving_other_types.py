@@ -199,7 +199,7 @@ def test_a_pending_ach_account_is_never_the_default_nor_charged_until_verified(d
     assert verified.verification == "verified"
     assert session.query(AuditEvent).filter_by(action="card.verified", account_id=account.id).count() == 1
     assert cards.set_default_card(session, sandbox, account.id, pending.id, actor=Actor.system(),
-                                  now=utcnow()).is_default
+                                  now=utcnow()).card.is_default
 
 
 def test_an_instantly_verified_ach_account_saved_as_default_is_debited_by_the_renewal(database, session, sandbox, seller):

@@ -282,6 +282,33 @@ def setup_intent_succeeded(session, gateway: PaymentGateway, intent, now, policy
     return f"card {card.id} saved"
 
 
+@handles("setup_intent.requires_action")
+def setup_intent_requires_action(session, gateway: PaymentGateway, intent, now, policy) -> str:
+    """A method waiting for its customer. Only an ACH account waiting for micro-deposits is saved now (as
+    pending, so the page can offer Verify even if the browser never came back); PayPal's approval and 3-D
+    Secure are finished by the customer and reported by ``setup_intent.succeeded``."""
+    setup_intent_id = payloads.text(intent, "id", required=True)
+    customer = payloads.text(intent, "customer", max_length=64)
+    action = payloads.text(payloads.mapping(intent, "next_action"), "type", max_length=40)
+    if action != "verify_with_microdeposits":
+        return f"waiting for the customer ({action or 'no next action'})"
+    account = session.scalar(select(Account).where(Account.processor_customer_id == customer)) if customer else None
+    if account is None:
+        return "unknown customer"
+    method = cards.save_confirmed_card(session, gateway, account.id, setup_intent_id, actor=Actor.system(), now=now)
+    return f"bank account {method.id} saved, waiting for micro-deposits"
+
+
+@handles("setup_intent.setup_failed")
+def setup_intent_setup_failed(session, gateway: PaymentGateway, intent, now, policy) -> str:
+    """Nothing to save: the customer saw the refusal in the Payment Element (or on PayPal's page) and may try
+    again. Kept as the event's outcome, with Stripe's reason."""
+    payloads.text(intent, "id", required=True)
+    error = payloads.mapping(intent, "last_setup_error")
+    reason = payloads.text(error, "code", max_length=None) or payloads.text(error, "message", max_length=None)
+    return f"setup failed ({(reason or 'no reason given')[:120]})"
+
+
 def _card(session: Session, payment_method: dict) -> PaymentMethod | None:
     processor_id = payloads.text(payment_method, "id", required=True, max_length=64)
     return session.scalar(select(PaymentMethod).where(PaymentMethod.processor_id == processor_id))

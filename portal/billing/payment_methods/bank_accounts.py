@@ -13,12 +13,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ... import audit
 from ...audit import Actor
 from ...errors import CardSetupFailed, MethodNotOffered
 from ...models import BILLABLE_STATUSES, PaymentMethod, Subscription
 from ...payments.gateway import BankAccountDetails, MandateAcceptance, PaymentGateway, SetupIntent
-from .cards import _account, _key, _processor, ensure_processor_customer, get_card
+from .cards import _account, _key, _processor, ensure_processor_customer, get_card, mark_verified
 
 # Which debit scheme an account's currency is collected with.
 BANK_TYPE_BY_CURRENCY = {"USD": "us_bank_account", "EUR": "sepa_debit"}
@@ -31,6 +30,7 @@ class BankOffer:
 
     method_type: str | None
     refusal: str | None = None
+    currency: str = "USD"  # what the account is billed in: Stripe's Payment Element is set up for it
 
 
 def bank_offer(session: Session, account_id: int, *, intervals: tuple[str, ...]) -> BankOffer:
@@ -38,20 +38,22 @@ def bank_offer(session: Session, account_id: int, *, intervals: tuple[str, ...])
     subscription = session.scalar(select(Subscription).where(
         Subscription.account_id == account_id, Subscription.status.in_(BILLABLE_STATUSES))
         .order_by(Subscription.id.desc()).limit(1))
+    currency = ((subscription.plan.currency if subscription else None) or account.currency or "USD").upper()
     allowed = " or ".join(INTERVAL_WORDS.get(i, i) for i in intervals) or "no"
     if not intervals:
-        return BankOffer(None, "Bank accounts are not offered as a payment method. Pay by card or PayPal.")
+        return BankOffer(None, "Bank accounts are not offered as a payment method. Pay by card or PayPal.",
+                         currency)
     if subscription is None or subscription.plan.interval not in intervals:
         now = (f"your plan is billed {INTERVAL_WORDS.get(subscription.plan.interval, subscription.plan.interval)}"
                if subscription else "you have no active subscription")
         return BankOffer(None, f"Bank accounts can be added only to {allowed} plans, and {now}. "
-                               "Pay by card or PayPal instead.")
-    currency = (subscription.plan.currency or account.currency or "").upper()
+                               "Pay by card or PayPal instead.", currency)
     method_type = BANK_TYPE_BY_CURRENCY.get(currency)
     if method_type is None:
         return BankOffer(None, f"Bank accounts are offered for plans billed in US dollars (ACH) or euros (SEPA "
-                               f"Direct Debit); yours is billed in {currency}. Pay by card or PayPal instead.")
-    return BankOffer(method_type)
+                               f"Direct Debit); yours is billed in {currency}. Pay by card or PayPal instead.",
+                         currency)
+    return BankOffer(method_type, currency=currency)
 
 
 def start_bank_setup(session: Session, gateway: PaymentGateway, account_id: int, *, intervals: tuple[str, ...],
@@ -71,20 +73,23 @@ def start_bank_setup(session: Session, gateway: PaymentGateway, account_id: int,
 
 
 def verify_microdeposits(session: Session, gateway: PaymentGateway, account_id: int, method_id: int, *,
-                         amounts: list[int] | None, descriptor_code: str | None, actor: Actor,
+                         amounts: list[int] | None = None, descriptor_code: str | None = None, actor: Actor,
                          now: datetime) -> PaymentMethod:
-    """Confirm an ACH account with what the customer read on their statement; wrong answers are refused
-    next to the field, the account staying pending."""
+    """Confirm an ACH account with what the customer read on their statement (two amounts in cents, or the
+    code), in either mode: the sandbox checks them itself, Stripe on the SetupIntent. Wrong answers are
+    refused next to the field, the account staying pending. Already verified (a second press after the first
+    succeeded, or Stripe's hosted verification page got there first): returned as it is."""
     method = get_card(session, account_id, method_id)
     if method.verification == "verified":
         return method
     if not method.setup_intent_id:
         raise CardSetupFailed("This bank account can't be verified here. Delete it and add it again.")
     # A wrong answer changes nothing of ours (the processor counts the attempts, as Stripe does).
-    _processor(gateway.verify_microdeposits, method.setup_intent_id, amounts=amounts,
-               descriptor_code=descriptor_code, idempotency_key=_key("verify", method.processor_id))
-    method.verification = "verified"
-    audit.record(session, actor, "card.verified", now=now, account_id=account_id, card_id=method.id,
-                 card=method.label)
+    intent = _processor(gateway.verify_microdeposits, method.setup_intent_id, amounts=amounts,
+                        descriptor_code=descriptor_code, idempotency_key=_key("verify", method.processor_id))
+    if intent.status != "succeeded":
+        raise CardSetupFailed(intent.error_message or "The bank account could not be verified yet. Please try "
+                              "again later.", code="verification_not_succeeded")
+    mark_verified(session, gateway, method, actor=actor, now=now)
     session.commit()
     return method

@@ -7,7 +7,7 @@ yes, running the verb again converges (every processor call here is safe to repe
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import exists, select, update
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from ... import audit
 from ...audit import Actor
 from ...errors import CardInUse, CardSetupFailed, MethodNotVerified, NotFound, ProcessorDown
-from ...models import BILLABLE_STATUSES, Account, PaymentMethod, Subscription
+from ...models import BILLABLE_STATUSES, METHOD_TYPES, Account, PaymentMethod, Subscription
 from ...payments.gateway import (CardDetails, CardError, CardInfo, PaymentGateway, ProcessorError,
                                  ProcessorUnavailable, SetupIntent)
 
@@ -73,17 +73,25 @@ def ensure_processor_customer(session: Session, gateway: PaymentGateway, account
 
 
 def start_card_setup(session: Session, gateway: PaymentGateway, account_id: int, *, save_as_default: bool,
-                     idempotency_key: str, card: CardDetails | None = None) -> SetupIntent:
-    """Begin saving a card: a SetupIntent at the processor.
+                     idempotency_key: str, card: CardDetails | None = None, method_type: str = "card",
+                     return_url: str | None = None) -> SetupIntent:
+    """Begin saving a payment method of ``method_type`` (card, paypal, us_bank_account, sepa_debit): a
+    SetupIntent at the processor.
 
-    In Stripe mode ``card`` is None and the browser confirms the intent with Stripe.js. In sandbox mode
-    the test card comes along and the intent is confirmed at once, or waits for the 3-D Secure step.
+    In Stripe mode ``card`` is None and the browser confirms the intent with Stripe.js (PayPal's approval
+    returns to ``return_url``). In sandbox mode the test card comes along and the intent is confirmed at once,
+    or waits for the 3-D Secure step.
     """
+    if method_type not in METHOD_TYPES:
+        raise CardSetupFailed("Choose a card, PayPal or a bank account.", field="method_type",
+                              code="method_type_unknown")
     account = _account(session, account_id)
     customer_id = ensure_processor_customer(session, gateway, account)
+    extra = {"method_type": method_type, "return_url": return_url} if method_type != "card" or return_url else {}
     return _processor(gateway.create_setup_intent, customer_id=customer_id, card=card,
                       idempotency_key=idempotency_key,
-                      metadata={"account_id": account_id, "save_as_default": "1" if save_as_default else "0"})
+                      metadata={"account_id": account_id, "save_as_default": "1" if save_as_default else "0"},
+                      **extra)
 
 
 def complete_card_setup(session: Session, gateway: PaymentGateway, account_id: int, setup_intent_id: str,
@@ -104,17 +112,24 @@ def save_confirmed_card(session: Session, gateway: PaymentGateway, account_id: i
     # The intent id comes from the browser: only believe it if it is this account's customer's.
     if not account.processor_customer_id or intent.customer_id != account.processor_customer_id:
         raise NotFound("That card setup does not belong to this account.")
-    # An ACH account waiting for its micro-deposits is saved already, marked pending, so its Verify form has a row.
-    awaiting_deposits = intent.status == "requires_action" and intent.next_action == "verify_with_microdeposits"
-    if not (intent.status == "succeeded" or awaiting_deposits) or not intent.payment_method_id:
+    # An ACH account entered by hand is saved while its micro-deposits are on the way, as pending, so its
+    # Verify form has a row: it is neither charged nor made the default until the customer verifies it.
+    pending = (intent.status == "requires_action" and intent.next_action == "verify_with_microdeposits"
+               and intent.payment_method_id is not None)
+    if (intent.status != "succeeded" and not pending) or not intent.payment_method_id:
         raise CardSetupFailed(intent.error_message or "The card could not be confirmed. Please try again.",
                               code="setup_not_succeeded")
     existing = session.scalar(select(PaymentMethod).where(PaymentMethod.processor_id == intent.payment_method_id))
     if existing is not None:
+        if existing.verification == "pending" and intent.status == "succeeded":
+            # Verified since it was saved (our verify form, or Stripe's hosted verification page).
+            mark_verified(session, gateway, existing, actor=actor, now=now)
         return existing
     info = _processor(gateway.retrieve_card, intent.payment_method_id)
-    make_default = (intent.metadata.get("save_as_default") == "1" or default_card(session, account_id) is None) \
-        and info.verification == "verified"
+    if pending:
+        info = replace(info, verification="pending")
+    make_default = info.verification == "verified" and (intent.metadata.get("save_as_default") == "1"
+                                                         or default_card(session, account_id) is None)
     if make_default:
         _processor(gateway.set_default_card, account.processor_customer_id, info.processor_id,
                    idempotency_key=f"default-{info.processor_id}")
@@ -124,8 +139,25 @@ def save_confirmed_card(session: Session, gateway: PaymentGateway, account_id: i
     session.add(card)
     session.flush()
     audit.record(session, actor, "card.added", now=now, account_id=account_id, card_id=card.id, card=card.label,
-                 default=make_default)
+                 default=make_default, **({"verification": "pending"} if pending else {}))
     return card
+
+
+def mark_verified(session: Session, gateway: PaymentGateway, method: PaymentMethod, *, actor: Actor,
+                  now: datetime) -> None:
+    """A pending bank account the processor has verified: it may be charged now, and becomes the default
+    when the account has none (renewals need one)."""
+    # The processor is told first, before any change of ours (which would also hold SQLite's write lock
+    # while the sandbox writes through its own connection).
+    if default_card(session, method.account_id) is None:
+        account = _account(session, method.account_id)
+        _processor(gateway.set_default_card, account.processor_customer_id, method.processor_id,
+                   idempotency_key=f"default-{method.processor_id}")
+        method.is_default = True
+    method.verification = "verified"
+    session.flush()
+    audit.record(session, actor, "card.verified", now=now, account_id=method.account_id, card_id=method.id,
+                 card=method.label, default=method.is_default)
 
 
 def update_card(session: Session, gateway: PaymentGateway, account_id: int, card_id: int, *, exp_month: int,
@@ -158,6 +190,7 @@ def set_default_card(session: Session, gateway: PaymentGateway, account_id: int,
     if card.is_default:
         return DefaultChange(card, None)
     if card.verification != "verified":
+        # Renewals charge the default: an account whose micro-deposits are not verified can't be debited yet.
         raise MethodNotVerified(f"{card.label} can't be your default until it is verified: enter the two "
                                 "deposit amounts first.")
     account = _account(session, account_id)
