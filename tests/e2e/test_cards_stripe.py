@@ -69,7 +69,7 @@ def log_in(page, portal):
 
 def open_add_card_form(page):
     page.get_by_role("link", name="Add payment method").click()
-    expect(page.get_by_role("heading", name="Add a new card")).to_be_visible()
+    expect(page.get_by_role("heading", name="Add a payment method")).to_be_visible()
     # The stand-in's card field: its inputs only exist once stripe-card.js has mounted it.
     expect(card_input(page, "number")).to_be_visible()
 
