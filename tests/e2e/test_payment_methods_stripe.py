@@ -97,8 +97,8 @@ def test_a_customer_saves_a_us_bank_account_in_the_payment_element(page, portal,
     # The pending row carries the same Verify form as in sandbox mode; it goes to Stripe's SetupIntent.
     row = page.locator(".verify-form")
     expect(page.get_by_text("Verification pending")).to_be_visible()
-    row.get_by_label("First deposit (cents)").fill("32")
-    row.get_by_label("Second deposit (cents)").fill("45")
+    row.get_by_label("Deposit 1 (cents)").fill("32")
+    row.get_by_label("Deposit 2 (cents)").fill("45")
     row.get_by_role("button", name="Verify").click()
     expect(page.locator("#toast")).to_contain_text("STRIPE TEST BANK •••• 6789 is verified")
     expect(page.get_by_text("Verification pending")).to_have_count(0)
