@@ -86,6 +86,16 @@ class Books:
         return obj
 
     @staticmethod
+    def get_data(session: Session, object_id: str, kind: str) -> dict:
+        """An object's data, read with a plain query (no object in the session: a read-only use)."""
+        table = SandboxObject.__table__
+        data = session.connection().execute(
+            select(table.c.data).where(table.c.id == object_id, table.c.kind == kind)).scalar()
+        if data is None:
+            raise ProcessorError(f"No such {kind.replace('_', ' ')}: {object_id}", code="resource_missing")
+        return data
+
+    @staticmethod
     def get(session: Session, object_id: str, kind: str) -> SandboxObject:
         obj = session.scalar(select(SandboxObject).where(SandboxObject.id == object_id, SandboxObject.kind == kind))
         if obj is None:
