@@ -19,7 +19,11 @@ def environment() -> Environment:
     # Autoescape HTML (and .html e-mail parts); plain-text parts are not HTML and must not be escaped.
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
                       autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True,
+                      # The templates ship with the code and change only with a deploy (a restart), so a
+                      # compiled template is reused without asking the file system whether it changed: each
+                      # renewal renders two e-mails, text and HTML, and that check was a stat per render.
+                      auto_reload=False)
     env.filters["money"] = format_money
     env.filters["format_date"] = format_date
     env.filters["address_lines"] = address_lines

@@ -171,13 +171,13 @@ class InvoicePdf(Base):
 
 def _statuses(invoice: Invoice) -> set[str]:
     """The invoice's status in the database and the one this flush writes (one value when unchanged)."""
-    history = inspect(invoice).attrs.status.history
+    history = inspect(invoice).get_history("status", PASSIVE_NO_INITIALIZE)
     return {*history.deleted, *history.unchanged, *history.added} or {invoice.status}
 
 
 def _number(invoice: Invoice) -> str:
     """The number the invoice is known by (the stored one, not a forged replacement), for messages."""
-    history = inspect(invoice).attrs.number.history
+    history = inspect(invoice).get_history("number", PASSIVE_NO_INITIALIZE)
     if history.added and not history.deleted:  # set while unloaded: the stored number is not known here
         return f"#{invoice.id}"
     return (history.deleted or history.unchanged or [invoice.number])[0] or f"#{invoice.id}"
@@ -188,7 +188,7 @@ def _stored_status(invoice: Invoice) -> str | None:
     state = inspect(invoice)
     if state.pending or state.transient:
         return None
-    history = state.attrs.status.history
+    history = state.get_history("status", PASSIVE_NO_INITIALIZE)
     return (history.deleted or history.unchanged or [invoice.status])[0]
 
 
@@ -228,13 +228,15 @@ def _guard_invoice_content(mapper, connection, target):
     """
     state = inspect(target)
     statuses, seen = set(), set()
-    parent = state.attrs.invoice.history
+    # ``get_history`` is what ``state.attrs.<key>.history`` answers, without building a view of every
+    # attribute per call (these listeners run for every invoice, line and tax line of a flush).
+    parent = state.get_history("invoice", PASSIVE_NO_INITIALIZE)
     for invoice in (*parent.deleted, *parent.unchanged, *parent.added):
         if invoice is not None:
             statuses |= _statuses(invoice)
             seen.add(invoice.id)
     # Parents known only by id (a line built with invoice_id=, or moved from one invoice to another).
-    ids = {*state.attrs.invoice_id.history.deleted, target.invoice_id} - seen - {None}
+    ids = {*state.get_history("invoice_id", PASSIVE_NO_INITIALIZE).deleted, target.invoice_id} - seen - {None}
     if ids:
         statuses |= set(connection.scalars(select(Invoice.status).where(Invoice.id.in_(ids))))
     if statuses - {"draft"}:

@@ -2,10 +2,12 @@
 and carries a dedupe key, so the same notice can never be queued, or sent, twice."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.orm import Session
 
 from ..documents.rendering import render
@@ -13,6 +15,7 @@ from ..models import Account, Invoice, OutboxMessage, User
 
 
 PREFETCH = "outbox.prefetch"  # session.info key: what a batch looked up once for all its notices
+BATCH = "outbox.batch"  # session.info key: the rows of notices a batch queued, written together at its end
 
 
 @dataclass
@@ -52,6 +55,8 @@ def _forget_prefetch(session: Session, transaction) -> None:
 
 
 def _queued_before(session: Session, dedupe_key: str) -> bool:
+    if dedupe_key in session.info.get(BATCH, ()):
+        return True  # queued in this batch, not written yet
     found = session.info.get(PREFETCH)
     if found is not None and dedupe_key in found.keys:
         return dedupe_key in found.existing
@@ -79,11 +84,48 @@ def enqueue(session: Session, *, dedupe_key: str, kind: str, to: str, subject: s
                             text_body=render(f"email/{template}.txt", **context),
                             html_body=render(f"email/{template}.html", **context),
                             attachments=attachments or [], created_at=now, next_attempt_at=now)
-    session.add(message)
+    rows = session.info.get(BATCH)
+    if rows is None:
+        session.add(message)
+    else:
+        rows[dedupe_key] = message
     found = session.info.get(PREFETCH)
     if found is not None and dedupe_key in found.keys:
         found.existing.add(dedupe_key)  # queued now: a second enqueue in this transaction finds it
     return message
+
+
+@contextmanager
+def batched(session: Session) -> Iterator[None]:
+    """The notices queued inside are written in one INSERT at the end (a renewal batch's receipts), not one
+    statement per row as the unit of work writes them on SQLite. The unique dedupe key still refuses a
+    notice queued twice: then the whole INSERT fails, as the flush would have. The objects ``enqueue``
+    returns inside are not added to the session (they have no id); nothing is written if the block fails."""
+    if BATCH in session.info:  # already inside a batch: its end writes these too
+        yield
+        return
+    rows: dict[str, OutboxMessage] = {}  # by dedupe key
+    session.info[BATCH] = rows
+    try:
+        yield
+    finally:
+        session.info.pop(BATCH, None)
+    if rows:
+        session.execute(insert(OutboxMessage.__table__), [_row(m) for m in rows.values()])
+
+
+def _row(message: OutboxMessage) -> dict:
+    """The message's columns; an unset one gets its column's default, as the flush would give it (one INSERT
+    for many rows needs every row to name the same columns)."""
+    row = {}
+    for column in OutboxMessage.__table__.columns:
+        if column.key == "id":
+            continue
+        value = getattr(message, column.key)
+        if value is None and column.default is not None:
+            value = column.default.arg(None) if column.default.is_callable else column.default.arg
+        row[column.key] = value
+    return row
 
 
 def invoice_issued(session: Session, invoice: Invoice, account: Account, *, now: datetime) -> OutboxMessage | None:

@@ -235,6 +235,48 @@ def test_a_notice_with_the_same_dedupe_key_is_queued_only_once(database, session
     assert session.query(OutboxMessage).filter_by(kind="invoice_issued").count() == 1
 
 
+def batch_notice(session, key, *, at=T0):
+    return outbox.enqueue(session, dedupe_key=key, kind="invoice_issued", to="billing@acme.example",
+                          subject="Your invoice", template="invoice_copy", context=copy_context(session), now=at)
+
+
+def copy_context(session):
+    invoice = session.query(Invoice).first()
+    return {"invoice": invoice, "account": session.get(Account, invoice.account_id), "own_copy": True}
+
+
+def test_a_batch_of_notices_is_written_once_each_when_it_ends_and_is_sent_like_any_other(database, session,
+                                                                                          issued):
+    before = session.query(OutboxMessage).count()
+    with outbox.batched(session):
+        assert batch_notice(session, "batch-1") is not None
+        assert batch_notice(session, "batch-2") is not None
+        assert batch_notice(session, "batch-1") is None  # queued in this batch already
+        assert session.query(OutboxMessage).count() == before  # written when the batch ends
+    session.commit()
+    written = session.query(OutboxMessage).filter(OutboxMessage.dedupe_key.like("batch-%")) \
+        .order_by(OutboxMessage.id).all()
+    assert [m.dedupe_key for m in written] == ["batch-1", "batch-2"]
+    # The columns the batch left unset have their defaults, so the sender picks the messages up.
+    assert {(m.status, m.attempts, m.last_error, m.next_attempt_at) for m in written} == {("pending", 0, "", T0)}
+    assert "invoice" in written[0].text_body.lower()
+    transport = Recording()
+    send_pending(database, transport, now=T0 + timedelta(minutes=1))
+    assert [e["Subject"] for e in transport.sent].count("Your invoice") == 2
+    assert outbox.enqueue(session, dedupe_key="batch-2", kind="invoice_issued", to="billing@acme.example",
+                          subject="Again", template="invoice_copy", context=copy_context(session), now=T0) is None
+
+
+def test_a_batch_that_fails_writes_none_of_its_notices(session, issued):
+    before = session.query(OutboxMessage).count()
+    with pytest.raises(RuntimeError):
+        with outbox.batched(session):
+            batch_notice(session, "batch-1")
+            raise RuntimeError("the batch failed")
+    session.commit()
+    assert session.query(OutboxMessage).count() == before
+
+
 def test_the_database_refuses_a_second_row_with_the_same_dedupe_key(session):
     queue(session, "once")
     with pytest.raises(IntegrityError):

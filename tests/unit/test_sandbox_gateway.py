@@ -49,6 +49,34 @@ def test_the_same_idempotency_key_returns_the_first_answer(sandbox):
     assert setup(sandbox, customer, card(), key="s").id == setup(sandbox, customer, card(), key="s").id
 
 
+def charge(sandbox, customer, pm, key, amount=1500):
+    return sandbox.charge(customer_id=customer, payment_method_id=pm, amount_cents=amount, currency="USD",
+                          idempotency_key=key, metadata={"invoice_id": 1})
+
+
+def test_a_replayed_charge_answers_the_first_charge_and_charges_once(sandbox, session):
+    customer = sandbox.create_customer(email="a@example.com", name="A", account_id=1, idempotency_key="c1")
+    pm = setup(sandbox, customer, card()).payment_method_id
+    first = charge(sandbox, customer, pm, "charge-1")
+    # A replay with another amount is still the first request: same intent, same amount.
+    assert charge(sandbox, customer, pm, "charge-1", amount=9900) == first
+    assert first.status == "succeeded" and first.amount_cents == 1500
+    assert sandbox.count_charges() == 1
+    assert session.scalar(select(SandboxIdempotencyKey.result).where(SandboxIdempotencyKey.key == "charge-1")) \
+        == {"id": first.payment_id}
+
+
+def test_a_replayed_charge_answers_the_first_charge_even_after_the_card_is_detached(sandbox):
+    customer = sandbox.create_customer(email="a@example.com", name="A", account_id=1, idempotency_key="c1")
+    pm = setup(sandbox, customer, card()).payment_method_id
+    first = charge(sandbox, customer, pm, "charge-1")
+    sandbox.detach_card(pm, idempotency_key="x")
+    assert charge(sandbox, customer, pm, "charge-1") == first
+    with pytest.raises(ProcessorError):  # a new request with the detached card is refused
+        charge(sandbox, customer, pm, "charge-2")
+    assert sandbox.count_charges() == 1
+
+
 def test_a_declined_card_raises_card_error_and_attaches_nothing(sandbox):
     customer = sandbox.create_customer(email="a@example.com", name="A", account_id=1, idempotency_key="c1")
     with pytest.raises(CardError) as exc:

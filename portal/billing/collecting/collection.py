@@ -376,9 +376,10 @@ def record_outcomes(session: Session, answers: list[tuple[int, PaymentResult]], 
     accounts = session.scalars(select(Account).where(Account.id.in_({i.account_id for i in invoices.values()}))).all()
     outbox.prefetch(session, dedupe_keys=[outbox.payment_received_key(i) for i in invoices.values()],
                     addresses=[a.billing_email for a in accounts])
-    statuses = {attempt_id: _apply_outcome(session, invoices[invoice_of[attempt_id]], attempts[attempt_id], result,
-                                           now=now, policy=policy, backup_allowed=backup_allowed)
-                for attempt_id, result in answers}
+    with outbox.batched(session):  # the batch's receipts in one INSERT
+        statuses = {attempt_id: _apply_outcome(session, invoices[invoice_of[attempt_id]], attempts[attempt_id],
+                                               result, now=now, policy=policy, backup_allowed=backup_allowed)
+                    for attempt_id, result in answers}
     del subscriptions, accounts  # held until every answer is applied
     return statuses
 

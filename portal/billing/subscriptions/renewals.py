@@ -142,22 +142,23 @@ def _invoice_batch(session: Session, seller: Seller, ids: list[int], *, now: dat
                     addresses=[accounts[s.account_id].billing_email for s, _ in drafts])
     numbers = take_invoice_numbers(session, f"INV-{now.year}", len(drafts))
     attempts: list[PaymentAttempt] = []
-    for (subscription, invoice), number in zip(drafts, numbers):
-        account = accounts[subscription.account_id]
-        issue_invoice(session, invoice, account, seller, now=now, number=number)
-        outbox.invoice_issued(session, invoice, account, now=now)
-        stats.invoiced += 1
-        if invoice.status == "paid":  # covered by credit
-            advance_after_payment(subscription, invoice, now=now)
-            stats.paid += 1
-            continue
-        card = cards.get(account.id)
-        attempt = open_attempt(session, invoice, trigger="renewal", now=now, method=card, first=True) if card else None
-        if attempt is None:
-            record_failure_without_card(session, invoice, trigger="renewal", now=now, policy=policy)
-            stats.no_card += 1
-        else:
-            attempts.append(attempt)
+    with outbox.batched(session):  # the batch's e-mails in one INSERT
+        for (subscription, invoice), number in zip(drafts, numbers):
+            account = accounts[subscription.account_id]
+            issue_invoice(session, invoice, account, seller, now=now, number=number)
+            outbox.invoice_issued(session, invoice, account, now=now)
+            stats.invoiced += 1
+            if invoice.status == "paid":  # covered by credit
+                advance_after_payment(subscription, invoice, now=now)
+                stats.paid += 1
+                continue
+            card = cards.get(account.id)
+            attempt = open_attempt(session, invoice, trigger="renewal", now=now, method=card, first=True) if card else None
+            if attempt is None:
+                record_failure_without_card(session, invoice, trigger="renewal", now=now, policy=policy)
+                stats.no_card += 1
+            else:
+                attempts.append(attempt)
     session.flush()
     return [attempt.id for attempt in attempts]
 

@@ -41,20 +41,34 @@ class Books:
     def idempotent(self, key: str, create: Callable[[Session], dict]) -> dict:
         """Run ``create`` once per key; a replay returns the first result, as Stripe's keys do."""
         try:
-            # One transaction looks the key up and writes the answer: a new request (the usual case, a
-            # renewal's charge) costs one session, not two.
+            # A new key is the usual case (every renewal's charge), so the key is not looked up first: the
+            # answer and the key are written in one transaction, and the key's primary key refuses a replay,
+            # which rolls back everything this ``create`` wrote and answers what the first request answered.
             with self.writing() as session:
-                stored = session.get(SandboxIdempotencyKey, key)
-                if stored is not None:
-                    return stored.result
                 result = create(session)
-                # A plain Core INSERT (no object to track, no ORM bulk path): it is written once and only ever read back by key.
-                session.execute(insert(SandboxIdempotencyKey.__table__).values(key=key, result=result, created_at=self.clock()))
+                # A plain Core INSERT (no object to track, no ORM bulk path): it is written once and only ever
+                # read back by key.
+                session.execute(insert(SandboxIdempotencyKey.__table__).values(
+                    key=key, result=result, created_at=self.clock()))
             return result
         except IntegrityError:
-            # A concurrent request with the same key won the race: answer what it answered.
-            with self.db.session() as session:
-                return session.get(SandboxIdempotencyKey, key).result
+            # A replay, or a concurrent request with the same key that won the race: answer what it answered.
+            stored = self._stored(key)
+            if stored is None:
+                raise
+            return stored
+        except ProcessorError:
+            # A replay can fail where its first request did not (the card detached since, the amount already
+            # refunded): the first answer stands.
+            stored = self._stored(key)
+            if stored is None:
+                raise
+            return stored
+
+    def _stored(self, key: str) -> dict | None:
+        with self.db.session() as session:
+            stored = session.get(SandboxIdempotencyKey, key)
+            return None if stored is None else stored.result
 
     def new(self, session: Session, prefix: str, kind: str, data: dict) -> SandboxObject:
         obj = SandboxObject(id=new_id(prefix), kind=kind, data=data, created_at=self.clock())
@@ -70,6 +84,16 @@ class Books:
         obj = SandboxObject(id=new_id(prefix), kind=kind, data=data, created_at=self.clock())
         session.execute(insert(SandboxObject.__table__).values(id=obj.id, kind=kind, data=data, created_at=obj.created_at))
         return obj
+
+    @staticmethod
+    def get_data(session: Session, object_id: str, kind: str) -> dict:
+        """An object's data, read with a plain query (no object in the session: a read-only use)."""
+        table = SandboxObject.__table__
+        data = session.connection().execute(
+            select(table.c.data).where(table.c.id == object_id, table.c.kind == kind)).scalar()
+        if data is None:
+            raise ProcessorError(f"No such {kind.replace('_', ' ')}: {object_id}", code="resource_missing")
+        return data
 
     @staticmethod
     def get(session: Session, object_id: str, kind: str) -> SandboxObject:

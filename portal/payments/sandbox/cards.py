@@ -202,6 +202,18 @@ def _card(obj: SandboxObject) -> CardInfo:
 def attached_card(session: Session, books: Books, payment_method_id: str, customer_id: str) -> SandboxObject:
     """The card, if it is attached to this customer (what a charge needs)."""
     pm = books.get(session, payment_method_id, "payment_method")
-    if pm.data.get("customer") != customer_id or pm.data.get("detached"):
-        raise ProcessorError("That card is not attached to this customer.", code="resource_missing")
+    _check_attached(pm.data, customer_id)
     return pm
+
+
+def attached_card_data(session: Session, books: Books, payment_method_id: str, customer_id: str) -> dict:
+    """``attached_card``'s data alone, read without loading an object into the session (every renewal's
+    charge reads its card, and a card charge needs nothing else of it)."""
+    data = books.get_data(session, payment_method_id, "payment_method")
+    _check_attached(data, customer_id)
+    return data
+
+
+def _check_attached(data: dict, customer_id: str) -> None:
+    if data.get("customer") != customer_id or data.get("detached"):
+        raise ProcessorError("That card is not attached to this customer.", code="resource_missing")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from ...models import BANK_TYPES, BRAND_NAMES, SandboxObject
 from ..gateway import PaymentDetails, PaymentResult
 from .books import Books, new_id
-from .cards import DECLINE_MESSAGES, attached_card
+from .cards import DECLINE_MESSAGES, attached_card, attached_card_data
 from .events import enqueue
 
 # Days a bank debit stays processing before the bank's answer arrives. One figure for ACH and SEPA alike:
@@ -21,11 +21,12 @@ def charge(books: Books, *, customer_id: str, payment_method_id: str, amount_cen
     made: dict[str, PaymentResult] = {}  # the answer of the intent this call created, as it was written
 
     def create(session):
-        pm = attached_card(session, books, payment_method_id, customer_id)
-        if pm.data.get("type", "card") in BANK_TYPES:
+        data = attached_card_data(session, books, payment_method_id, customer_id)
+        if data.get("type", "card") in BANK_TYPES:
+            pm = attached_card(session, books, payment_method_id, customer_id)
             return {"id": _debit(session, books, pm, customer_id=customer_id, amount_cents=amount_cents,
                                  currency=currency, metadata=metadata).id}
-        outcome = pm.data.get("charge", "ok")
+        outcome = data.get("charge", "ok")
         status, code, message = "succeeded", None, None
         if outcome == "authentication_required":
             status, code = "requires_action", outcome
