@@ -281,7 +281,8 @@ def list_invoices(session: Session, account_id: int, *, cursor: str | None = Non
 
 @functools.lru_cache(maxsize=8)
 def _first_invoice_page(rows: int):
-    """The first page's statement for ``rows`` rows, built once per process: Billing details runs it on every view, and building it cost more than running it."""
+    """The first page's statement for ``rows`` rows, built once per process: Billing details runs it on every
+    view, and building it cost more than running it."""
     return (select(Invoice).options(joinedload(Invoice.lines))
             .where(Invoice.account_id == bindparam("account_id"), Invoice.status != "draft")
             .order_by(Invoice.issued_at.desc(), Invoice.id.desc()).limit(rows))
