@@ -8,11 +8,12 @@ same absolute expiry and the same time of the last password entry.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from .. import audit, models
@@ -61,12 +62,19 @@ def start_session(session: Session, user: User, *, ip: str = "", user_agent: str
     return token
 
 
+@functools.cache
+def _session_by_token():
+    """The statement ``load_session`` runs, built once per process: it runs before every logged-in request,
+    and building it (the comparison, the two joined loads) cost more than SQLAlchemy's cached compile of it."""
+    return (select(LoginSession).where(LoginSession.token_hash == bindparam("token_hash"))
+            .options(joinedload(LoginSession.user).joinedload(User.account)))
+
+
 def load_session(session: Session, token: str, *, now: datetime) -> tuple[LoginSession, User] | None:
     """The live session and its user for a cookie token, or None if revoked, expired or unknown."""
     # One statement before every request: the session, its user and the user's account together (the
     # account lands in the identity map, so the page's own lookup of it costs nothing).
-    row = session.scalar(select(LoginSession).where(LoginSession.token_hash == _digest(token))
-                         .options(joinedload(LoginSession.user).joinedload(User.account)))
+    row = session.scalar(_session_by_token(), {"token_hash": _digest(token)})
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
     user = row.user

@@ -57,15 +57,22 @@ def register(app: Flask) -> None:
 
             return error_page(400, "The address contained characters that can't be used.")
 
+    # The same for every answer, so worked out once per app. A route that set one of them itself keeps its own.
+    constant = [("Content-Security-Policy", csp), ("X-Content-Type-Options", "nosniff"),
+                ("Referrer-Policy", "same-origin"), ("X-Frame-Options", "DENY")]
+    if not settings.demo:
+        constant.append(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
+    constant_names = frozenset(name.lower() for name, _ in constant)
+
     @app.after_request
     def headers(response):
-        response.headers.setdefault("Content-Security-Policy", csp)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        if not settings.demo:
-            response.headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-        if request.endpoint and request.endpoint != "static" and response.mimetype == "text/html":
+        present = {name.lower() for name in response.headers.keys()}
+        if present.isdisjoint(constant_names):
+            response.headers.extend(constant)
+        else:
+            response.headers.extend([(name, value) for name, value in constant if name.lower() not in present])
+        if request.endpoint and request.endpoint != "static" and response.mimetype == "text/html" \
+                and "cache-control" not in present:
             # Billing pages hold personal data: keep them out of shared and back-button caches.
-            response.headers.setdefault("Cache-Control", "no-store")
+            response.headers["Cache-Control"] = "no-store"
         return response

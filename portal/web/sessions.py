@@ -15,6 +15,15 @@ SESSIONLESS_PATHS = frozenset({"/healthz"})
 
 
 class PortalSessionInterface(SecureCookieSessionInterface):
+    def get_signing_serializer(self, app):
+        # Flask builds a new serializer on every request; it depends only on the keys, so keep one per set of
+        # keys (a test or a key rotation that changes them gets a new one).
+        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        cached = app.extensions.get("portal.session_serializer")
+        if cached is None or cached[0] != keys:
+            cached = app.extensions["portal.session_serializer"] = (keys, super().get_signing_serializer(app))
+        return cached[1]
+
     def open_session(self, app, request):
         if request.path in SESSIONLESS_PATHS:
             return self.make_null_session(app)

@@ -5,10 +5,11 @@ balance is smaller than the invoice, and what is left carries over to the invoic
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ... import audit
@@ -59,14 +60,20 @@ def account_currency(session: Session, account: Account) -> str:
 
 def credit_summary(session: Session, account_id: int, *, currency: str | None = None) -> CreditSummary:
     """The balance and every grant and use, newest first, with invoice numbers (one query)."""
-    rows = session.execute(select(CreditEntry, Invoice.number).outerjoin(Invoice, Invoice.id == CreditEntry.invoice_id)
-                           .where(CreditEntry.account_id == account_id)
-                           .order_by(CreditEntry.created_at.desc(), CreditEntry.id.desc())).all()
+    rows = session.execute(_credit_entries(), {"account_id": account_id}).all()
     entries = [CreditLine(created_at=e.created_at, amount_cents=e.amount_cents, currency=e.currency, kind=e.kind,
                           reason=e.reason, invoice_number=number) for e, number in rows]
     balance = sum(e.amount_cents for e in entries)
     return CreditSummary(balance_cents=balance, currency=(entries[0].currency if entries else currency or "USD"),
                          entries=entries)
+
+
+@functools.cache
+def _credit_entries():
+    """Built once per process: Billing details runs it on every view."""
+    return (select(CreditEntry, Invoice.number).outerjoin(Invoice, Invoice.id == CreditEntry.invoice_id)
+            .where(CreditEntry.account_id == bindparam("account_id"))
+            .order_by(CreditEntry.created_at.desc(), CreditEntry.id.desc()))
 
 
 def grant_credit(session: Session, account_id: int, *, amount_cents: int | None, reason: str, actor: Actor,

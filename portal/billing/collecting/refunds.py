@@ -10,11 +10,12 @@ too (``apply_charge_refunded``), matched by the processor's refund id so nothing
 """
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ... import audit
@@ -56,10 +57,16 @@ def refunds_by_invoice(session: Session, invoice_ids: list[int]) -> dict[int, li
     found: dict[int, list[Refund]] = {}
     if not invoice_ids:
         return found
-    for refund in session.scalars(select(Refund).where(Refund.invoice_id.in_(invoice_ids))
-                                  .order_by(Refund.created_at, Refund.id)):
+    for refund in session.scalars(_refunds_of_invoices(), {"invoice_ids": list(invoice_ids)}):
         found.setdefault(refund.invoice_id, []).append(refund)
     return found
+
+
+@functools.cache
+def _refunds_of_invoices():
+    """Built once per process (Billing details runs it on every view); the ids are an expanding parameter."""
+    return (select(Refund).where(Refund.invoice_id.in_(bindparam("invoice_ids", expanding=True)))
+            .order_by(Refund.created_at, Refund.id))
 
 
 def refund_phrase(invoice: Invoice) -> str:

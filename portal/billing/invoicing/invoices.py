@@ -1,10 +1,11 @@
 """Invoices: building, issuing (numbers, snapshots), listing and reading them."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -258,6 +259,9 @@ def list_invoices(session: Session, account_id: int, *, cursor: str | None = Non
     """Issued invoices, newest first, a page at a time (keyset pagination: page 100 costs what page 1 does)."""
     # The lines (the list's short description) come in the same statement: SQLAlchemy joins them to the
     # limited page of invoices as a subquery, so the page costs one statement however many invoices exist.
+    if not cursor:
+        rows = list(session.scalars(_first_invoice_page(limit + 1), {"account_id": account_id}).unique())
+        return _invoice_page(rows, limit)
     query = (select(Invoice).options(joinedload(Invoice.lines))
              .where(Invoice.account_id == account_id, Invoice.status != "draft")
              .order_by(Invoice.issued_at.desc(), Invoice.id.desc()).limit(limit + 1))
@@ -272,7 +276,19 @@ def list_invoices(session: Session, account_id: int, *, cursor: str | None = Non
             when, last_id = None, None
         if when is not None and last_id is not None:
             query = query.where(or_(Invoice.issued_at < when, and_(Invoice.issued_at == when, Invoice.id < last_id)))
-    rows = list(session.scalars(query).unique())
+    return _invoice_page(list(session.scalars(query).unique()), limit)
+
+
+@functools.lru_cache(maxsize=8)
+def _first_invoice_page(rows: int):
+    """The first page's statement for ``rows`` rows, built once per process: Billing details runs it on every
+    view, and building it cost more than running it."""
+    return (select(Invoice).options(joinedload(Invoice.lines))
+            .where(Invoice.account_id == bindparam("account_id"), Invoice.status != "draft")
+            .order_by(Invoice.issued_at.desc(), Invoice.id.desc()).limit(rows))
+
+
+def _invoice_page(rows: list[Invoice], limit: int) -> InvoicePage:
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = f"{rows[-1].issued_at.isoformat()}|{rows[-1].id}" if more and rows else None

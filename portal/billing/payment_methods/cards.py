@@ -6,11 +6,12 @@ yes, running the verb again converges (every processor call here is safe to repe
 """
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
 from ... import audit
@@ -23,10 +24,15 @@ from ...payments.gateway import (CardDetails, CardError, CardInfo, PaymentGatewa
 
 def list_cards(session: Session, account_id: int) -> list[PaymentMethod]:
     """The account's saved cards, default first, then newest."""
-    return list(session.scalars(
-        select(PaymentMethod)
-        .where(PaymentMethod.account_id == account_id, PaymentMethod.detached_at.is_(None))
-        .order_by(PaymentMethod.is_default.desc(), PaymentMethod.created_at.desc(), PaymentMethod.id.desc())))
+    return list(session.scalars(_account_cards(), {"account_id": account_id}))
+
+
+@functools.cache
+def _account_cards():
+    """Built once per process: Billing details and every card answer run it."""
+    return (select(PaymentMethod)
+            .where(PaymentMethod.account_id == bindparam("account_id"), PaymentMethod.detached_at.is_(None))
+            .order_by(PaymentMethod.is_default.desc(), PaymentMethod.created_at.desc(), PaymentMethod.id.desc()))
 
 
 def get_card(session: Session, account_id: int, card_id: int) -> PaymentMethod:

@@ -1,10 +1,11 @@
 """Whether an account has paid access right now: the one answer the SaaS product in front asks for."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ...models import Subscription
@@ -25,9 +26,15 @@ class Access:
 
 def current_subscription(session: Session, account_id: int) -> Subscription | None:
     """The account's live subscription, or its most recent one when none is live."""
-    return session.scalar(
-        select(Subscription).where(Subscription.account_id == account_id)
-        .order_by((Subscription.status == "canceled").asc(), Subscription.created_at.desc()).limit(1))
+    return session.scalar(_current_subscription(), {"account_id": account_id})
+
+
+@functools.cache
+def _current_subscription():
+    """Built once per process: every page and most HTMX answers run it, and building it cost more than
+    running it."""
+    return (select(Subscription).where(Subscription.account_id == bindparam("account_id"))
+            .order_by((Subscription.status == "canceled").asc(), Subscription.created_at.desc()).limit(1))
 
 
 REASONS = {
