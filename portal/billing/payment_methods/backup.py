@@ -24,7 +24,7 @@ from ... import audit
 from ...audit import Actor
 from ...errors import CardInUse
 from ...models import PaymentMethod
-from .cards import get_card
+from .cards import get_card, lock_marks
 
 
 def backup_refusal(method: PaymentMethod) -> str | None:
@@ -46,6 +46,7 @@ def set_backup_method(session: Session, account_id: int, method_id: int, *, acto
     refusal = backup_refusal(method)
     if refusal:
         raise CardInUse(refusal, code="backup_not_allowed")
+    lock_marks(session, account_id)
     previous = session.scalar(_backups(account_id))
     # Clear the old mark first and flush, so the one-backup index never sees two at once.
     session.execute(update(PaymentMethod).where(PaymentMethod.account_id == account_id,

@@ -203,6 +203,7 @@ def set_default_card(session: Session, gateway: PaymentGateway, account_id: int,
     customer_id = ensure_processor_customer(session, gateway, account)
     _processor(gateway.set_default_card, customer_id, card.processor_id,
                idempotency_key=_key("default", card.processor_id))
+    lock_marks(session, account_id)
     previous = default_card(session, account_id)
     _clear_default(session, account_id)
     card.is_default = True
@@ -259,6 +260,18 @@ def _account(session: Session, account_id: int) -> Account:
     if account is None:
         raise NotFound("No such account.")
     return account
+
+
+def lock_marks(session: Session, account_id: int) -> None:
+    """Take the account's lock on its Default and Backup marks until the caller commits.
+
+    Two requests moving a mark at once (two tabs, a customer and an agent) would each clear the old holder
+    and set their own, and the one-default/one-backup index would refuse the second with an error. On
+    PostgreSQL the account row is locked (``FOR UPDATE``), so the second waits, and its next statements
+    see what the first committed. SQLite has one writer for the whole file already; its write lock is not
+    taken here because a set-default has just called the processor, which writes to that file too."""
+    if session.get_bind().dialect.name != "sqlite":
+        session.execute(select(Account.id).where(Account.id == account_id).with_for_update())
 
 
 def _clear_default(session: Session, account_id: int) -> None:
