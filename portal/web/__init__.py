@@ -21,7 +21,7 @@ from .api_v1 import register as register_api_v1
 from .audit_display import detail_lines
 from .text_breaks import email_breaks
 from .context import new_key
-from .links import url_pattern
+from .links import CardLinks, url_pattern
 from .converters import BoundedIntConverter
 from .sessions import PortalSessionInterface
 
@@ -80,6 +80,7 @@ def register(app: Flask) -> None:
         get_flashed_messages=get_flashed_messages,
         request_key=new_key,  # a fresh idempotency key for each form a page renders
         url_pattern=url_pattern,  # a list's row links without a url_for per row
+        card_links=CardLinks,
         csrf_token=csrf_token,
     )
 

@@ -41,3 +41,18 @@ def _pattern(endpoint: str, name: str, script_root: str, values: tuple) -> UrlPa
     if url.count(_STAND_IN) != 1:
         raise ValueError(f"{endpoint} does not put {name} in its URL once")
     return UrlPattern(url)
+
+
+class CardLinks:
+    """The links of one Billing details card row, by card id: the list builds them once, and a row rendered
+    on its own (the set-default answer) builds them itself."""
+
+    __slots__ = ("brand", "default", "edit", "confirm_delete", "make_backup", "remove_backup")
+
+    def __init__(self):
+        self.brand = url_pattern("static", "filename")
+        self.default = url_pattern("cards.make_default", "card_id")
+        self.edit = url_pattern("cards.edit", "card_id")
+        self.confirm_delete = url_pattern("cards.confirm_delete", "card_id")
+        self.make_backup = url_pattern("cards.make_backup", "card_id")
+        self.remove_backup = url_pattern("cards.remove_backup", "card_id")

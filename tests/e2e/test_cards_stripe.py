@@ -35,22 +35,28 @@ def customer(session):
     return account
 
 
-@pytest.fixture
-def traffic(page, portal, localstripe):  # noqa: F811
-    """Every request the browser makes, and every console error (a blocked script shows up there)."""
+def record_traffic(page, portal_url: str, stripe_url: str):
+    """Every request the browser makes, split by where it went (the portal or Stripe's stand-in), and every
+    console error (a blocked script shows up there); after the test, no script may have been blocked by the
+    Content Security Policy."""
     seen = {"portal": [], "stripe": [], "console": []}
 
     def record(request):
         sent = request.url.encode() + b"\n" + (request.post_data_buffer or b"")
-        if request.url.startswith(portal.url):
+        if request.url.startswith(portal_url):
             seen["portal"].append(sent)
-        elif request.url.startswith(localstripe.url):
+        elif request.url.startswith(stripe_url):
             seen["stripe"].append(sent)
 
     page.on("request", record)
     page.on("console", lambda message: message.type == "error" and seen["console"].append(message.text))
     yield seen
     assert not [m for m in seen["console"] if "Content Security Policy" in m], seen["console"]
+
+
+@pytest.fixture
+def traffic(page, portal, localstripe):  # noqa: F811
+    yield from record_traffic(page, portal.url, localstripe.url)
 
 
 def assert_card_number_only_went_to_stripe(traffic, number):

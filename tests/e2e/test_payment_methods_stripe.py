@@ -16,6 +16,7 @@ from portal.models import PaymentMethod
 
 from ..helpers import PASSWORD, make_customer, make_plan, make_subscription
 from .test_accessibility import assert_accessible
+from .test_cards_stripe import record_traffic
 # The Stripe fixtures live with the integration tests; the browser tests share one localstripe with them.
 from ..integration.conftest import (localstripe, localstripe_server, setup_standin,  # noqa: F401
                                     setup_standin_server, stripe_overrides)
@@ -42,19 +43,7 @@ def customer(session):
 
 @pytest.fixture
 def traffic(page, portal, setup_standin):  # noqa: F811
-    seen = {"portal": [], "stripe": [], "console": []}
-
-    def record(request):
-        sent = request.url.encode() + b"\n" + (request.post_data_buffer or b"")
-        if request.url.startswith(portal.url):
-            seen["portal"].append(sent)
-        elif request.url.startswith(setup_standin.url):
-            seen["stripe"].append(sent)
-
-    page.on("request", record)
-    page.on("console", lambda message: message.type == "error" and seen["console"].append(message.text))
-    yield seen
-    assert not [m for m in seen["console"] if "Content Security Policy" in m], seen["console"]
+    yield from record_traffic(page, portal.url, setup_standin.url)
 
 
 def log_in(page, portal):
