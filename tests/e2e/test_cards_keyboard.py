@@ -77,6 +77,8 @@ def test_adding_a_card_setting_it_default_and_deleting_another_with_the_keyboard
     menu = card_menu(page, "Visa", "5556")
     expect(menu.get_by_role("menuitem", name="Save as default card")).to_be_focused()
     keyboard.press("ArrowDown")
+    expect(menu.get_by_role("menuitem", name="Set as backup")).to_be_focused()
+    keyboard.press("ArrowDown")
     keyboard.press("ArrowDown")
     expect(menu.get_by_role("menuitem", name="Delete")).to_be_focused()
     keyboard.press("Enter")
