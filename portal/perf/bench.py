@@ -54,13 +54,19 @@ def run(*, database_url: str | None = None, renewals: int = 1000, pdf_samples: i
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _run(database_url: str, workdir: Path, *, renewals: int, pdf_samples: int, http: bool, http_seconds: float,
-         web_workers: int, connections: int, worker_renewals: bool, create_app) -> dict:
+def _fresh_database(database_url: str, workdir: Path) -> tuple:
+    """The demo's settings on this (empty) database, migrated: what every bench run starts from."""
     settings = load_settings(demo=True, overrides={"instance_path": workdir, "secret_key": "bench",
                                                    "database_url": database_url})
     database = Database(settings.database_url)
+    database.upgrade()
+    return settings, database
+
+
+def _run(database_url: str, workdir: Path, *, renewals: int, pdf_samples: int, http: bool, http_seconds: float,
+         web_workers: int, connections: int, worker_renewals: bool, create_app) -> dict:
+    settings, database = _fresh_database(database_url, workdir)
     try:
-        database.upgrade()
         seller = Seller.from_settings(settings)
         app = create_app(replace(settings, testing=True), database=database)
         password = hash_password(PASSWORD)
@@ -116,11 +122,8 @@ def _run(database_url: str, workdir: Path, *, renewals: int, pdf_samples: int, h
 
 def _run_renewals_only(database_url: str, workdir: Path, *, renewals: int, worker_renewals: bool) -> dict:
     """``--only renewals``: the renewal figures alone, on a database with nothing else seeded."""
-    settings = load_settings(demo=True, overrides={"instance_path": workdir, "secret_key": "bench",
-                                                   "database_url": database_url})
-    database = Database(settings.database_url)
+    settings, database = _fresh_database(database_url, workdir)
     try:
-        database.upgrade()
         seller = Seller.from_settings(settings)
         with database.session() as session:
             plan = Plan(code="bench-monthly", name="Pro", interval="month", price_cents=2000, currency="USD")

@@ -104,11 +104,16 @@ class SetupReturnForm(FlaskForm):
     redirect_status = StringField(validators=[Length(max=20)])
 
 
-class PayPalForm(FlaskForm):
-    """Add PayPal: nothing to type here, the customer approves the account at PayPal."""
+class NewMethodForm(FlaskForm):
+    """What every add-a-payment-method form carries besides its own fields: the default choice, and the key
+    the processor sees for this attempt (a corrected form goes out under a new one)."""
 
     save_as_default = BooleanField("Save as default payment method")
     idempotency_key = HiddenField(validators=[Regexp(r"^[0-9a-f]{32}$")])
+
+
+class PayPalForm(NewMethodForm):
+    """Add PayPal: nothing to type here, the customer approves the account at PayPal."""
 
 
 class PayPalApprovalForm(FlaskForm):
@@ -124,7 +129,7 @@ def _holder_name():
         DataRequired("Enter the account holder's name."), Length(max=100, message="Use at most 100 characters.")])
 
 
-class AchForm(FlaskForm):
+class AchForm(NewMethodForm):
     """The sandbox's US bank account form (Stripe mode collects the account in Stripe's Payment Element)."""
 
     holder_name = _holder_name()
@@ -141,11 +146,9 @@ class AchForm(FlaskForm):
                                       "amounts here")])
     mandate = BooleanField("I authorise these debits", validators=[
         DataRequired("Tick the box to authorise the debits.")])
-    save_as_default = BooleanField("Save as default payment method")
-    idempotency_key = HiddenField(validators=[Regexp(r"^[0-9a-f]{32}$")])
 
 
-class SepaForm(FlaskForm):
+class SepaForm(NewMethodForm):
     """The sandbox's SEPA Direct Debit form: IBAN, and the mandate the customer must accept."""
 
     holder_name = _holder_name()
@@ -155,8 +158,6 @@ class SepaForm(FlaskForm):
                                                                     "like DE89 3704 0044 0532 0130 00.")])
     mandate = BooleanField("I accept the SEPA Direct Debit mandate above", validators=[
         DataRequired("Accept the mandate to save this account.")])
-    save_as_default = BooleanField("Save as default payment method")
-    idempotency_key = HiddenField(validators=[Regexp(r"^[0-9a-f]{32}$")])
 
 
 class MicrodepositForm(FlaskForm):

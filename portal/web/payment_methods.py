@@ -22,6 +22,7 @@ from .rendering import go_to
 
 bp = Blueprint("payment_methods", __name__, url_prefix="/billing/payment-methods")
 
+
 def _offer():
     return bank_accounts.bank_offer(db(), account_id(), intervals=settings().bank_account_intervals)
 
@@ -109,11 +110,10 @@ def add_bank():
     mandate = MandateAcceptance(accepted_at=int(utcnow().timestamp()), ip_address=client_ip(),
                                 user_agent=request.headers.get("User-Agent", "")[:500])
     try:
-        intent = bank_accounts.start_bank_setup(
+        saved = bank_accounts.add_bank_account(
             db(), gateway(), account_id(), intervals=settings().bank_account_intervals, bank=bank, mandate=mandate,
-            save_as_default=form.save_as_default.data,
-            idempotency_key=f"setup-{account_id()}-{form.idempotency_key.data}")
-        saved = cards.complete_card_setup(db(), gateway(), account_id(), intent.id, actor=actor(), now=utcnow())
+            save_as_default=form.save_as_default.data, idempotency_key=f"setup-{account_id()}-{form.idempotency_key.data}",
+            actor=actor(), now=utcnow())
     except DomainError as exc:
         _attach_error(form, exc)
         form.idempotency_key.data = new_key()

@@ -17,7 +17,7 @@ from ...audit import Actor
 from ...errors import CardSetupFailed, MethodNotOffered
 from ...models import BILLABLE_STATUSES, PaymentMethod, Subscription
 from ...payments.gateway import BankAccountDetails, MandateAcceptance, PaymentGateway, SetupIntent
-from .cards import _account, _key, _processor, ensure_processor_customer, get_card, mark_verified
+from .cards import _account, _key, _processor, complete_card_setup, ensure_processor_customer, get_card, mark_verified
 
 # Which debit scheme an account's currency is collected with.
 BANK_TYPE_BY_CURRENCY = {"USD": "us_bank_account", "EUR": "sepa_debit"}
@@ -70,6 +70,15 @@ def start_bank_setup(session: Session, gateway: PaymentGateway, account_id: int,
     return _processor(gateway.create_setup_intent, customer_id=customer_id, method_type=bank.type, bank=bank,
                       mandate=mandate, idempotency_key=idempotency_key,
                       metadata={"account_id": account_id, "save_as_default": "1" if save_as_default else "0"})
+
+
+def add_bank_account(session: Session, gateway: PaymentGateway, account_id: int, *, intervals: tuple[str, ...],
+                     bank: BankAccountDetails, mandate: MandateAcceptance | None, save_as_default: bool,
+                     idempotency_key: str, actor: Actor, now: datetime) -> PaymentMethod:
+    """Sandbox mode's whole add: the setup, then the saved account (verified, or pending its micro-deposits)."""
+    intent = start_bank_setup(session, gateway, account_id, intervals=intervals, bank=bank, mandate=mandate,
+                              save_as_default=save_as_default, idempotency_key=idempotency_key)
+    return complete_card_setup(session, gateway, account_id, intent.id, actor=actor, now=now)
 
 
 def verify_microdeposits(session: Session, gateway: PaymentGateway, account_id: int, method_id: int, *,
