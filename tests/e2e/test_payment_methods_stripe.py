@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from portal.models import PaymentMethod
 
-from ..helpers import PASSWORD, make_customer, make_plan, make_subscription
+from ..helpers import make_customer, make_plan, make_subscription
 from .test_accessibility import assert_accessible
-from .test_cards_stripe import record_traffic
+from .test_cards_stripe import log_in, record_traffic
 # The Stripe fixtures live with the integration tests; the browser tests share one localstripe with them.
 from ..integration.conftest import (localstripe, localstripe_server, setup_standin,  # noqa: F401
                                     setup_standin_server, stripe_overrides)
@@ -44,14 +44,6 @@ def customer(session):
 @pytest.fixture
 def traffic(page, portal, setup_standin):  # noqa: F811
     yield from record_traffic(page, portal.url, setup_standin.url)
-
-
-def log_in(page, portal):
-    page.goto(f"{portal.url}/login")
-    page.get_by_label("Email").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Billing details", level=1)).to_be_visible()
 
 
 def stored(session, account):

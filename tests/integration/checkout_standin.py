@@ -158,7 +158,11 @@ class CheckoutStandIn:
         class Handler(_Handler):
             owner = standin
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        return self._serve(Handler)
+
+    def _serve(self, handler):
+        """Answer with ``handler`` on a free loopback port, in a thread of its own (a subclass brings its own)."""
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},

@@ -31,9 +31,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import threading
 import time
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -94,13 +92,7 @@ class SetupStandIn(CheckoutStandIn):
 
             do_GET = do_POST = do_DELETE = _answer
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
-        return self
+        return self._serve(Handler)
 
     def page(self, method: str, path: str, query: str, body: bytes):
         """What a browser loads from "Stripe" rather than calls: Stripe.js (localstripe's stand-in with the
@@ -201,7 +193,7 @@ class SetupStandIn(CheckoutStandIn):
         with self.lock:
             self.requests.append(record)
             try:
-                status, answer, extra = 200, None, {}
+                status, answer = 200, None
                 if match and match[3] == "confirm":  # from the browser: JSON, the publishable key
                     answer = self._confirm(match[2], json.loads(body or b"{}"))
                 else:
